@@ -1,0 +1,115 @@
+"""The `sparktop` command: the TUI by default, headless verbs for scripts and debug shells."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from sparktop import __version__
+from sparktop.config import Config, ConfigError, load_config
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0.05 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0.05 and 3600 seconds, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sparktop",
+        description=(
+            "Operator's console for a box that serves local LLMs. "
+            "Without a command it opens the full-screen view."
+        ),
+        epilog="Keys in the full-screen view: press ? for help, q to quit.",
+    )
+    parser.add_argument("--version", action="version", version=f"sparktop {__version__}")
+    parser.add_argument(
+        "--config", type=Path, metavar="PATH",
+        help="config file (default: $XDG_CONFIG_HOME/sparktop/config.yaml)",
+    )
+    parser.add_argument(
+        "--interval", type=_interval, metavar="SECONDS",
+        help="refresh interval of the view (default 1 s, or the config's `interval`)",
+    )
+    parser.add_argument("--theme", metavar="NAME", help="colour theme for this run")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    status = sub.add_parser("status", help="print the box's state once (no TTY needed)")
+    status.add_argument("--json", action="store_true", help="machine-readable JSON (see README)")
+    sub.add_parser("themes", help="list the available colour themes")
+    return parser
+
+
+def _error(message: str, code: int = 2) -> int:
+    print(f"sparktop: error: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_status(config: Config, as_json: bool) -> int:
+    from sparktop.probes.system import SystemProbe
+
+    probe = SystemProbe(hint_rules=config.memory_hints)
+    try:
+        snapshot = probe.collect()
+    finally:
+        probe.close()
+    if as_json:
+        json.dump(snapshot.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        from sparktop.status_text import print_status
+
+        print_status(snapshot)
+    return 0
+
+
+def cmd_themes(config: Config) -> int:
+    from sparktop.ui.themes import load_themes
+
+    themes, warnings = load_themes()
+    for warning in warnings:
+        print(f"sparktop: warning: {warning}", file=sys.stderr)
+    for name in themes:
+        print(name)
+    return 0
+
+
+def cmd_tui(config: Config, args: argparse.Namespace) -> int:
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        print(
+            "sparktop: no terminal here (stdin or stdout is not a TTY); "
+            "printing `sparktop status` instead",
+            file=sys.stderr,
+        )
+        return cmd_status(config, as_json=False)
+    from sparktop.ui.app import run_app
+
+    return run_app(config, interval=args.interval, theme=args.theme)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return _error(str(exc))
+    try:
+        if args.command == "status":
+            return cmd_status(config, args.json)
+        if args.command == "themes":
+            return cmd_themes(config)
+        return cmd_tui(config, args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `sparktop status | head`: the reader left; exit quietly like other CLI tools.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -1,0 +1,36 @@
+"""Fixed-length sample histories for sparklines (one per metric)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+class History:
+    """The last `size` samples of a 0..100 metric."""
+
+    def __init__(self, size: int = 60) -> None:
+        self.size = size
+        self._samples: deque[float] = deque(maxlen=size)
+
+    def add(self, value: float) -> None:
+        self._samples.append(max(0.0, min(100.0, value)))
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def values(self) -> list[float]:
+        return list(self._samples)
+
+
+def sparkline(values: Iterable[float], width: int, low: float = 0.0, high: float = 100.0) -> str:
+    """Right-aligned block sparkline of the last `width` values, padded with spaces."""
+    items = list(values)[-width:] if width > 0 else []
+    span = (high - low) or 1.0
+    chars = []
+    for value in items:
+        level = int((value - low) / span * (len(BLOCKS) - 1) + 0.5)
+        chars.append(BLOCKS[max(0, min(len(BLOCKS) - 1, level))])
+    return " " * (max(0, width) - len(chars)) + "".join(chars)

@@ -1,0 +1,42 @@
+"""Where sparktop keeps config, state and data (XDG base directories).
+
+Each directory can be overridden on its own (SPARKTOP_CONFIG_DIR, SPARKTOP_STATE_DIR,
+SPARKTOP_DATA_DIR), which the tests use to stay out of the user's home.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP = "sparktop"
+
+
+def _xdg(env: str, fallback: str) -> Path:
+    value = os.environ.get(env, "")
+    # The XDG spec says relative paths are invalid and must be ignored.
+    if value and os.path.isabs(value):
+        return Path(value)
+    return Path.home() / fallback
+
+
+def config_dir() -> Path:
+    """Directory of config.yaml, user themes and user catalog entries."""
+    override = os.environ.get("SPARKTOP_CONFIG_DIR")
+    return Path(override) if override else _xdg("XDG_CONFIG_HOME", ".config") / APP
+
+
+def state_dir() -> Path:
+    """Directory of state that must survive restarts (UI choices, managed servers, logs)."""
+    override = os.environ.get("SPARKTOP_STATE_DIR")
+    return Path(override) if override else _xdg("XDG_STATE_HOME", ".local/state") / APP
+
+
+def data_dir() -> Path:
+    """Directory of kept data (benchmark results, download records)."""
+    override = os.environ.get("SPARKTOP_DATA_DIR")
+    return Path(override) if override else _xdg("XDG_DATA_HOME", ".local/share") / APP
+
+
+def default_config_file() -> Path:
+    return config_dir() / "config.yaml"

@@ -1,0 +1,89 @@
+"""One call that reads the whole box into a Snapshot (memory, GPUs, hints)."""
+
+from __future__ import annotations
+
+import time
+from types import ModuleType
+
+from sparktop.config import MemoryHints
+from sparktop.probes import ProbeRoots
+from sparktop.probes.amd import AmdProbe
+from sparktop.probes.memory import read_memory
+from sparktop.probes.nvidia import NvidiaProbe
+from sparktop.probes.procfs import hostname, in_container, uptime_seconds
+from sparktop.snapshot import GpuInfo, Hint, MemoryInfo, Snapshot
+from sparktop.units import fmt_bytes
+
+DROP_CACHES = "sync; echo 3 | sudo tee /proc/sys/vm/drop_caches"
+
+
+def memory_hints(memory: MemoryInfo, rules: MemoryHints) -> tuple[Hint, ...]:
+    """Suggest dropping the page cache when it is large while little memory is really free.
+
+    On unified memory, CUDA allocations have been seen to fail while MemAvailable still
+    counts reclaimable cache, so large cache + low free/available is worth a warning.
+    """
+    total = memory.total_bytes or 1
+    cache_share = 100.0 * memory.cached_bytes / total
+    available_share = 100.0 * memory.available_bytes / total
+    free_share = 100.0 * memory.free_bytes / total
+    low = available_share < rules.low_available_percent or free_share < rules.low_free_percent
+    if cache_share >= rules.cache_min_percent and low:
+        return (
+            Hint(
+                kind="drop_caches",
+                message=(
+                    f"page cache holds {fmt_bytes(memory.cached_bytes)} while only "
+                    f"{fmt_bytes(memory.free_bytes)} is free and "
+                    f"{fmt_bytes(memory.available_bytes)} available: a GPU engine starting now "
+                    "may fail to allocate. Drop the cache first"
+                ),
+                command=DROP_CACHES,
+            ),
+        )
+    return ()
+
+
+class SystemProbe:
+    """Owns the per-machine probes; `collect()` is safe to call from a worker thread."""
+
+    def __init__(
+        self,
+        roots: ProbeRoots | None = None,
+        nvml: ModuleType | None = None,
+        hint_rules: MemoryHints | None = None,
+    ) -> None:
+        self.roots = roots or ProbeRoots.from_env()
+        self.hint_rules = hint_rules or MemoryHints()
+        self.nvidia = NvidiaProbe(self.roots.proc, self.roots.dev, nvml=nvml)
+        self.amd = AmdProbe(self.roots.sys)
+
+    def collect(self) -> Snapshot:
+        memory: MemoryInfo | None = None
+        memory_error = None
+        try:
+            memory = read_memory(self.roots.proc)
+        except (OSError, KeyError, ValueError) as exc:
+            memory_error = f"cannot read {self.roots.proc}/meminfo: {exc}"
+        gpus: list[GpuInfo] = self.nvidia.read(memory)
+        gpus += self.amd.read(first_index=len(gpus))
+        reason = None
+        if not gpus:
+            reasons = [r for r in (self.nvidia.reason, self.amd.reason) if r]
+            reason = "; ".join(reasons) or "no GPU found"
+            if in_container(self.roots.proc):
+                reason += " (running in a container: is the GPU passed through?)"
+        hints = memory_hints(memory, self.hint_rules) if memory else ()
+        return Snapshot(
+            time=time.time(),
+            hostname=hostname(self.roots.proc),
+            uptime_s=uptime_seconds(self.roots.proc),
+            memory=memory,
+            memory_error=memory_error,
+            gpus=tuple(gpus),
+            gpu_unavailable_reason=reason,
+            hints=hints,
+        )
+
+    def close(self) -> None:
+        self.nvidia.close()
