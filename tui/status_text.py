@@ -13,82 +13,91 @@ from sparktop.units import fmt_bytes, fmt_duration, fmt_percent
 
 SHARE_STYLE = {"gpu": "magenta", "other": "yellow", "cache": "blue", "free": "green"}
 SHARE_CHAR = {"gpu": "█", "other": "█", "cache": "▒", "free": "░"}
+SHARE_LABEL = {"gpu": "GPU", "other": "other", "cache": "cache", "free": "free"}
+SOURCE_NOTE = {
+    "system+processes": "unified pool: sum of GPU processes",
+    "gtt": "unified: GTT, i.e. system memory",
+}
 
 
-def _memory(snapshot: Snapshot, width: int) -> list[Text | Table]:
+def _memory(snapshot: Snapshot, width: int) -> list[Text]:
     memory = snapshot.memory
     if memory is None:
         return [Text(f"Memory: {snapshot.memory_error}", style="red")]
-    label = "Memory (unified with GPU)" if snapshot.unified else "Memory"
-    head = Text(f"{label}: ", style="bold")
-    head.append(
-        f"total {fmt_bytes(memory.total_bytes)}  used {fmt_bytes(memory.used_bytes)}  "
-        f"available {fmt_bytes(memory.available_bytes)}  cache {fmt_bytes(memory.cached_bytes)}  "
-        f"swap {fmt_bytes(memory.swap_used_bytes)}/{fmt_bytes(memory.swap_total_bytes)}",
-        style="",
-    )
-    shares = memory_shares(snapshot)
-    bar = Text("[")
+    title = Text("Memory", style="bold")
+    if snapshot.unified:
+        title.append("  unified with the GPU", style="cyan")
+    lines = [
+        title,
+        Text(
+            f"  total {fmt_bytes(memory.total_bytes)} · used {fmt_bytes(memory.used_bytes)} · "
+            f"available {fmt_bytes(memory.available_bytes)} · "
+            f"swap {fmt_bytes(memory.swap_used_bytes)} of {fmt_bytes(memory.swap_total_bytes)}"
+        ),
+    ]
+    shares = [s for s in memory_shares(snapshot) if snapshot.unified or s.key != "gpu"]
+    legend = Text("  ")
+    for i, share in enumerate(shares):
+        legend.append(SHARE_CHAR[share.key], style=SHARE_STYLE[share.key])
+        legend.append(f" {SHARE_LABEL[share.key]} {fmt_bytes(share.bytes)}")
+        if i < len(shares) - 1:
+            legend.append(" · ")
+    bar = Text("  ")
     for key, cells in bar_cells(shares, max(10, width - 2)):
         bar.append(SHARE_CHAR[key] * cells, style=SHARE_STYLE[key])
-    bar.append("]")
-    legend = Text()
-    for share in shares:
-        legend.append(f"{SHARE_CHAR[share.key]} ", style=SHARE_STYLE[share.key])
-        legend.append(f"{share.label} {fmt_bytes(share.bytes)}   ")
-    out: list[Text | Table] = [head, bar, legend]
+    lines += [legend, bar]
     for hint in snapshot.hints:
-        line = Text("hint: ", style="bold yellow")
+        line = Text("  hint: ", style="bold yellow")
         line.append(hint.message)
         if hint.command:
             line.append(": ")
             line.append(hint.command, style="bold")
-        out.append(line)
-    return out
+        lines.append(line)
+    return lines
 
 
-def _gpu_line(gpu: GpuInfo) -> Text:
-    text = Text(f"GPU {gpu.index}  ", style="bold")
-    text.append(gpu.name, style="bold cyan")
+def _gpu(gpu: GpuInfo) -> list[Text | Table]:
+    title = Text(f"GPU {gpu.index}  ", style="bold")
+    title.append(gpu.name, style="bold cyan")
+    if gpu.unified:
+        title.append("  unified", style="cyan")
     power = "—"
     if gpu.power_w is not None:
         power = f"{gpu.power_w:.0f} W"
         if gpu.power_limit_w:
-            power += f" / {gpu.power_limit_w:.0f} W"
+            power += f" of {gpu.power_limit_w:.0f} W"
     temp = f"{gpu.temperature_c:.0f}°C" if gpu.temperature_c is not None else "—"
-    text.append(f"  util {fmt_percent(gpu.utilization_percent)}  temp {temp}  power {power}")
-    kind = " unified" if gpu.unified else ""
-    text.append(
-        f"  memory{kind} {fmt_bytes(gpu.memory_used_bytes)} / {fmt_bytes(gpu.memory_total_bytes)}"
+    figures = Text(f"  util {fmt_percent(gpu.utilization_percent)} · temp {temp} · power {power}")
+    memory = Text(
+        f"  memory {fmt_bytes(gpu.memory_used_bytes)} of {fmt_bytes(gpu.memory_total_bytes)}"
     )
+    if gpu.memory_source in SOURCE_NOTE and gpu.unified:
+        memory.append(f" ({SOURCE_NOTE[gpu.memory_source]})", style="dim")
+    out: list[Text | Table] = [title, figures, memory]
     if gpu.error:
-        text.append(f"  ({gpu.error})", style="red")
-    return text
-
-
-def _gpus(snapshot: Snapshot) -> list[Text | Table]:
-    if not snapshot.gpus:
-        return [Text(f"GPU: none visible — {snapshot.gpu_unavailable_reason}", style="yellow")]
-    out: list[Text | Table] = []
-    for gpu in snapshot.gpus:
-        out.append(_gpu_line(gpu))
-        if gpu.processes:
-            table = Table(box=None, padding=(0, 2), show_edge=False, pad_edge=False)
-            table.add_column("  PID", justify="right")
-            table.add_column("NAME")
-            table.add_column("GPU MEMORY", justify="right")
-            for proc in gpu.processes:
-                table.add_row(f"  {proc.pid}", proc.name or "?", fmt_bytes(proc.used_bytes))
-            out.append(table)
+        out.append(Text(f"  {gpu.error}", style="red"))
+    if gpu.processes:
+        table = Table(box=None, padding=(0, 2), show_edge=False, pad_edge=False)
+        table.add_column("  PID", justify="right")
+        table.add_column("PROCESS")
+        table.add_column("GPU MEMORY", justify="right")
+        for proc in gpu.processes:
+            table.add_row(f"  {proc.pid}", proc.name or "?", fmt_bytes(proc.used_bytes))
+        out.append(table)
     return out
 
 
 def render_status(snapshot: Snapshot, width: int = 80) -> Group:
     title = Text(f"sparktop {__version__} — {snapshot.hostname}", style="bold")
     title.append(f" — up {fmt_duration(snapshot.uptime_s)}", style="dim")
-    return Group(title, *_memory(snapshot, width), *_gpus(snapshot))
+    parts: list[Text | Table] = [title, *_memory(snapshot, min(width, 80))]
+    if not snapshot.gpus:
+        parts.append(Text(f"GPU: none visible — {snapshot.gpu_unavailable_reason}", style="yellow"))
+    for gpu in snapshot.gpus:
+        parts += _gpu(gpu)
+    return Group(*parts)
 
 
 def print_status(snapshot: Snapshot, console: Console | None = None) -> None:
-    console = console or Console(highlight=False, soft_wrap=False)
-    console.print(render_status(snapshot, width=min(console.width, 100)))
+    console = console or Console(highlight=False)
+    console.print(render_status(snapshot, width=console.width))

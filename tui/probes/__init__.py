@@ -2,7 +2,7 @@
 
 Every probe takes its roots as arguments so tests can point it at fixture trees that look
 like a DGX Spark or a Strix Halo; `ProbeRoots.from_env()` honours SPARKTOP_PROC_ROOT,
-SPARKTOP_SYS_ROOT and SPARKTOP_DEV_ROOT for the same purpose from the command line.
+SPARKTOP_SYS_ROOT, SPARKTOP_DEV_ROOT and SPARKTOP_ROOT for the same purpose from the command line.
 """
 
 from __future__ import annotations
@@ -17,6 +17,12 @@ class ProbeRoots:
     proc: Path = Path("/proc")
     sys: Path = Path("/sys")
     dev: Path = Path("/dev")
+    root: Path = Path("/")
+
+    @classmethod
+    def under(cls, root: Path) -> ProbeRoots:
+        """A whole fixture tree laid out like a machine: root/proc, root/sys, root/dev."""
+        return cls(proc=root / "proc", sys=root / "sys", dev=root / "dev", root=root)
 
     @classmethod
     def from_env(cls) -> ProbeRoots:
@@ -24,4 +30,5 @@ class ProbeRoots:
             proc=Path(os.environ.get("SPARKTOP_PROC_ROOT", "/proc")),
             sys=Path(os.environ.get("SPARKTOP_SYS_ROOT", "/sys")),
             dev=Path(os.environ.get("SPARKTOP_DEV_ROOT", "/dev")),
+            root=Path(os.environ.get("SPARKTOP_ROOT", "/")),
         )

@@ -40,9 +40,9 @@ def process_name(pid: int, proc_root: Path = Path("/proc")) -> str | None:
     return comm
 
 
-def in_container(proc_root: Path = Path("/proc")) -> bool:
+def in_container(proc_root: Path = Path("/proc"), root: Path = Path("/")) -> bool:
     """Best-effort: docker/podman marker files or a container cgroup path for PID 1."""
-    if Path("/.dockerenv").exists() or Path("/run/.containerenv").exists():
+    if (root / ".dockerenv").exists() or (root / "run/.containerenv").exists():
         return True
     try:
         cgroup = (proc_root / "1/cgroup").read_text()

@@ -33,10 +33,9 @@ def memory_hints(memory: MemoryInfo, rules: MemoryHints) -> tuple[Hint, ...]:
             Hint(
                 kind="drop_caches",
                 message=(
-                    f"page cache holds {fmt_bytes(memory.cached_bytes)} while only "
-                    f"{fmt_bytes(memory.free_bytes)} is free and "
-                    f"{fmt_bytes(memory.available_bytes)} available: a GPU engine starting now "
-                    "may fail to allocate. Drop the cache first"
+                    f"page cache holds {fmt_bytes(memory.cached_bytes)} but only "
+                    f"{fmt_bytes(memory.free_bytes)} is free: a GPU engine starting now may "
+                    "fail to allocate. Drop the cache first"
                 ),
                 command=DROP_CACHES,
             ),
@@ -71,7 +70,7 @@ class SystemProbe:
         if not gpus:
             reasons = [r for r in (self.nvidia.reason, self.amd.reason) if r]
             reason = "; ".join(reasons) or "no GPU found"
-            if in_container(self.roots.proc):
+            if in_container(self.roots.proc, self.roots.root):
                 reason += " (running in a container: is the GPU passed through?)"
         hints = memory_hints(memory, self.hint_rules) if memory else ()
         return Snapshot(

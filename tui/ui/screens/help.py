@@ -1,0 +1,41 @@
+"""`?`: every key binding of the screen it was opened from, with what it does."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,q,question_mark", "dismiss", "Close help", key_display="esc"),
+    ]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: auto; max-width: 90%; height: auto; max-height: 90%;
+        border: round $accent; background: $surface; padding: 0 2;
+    }
+    HelpScreen Static { width: auto; }
+    """
+
+    def __init__(self, rows: list[tuple[str, str]], intro: str = "") -> None:
+        super().__init__()
+        self.rows = rows
+        self.intro = intro
+
+    def compose(self) -> ComposeResult:
+        width = max((len(key) for key, _ in self.rows), default=4)
+        lines = [Content.assemble(("Keys", "bold $accent"))]
+        for key, description in self.rows:
+            lines.append(Content.assemble((f"{key:>{width}}", "bold $primary"), "  ", description))
+        if self.intro:
+            lines += [Content(""), Content.assemble((self.intro, "$text-muted"))]
+        lines += [Content(""), Content.assemble(("esc closes this help", "$text-muted"))]
+        with VerticalScroll() as scroll:
+            scroll.border_title = "sparktop help"
+            yield Static(Content("\n").join(lines))

@@ -1,0 +1,86 @@
+"""Memory panel: the unified pool as it really is (GPU / other / cache / free) with history."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widget import Widget
+
+from sparktop.history import History, sparkline
+from sparktop.memview import bar_cells, memory_shares
+from sparktop.snapshot import Snapshot
+from sparktop.units import fmt_bytes, fmt_duration
+
+STYLE = {"gpu": "$mem-gpu", "other": "$mem-other", "cache": "$mem-cache", "free": "$mem-free"}
+CHAR = {"gpu": "█", "other": "█", "cache": "▓", "free": "░"}
+SHORT = {"gpu": "GPU", "other": "other", "cache": "cache", "free": "free"}
+
+
+class MemoryPanel(Widget):
+    """Shows total/used/available/cache/swap, one stacked bar and a used-% sparkline."""
+
+    DEFAULT_CSS = """
+    MemoryPanel {
+        height: auto;
+        border: round $primary 60%;
+        border-title-color: $text;
+        border-title-style: bold;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self, history_size: int = 60, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.snapshot: Snapshot | None = None
+        self.history = History(history_size)
+        self.interval = 1.0
+        self.border_title = "Memory"
+
+    def show(self, snapshot: Snapshot) -> None:
+        if snapshot.memory is not None:
+            self.history.add(snapshot.memory.used_percent)
+        previous = self.snapshot
+        self.snapshot = snapshot
+        self.border_title = "Memory · unified CPU+GPU" if snapshot.unified else "Memory"
+        relayout = previous is None or len(previous.hints) != len(snapshot.hints)
+        self.refresh(layout=relayout)
+
+    def render(self) -> Content:
+        snap = self.snapshot
+        if snap is None:
+            return Content("reading /proc/meminfo …")
+        mem = snap.memory
+        if mem is None:
+            return Content.assemble((snap.memory_error or "memory unknown", "$error"))
+        width = max(10, self.content_size.width or 76)
+        head = Content.assemble(
+            ("Used ", "bold"), f"{fmt_bytes(mem.used_bytes)} ",
+            (f"({mem.used_percent:.0f}%)", "$text-muted"),
+            ("  of ", "$text-muted"), f"{fmt_bytes(mem.total_bytes)}",
+            ("   Available ", "bold"), f"{fmt_bytes(mem.available_bytes)}",
+        )
+        shares = [s for s in memory_shares(snap) if snap.unified or s.key != "gpu"]
+        bar = Content.assemble(
+            *[(CHAR[key] * cells, STYLE[key]) for key, cells in bar_cells(shares, width)]
+        )
+        legend_parts: list[tuple[str, str] | str] = []
+        for share in shares:
+            legend_parts += [(CHAR[share.key] + " ", STYLE[share.key]),
+                             f"{SHORT[share.key]} {fmt_bytes(share.bytes)}   "]
+        legend = Content.assemble(*legend_parts)
+        swap = f"Swap {fmt_bytes(mem.swap_used_bytes)} / {fmt_bytes(mem.swap_total_bytes)}"
+        span = fmt_duration(len(self.history) * self.interval)
+        spark_label = f"  used % over {span} "
+        spark_width = max(0, width - len(swap) - len(spark_label))
+        trend = Content.assemble(
+            ("Swap ", "bold"),
+            f"{fmt_bytes(mem.swap_used_bytes)} / {fmt_bytes(mem.swap_total_bytes)}",
+            (spark_label, "$text-muted"),
+            (sparkline(self.history.values(), spark_width), "$accent"),
+        )
+        lines = [head, bar, legend, trend]
+        for hint in snap.hints:
+            text = f"⚠ {hint.message}"
+            if hint.command:
+                text += f": {hint.command}"
+            lines.append(Content.assemble((text, "$warning")))
+        return Content("\n").join(lines)
