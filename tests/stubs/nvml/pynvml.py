@@ -29,13 +29,25 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 def _load_real() -> Any:
     if "_pynvml_real" in sys.modules:
         return sys.modules["_pynvml_real"]
+    loaded = sys.modules.get("pynvml")
+    if loaded is not None and hasattr(loaded, "nvmlLib"):  # the real module, already imported
+        sys.modules["_pynvml_real"] = loaded
+        return loaded
     search = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
     spec = importlib.machinery.PathFinder.find_spec("pynvml", search)
     if spec is None or spec.loader is None:
         raise ImportError("the real nvidia-ml-py must be installed beside the stub")
     module = importlib.util.module_from_spec(spec)
+    # The real module looks itself up as sys.modules["pynvml"] while it loads.
+    sys.modules["pynvml"] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if loaded is None:
+            del sys.modules["pynvml"]
+        else:
+            sys.modules["pynvml"] = loaded
     sys.modules["_pynvml_real"] = module
-    spec.loader.exec_module(module)
     return module
 
 
