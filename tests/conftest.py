@@ -60,12 +60,16 @@ def machine_env(name: str) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI as a user would (`python -m sparktop`), stdin/stdout piped."""
     return subprocess.run(
         [sys.executable, "-m", "sparktop", *args],
-        capture_output=True, text=True, env=env or dict(os.environ), timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=env or dict(os.environ),
+        timeout=timeout,
         input=input if input is not None else "",
     )
 

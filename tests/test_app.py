@@ -14,7 +14,6 @@ from sparktop.ui.widgets.gpu_panel import GpuPanel
 from sparktop.ui.widgets.memory_panel import MemoryPanel
 
 
-
 async def wait_for_data(app, pilot) -> None:
     await asyncio.wait_for(app.snapshot_ready.wait(), 10)
     await pilot.pause()
@@ -27,10 +26,12 @@ async def test_question_mark_opens_help_listing_every_binding():
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        rows = dict((desc, key) for key, desc in app.screen.rows)
-        assert rows["Quit"] == "q" and rows["Help"] == "?"
-        assert rows["Theme"] == "c" and rows["Refresh"] == "r"
-        assert "ctrl+p" in [key for key, _ in app.screen.rows]
+        title, rows = app.screen.sections[0]
+        assert title == "sparktop"
+        assert {("q", "Quit"), ("?", "Help"), ("c", "Theme"), ("r", "Refresh")} <= set(rows)
+        assert "ctrl+p" in [key for key, _ in rows]
+        general = dict(app.screen.sections[1][1])
+        assert general.get("^q") == "Quit"  # Textual's own keys are listed too
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
@@ -113,8 +114,9 @@ async def test_a_stuck_probe_never_freezes_the_keys():
 
     from sparktop.ui.app import SparktopApp
 
-    app = SparktopApp(probe=SlowProbe(machine_roots("spark"), nvml=load_fake_nvml("spark")),
-                      interval=3600)
+    app = SparktopApp(
+        probe=SlowProbe(machine_roots("spark"), nvml=load_fake_nvml("spark")), interval=3600
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         started = time.monotonic()
         await pilot.press("question_mark")

@@ -21,8 +21,12 @@ def test_defaults_when_no_file(isolated_dirs):
 
 
 def test_values_are_read(tmp_path):
-    config = load_config(write(tmp_path, "interval: 2.5\ntheme: sparktop-light\n"
-                                         "memory:\n  cache_hint_min_percent: 20\n"))
+    config = load_config(
+        write(
+            tmp_path,
+            "interval: 2.5\ntheme: sparktop-light\nmemory:\n  cache_hint_min_percent: 20\n",
+        )
+    )
     assert config.interval == 2.5
     assert config.theme == "sparktop-light"
     assert config.memory_hints.cache_min_percent == 20

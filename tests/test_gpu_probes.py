@@ -69,11 +69,13 @@ def test_real_pynvml_on_this_machine_reports_why_there_is_no_gpu():
 
 
 def test_driver_not_loaded_and_no_permission_are_told_apart():
-    probe = NvidiaProbe(dev_root=FIXTURES / "discrete" / "dev",
-                        nvml=load_fake_nvml({"driver": False}))
+    probe = NvidiaProbe(
+        dev_root=FIXTURES / "discrete" / "dev", nvml=load_fake_nvml({"driver": False})
+    )
     assert probe.read(None) == [] and probe.reason == "NVIDIA driver not loaded"
-    probe = NvidiaProbe(dev_root=FIXTURES / "discrete" / "dev",
-                        nvml=load_fake_nvml({"init_error": "NO_PERMISSION"}))
+    probe = NvidiaProbe(
+        dev_root=FIXTURES / "discrete" / "dev", nvml=load_fake_nvml({"init_error": "NO_PERMISSION"})
+    )
     assert probe.read(None) == [] and "no permission" in probe.reason
 
 
@@ -140,13 +142,26 @@ def test_status_json_schema(machine: str):
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert set(doc["memory"]) >= {
-        "total_bytes", "available_bytes", "used_bytes", "cached_bytes",
-        "swap_total_bytes", "swap_used_bytes", "unified",
+        "total_bytes",
+        "available_bytes",
+        "used_bytes",
+        "cached_bytes",
+        "swap_total_bytes",
+        "swap_used_bytes",
+        "unified",
     }
     for gpu in doc["gpus"]:
         assert set(gpu) >= {
-            "index", "vendor", "name", "utilization_percent", "memory_total_bytes",
-            "memory_used_bytes", "temperature_c", "power_w", "unified", "processes",
+            "index",
+            "vendor",
+            "name",
+            "utilization_percent",
+            "memory_total_bytes",
+            "memory_used_bytes",
+            "temperature_c",
+            "power_w",
+            "unified",
+            "processes",
         }
         for proc in gpu["processes"]:
             assert set(proc) == {"pid", "name", "used_bytes"}

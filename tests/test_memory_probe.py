@@ -73,4 +73,3 @@ def test_unreadable_meminfo_is_reported_not_fatal(tmp_path):
     doc = json.loads(result.stdout)
     assert doc["memory"] is None
     assert "meminfo" in doc["memory_error"]
-

@@ -17,8 +17,16 @@ def test_shipped_themes_cover_dark_light_contrast_and_the_linux_console():
     console = themes["sparktop-console"]
     assert console.ansi is True
     # 16-colour safe: every colour is one of the terminal's own ANSI colours
-    for field in ("primary", "secondary", "accent", "foreground", "background", "success",
-                  "warning", "error"):
+    for field in (
+        "primary",
+        "secondary",
+        "accent",
+        "foreground",
+        "background",
+        "success",
+        "warning",
+        "error",
+    ):
         assert getattr(console, field).startswith("ansi_"), field
     assert all(value.startswith("ansi_") for value in console.variables.values())
 
@@ -53,9 +61,7 @@ def test_missing_primary_and_unknown_fields_are_named(tmp_path: Path):
 
 
 def test_user_theme_overrides_a_shipped_one_by_name(tmp_path: Path):
-    (tmp_path / "mine.yaml").write_text(
-        "name: sparktop-dark\ncolors:\n  primary: '#FF0000'\n"
-    )
+    (tmp_path / "mine.yaml").write_text("name: sparktop-dark\ncolors:\n  primary: '#FF0000'\n")
     themes, warnings = load_themes([BUILTIN_DIR, tmp_path])
     assert warnings == []
     assert themes["sparktop-dark"].primary == "#FF0000"

@@ -33,11 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sparktop {__version__}")
     parser.add_argument(
-        "--config", type=Path, metavar="PATH",
+        "--config",
+        type=Path,
+        metavar="PATH",
         help="config file (default: $XDG_CONFIG_HOME/sparktop/config.yaml)",
     )
     parser.add_argument(
-        "--interval", type=_interval, metavar="SECONDS",
+        "--interval",
+        type=_interval,
+        metavar="SECONDS",
         help="refresh interval of the view (default 1 s, or the config's `interval`)",
     )
     parser.add_argument("--theme", metavar="NAME", help="colour theme for this run")

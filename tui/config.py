@@ -85,7 +85,7 @@ def parse_config(data: Any, lines: Lines) -> Config:
 
 
 def load_config(path: Path | None = None) -> Config:
-    """Load the config file; a missing default file means defaults, a missing --config is an error."""
+    """Load the config file: a missing default file means defaults; a missing --config errs."""
     explicit = path is not None
     path = path or paths.default_config_file()
     if not path.exists():

@@ -34,3 +34,25 @@ def sparkline(values: Iterable[float], width: int, low: float = 0.0, high: float
         level = int((value - low) / span * (len(BLOCKS) - 1) + 0.5)
         chars.append(BLOCKS[max(0, min(len(BLOCKS) - 1, level))])
     return " " * (max(0, width) - len(chars)) + "".join(chars)
+
+
+def chart(
+    values: Iterable[float], width: int, height: int, low: float = 0.0, high: float = 100.0
+) -> list[str]:
+    """A `height`-row block chart of the last `width` values (top row first), right-aligned,
+    with eighth-block resolution in the top cell of each column."""
+    if width <= 0 or height <= 0:
+        return []
+    items = list(values)[-width:]
+    span = (high - low) or 1.0
+    levels = [max(0, min(height * 8, round((value - low) / span * height * 8))) for value in items]
+    pad = width - len(levels)
+    rows = []
+    for row in range(height - 1, -1, -1):
+        floor = row * 8
+        cells = []
+        for level in levels:
+            filled = level - floor
+            cells.append("█" if filled >= 8 else (" " + BLOCKS)[filled] if filled > 0 else " ")
+        rows.append(" " * pad + "".join(cells))
+    return rows

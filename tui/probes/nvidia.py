@@ -7,6 +7,7 @@ shown as the unified pool: the system's total, and the sum of what GPU processes
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -195,8 +196,6 @@ class NvidiaProbe:
 
     def close(self) -> None:
         if self._ready and self._nvml is not None:
-            try:
+            with contextlib.suppress(self._nvml.NVMLError):
                 self._nvml.nvmlShutdown()
-            except self._nvml.NVMLError:
-                pass
             self._ready = False

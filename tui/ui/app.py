@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Container, VerticalScroll
 from textual.events import Resize
 from textual.theme import Theme
@@ -34,7 +35,7 @@ class SparktopApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "sparktop"
     ENABLE_COMMAND_PALETTE = True
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("c", "cycle_theme", "Theme"),
@@ -109,7 +110,9 @@ class SparktopApp(App[int]):
             self.notify(self.ui_state.problem or "cannot save theme", severity="warning")
 
     def on_resize(self, event: Resize) -> None:
-        self.screen.set_class(event.size.width >= WIDE_AT, "wide")
+        wide = event.size.width >= WIDE_AT
+        self.screen.set_class(wide, "wide")
+        self.query_one(MemoryPanel).fill = wide
 
     # -- data ---------------------------------------------------------------------------
 
@@ -146,21 +149,24 @@ class SparktopApp(App[int]):
     # -- actions ------------------------------------------------------------------------
 
     def action_help(self) -> None:
-        rows: list[tuple[str, str]] = []
-        seen: set[str] = set()
+        """Help lists sparktop's own keys first, then scrolling/focus keys of the view."""
+        own = [b for b in self.BINDINGS if isinstance(b, Binding)]
+        own_keys = {b.key for b in own}
+        ours = [(self.get_key_display(b), b.description) for b in own]
+        general: list[tuple[str, str]] = []
         for key, active in self.active_bindings.items():
-            description = active.binding.description or active.binding.action
-            display = self.get_key_display(active.binding)
-            if key in seen:
+            binding = active.binding
+            if key in own_keys or binding.key in own_keys:
                 continue
-            seen.add(key)
-            rows.append((display, description))
-        rows.append(("ctrl+p", "Command palette (themes, keys, quit)"))
+            description = binding.description or binding.action.replace("_", " ")
+            general.append((self.get_key_display(binding), description))
+        ours.append(("ctrl+p", "Command palette (switch theme, run any key's action)"))
         intro = (
-            "Memory is read from /proc/meminfo: on unified-memory machines (DGX Spark, "
-            "Strix Halo) the GPU allocates from the same pool."
+            "Memory is read from /proc/meminfo. On unified-memory machines (DGX Spark, "
+            "Strix Halo) the GPU allocates from the same pool, so the bar splits it into "
+            "GPU processes, other processes, page cache and free."
         )
-        self.push_screen(HelpScreen(rows, intro))
+        self.push_screen(HelpScreen([("sparktop", ours), ("Scrolling and focus", general)], intro))
 
     def action_cycle_theme(self) -> None:
         names = sorted(self.sparktop_themes) or sorted(self.available_themes)
@@ -192,9 +198,7 @@ def run_app(config: Config, interval: float | None = None, theme: str | None = N
             names = ", ".join(sorted(themes))
             print(f"sparktop: error: unknown theme {theme!r} (available: {names})")
             return 2
-    app = SparktopApp(
-        config, interval=interval, theme=theme, themes=themes, warnings=warnings
-    )
+    app = SparktopApp(config, interval=interval, theme=theme, themes=themes, warnings=warnings)
     return app.run() or 0
 
 

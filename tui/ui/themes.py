@@ -23,8 +23,17 @@ BUILTIN_DIR = Path(__file__).parent.parent / "themes"
 if not BUILTIN_DIR.is_dir():  # running from a source checkout: <repo>/themes
     BUILTIN_DIR = Path(__file__).resolve().parent.parent.parent / "themes"
 COLOR_FIELDS = (
-    "primary", "secondary", "accent", "foreground", "background",
-    "surface", "panel", "boost", "success", "warning", "error",
+    "primary",
+    "secondary",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "boost",
+    "success",
+    "warning",
+    "error",
 )
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 # Variables the panels use; themes that omit them get these (work on any palette).

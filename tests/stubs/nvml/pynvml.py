@@ -181,7 +181,9 @@ def _processes(handle: Any, function: str, key: str) -> list[Any]:
     device = _device(handle, function)
     return [
         SimpleNamespace(
-            pid=p["pid"], usedGpuMemory=p.get("used"), gpuInstanceId=0xFFFFFFFF,
+            pid=p["pid"],
+            usedGpuMemory=p.get("used"),
+            gpuInstanceId=0xFFFFFFFF,
             computeInstanceId=0xFFFFFFFF,
         )
         for p in device.get(key, [])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
@@ -11,7 +13,7 @@ from textual.widgets import Static
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "dismiss", "Close help", key_display="esc"),
     ]
     DEFAULT_CSS = """
@@ -23,16 +25,23 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen Static { width: auto; }
     """
 
-    def __init__(self, rows: list[tuple[str, str]], intro: str = "") -> None:
+    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]], intro: str = "") -> None:
         super().__init__()
-        self.rows = rows
+        self.sections = sections
+        self.rows = [row for _, rows in sections for row in rows]
         self.intro = intro
 
     def compose(self) -> ComposeResult:
         width = max((len(key) for key, _ in self.rows), default=4)
-        lines = [Content.assemble(("Keys", "bold $accent"))]
-        for key, description in self.rows:
-            lines.append(Content.assemble((f"{key:>{width}}", "bold $primary"), "  ", description))
+        lines: list[Content] = []
+        for title, rows in self.sections:
+            if lines:
+                lines.append(Content(""))
+            lines.append(Content.assemble((title, "bold $accent")))
+            for key, description in rows:
+                lines.append(
+                    Content.assemble((f"{key:>{width}}", "bold $primary"), "  ", description)
+                )
         if self.intro:
             lines += [Content(""), Content.assemble((self.intro, "$text-muted"))]
         lines += [Content(""), Content.assemble(("esc closes this help", "$text-muted"))]

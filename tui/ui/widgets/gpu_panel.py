@@ -14,7 +14,7 @@ from sparktop.units import fmt_bytes, fmt_percent
 def _meter(percent: float | None, width: int) -> Content:
     if percent is None or width <= 0:
         return Content(" " * max(0, width))
-    filled = int(round(max(0.0, min(100.0, percent)) / 100 * width))
+    filled = round(max(0.0, min(100.0, percent)) / 100 * width)
     return Content.assemble(("█" * filled, "$accent"), ("·" * (width - filled), "$text-muted"))
 
 
@@ -50,7 +50,8 @@ class GpuPanel(Widget):
             return Content("looking for GPUs …")
         if not snap.gpus:
             return Content.assemble(
-                ("No GPU visible: ", "bold $warning"), (snap.gpu_unavailable_reason or "", ""),
+                ("No GPU visible: ", "bold $warning"),
+                (snap.gpu_unavailable_reason or "", ""),
                 ("\nEverything else in sparktop still works.", "$text-muted"),
             )
         width = max(20, self.content_size.width or 76)
@@ -60,19 +61,27 @@ class GpuPanel(Widget):
     def _gpu(self, gpu: GpuInfo, snap: Snapshot, width: int) -> Content:
         tag = " unified" if gpu.unified else ""
         title = Content.assemble(
-            (f"{gpu.index} ", "bold"), (gpu.name, "bold $primary"), (tag, "$accent"),
+            (f"{gpu.index} ", "bold"),
+            (gpu.name, "bold $primary"),
+            (tag, "$accent"),
         )
         temp = f"{gpu.temperature_c:.0f}°C" if gpu.temperature_c is not None else "—"
         power = "—" if gpu.power_w is None else f"{gpu.power_w:.0f} W"
         if gpu.power_w is not None and gpu.power_limit_w:
             power += f" / {gpu.power_limit_w:.0f} W"
         history = self.histories.get(gpu.index)
-        fixed = f"util {fmt_percent(gpu.utilization_percent):>4} ··········  temp {temp}  power {power}  "
-        spark_width = max(0, width - len(fixed))
+        util_text = f"{fmt_percent(gpu.utilization_percent):>4} "
+        fixed = len("util ") + len(util_text) + 10 + len(f"  temp {temp}  power {power}  ")
+        spark_width = max(0, width - fixed)
         util = Content.assemble(
-            ("util ", "bold"), f"{fmt_percent(gpu.utilization_percent):>4} ",
+            ("util ", "bold"),
+            util_text,
             _meter(gpu.utilization_percent, 10),
-            ("  temp ", "bold"), temp, ("  power ", "bold"), power, "  ",
+            ("  temp ", "bold"),
+            temp,
+            ("  power ", "bold"),
+            power,
+            "  ",
             (sparkline(history.values() if history else [], spark_width), "$accent"),
         )
         lines = [title, util, self._memory_line(gpu, snap)]
@@ -81,8 +90,12 @@ class GpuPanel(Widget):
         if gpu.processes:
             name_width = max(8, min(32, width - 24))
             lines.append(
-                Content.assemble((f"{'PID':>8}  {'PROCESS':<{name_width}} {'GPU MEMORY':>11}",
-                                  "bold $text-muted"))
+                Content.assemble(
+                    (
+                        f"{'PID':>8}  {'PROCESS':<{name_width}} {'GPU MEMORY':>11}",
+                        "bold $text-muted",
+                    )
+                )
             )
             for proc in gpu.processes:
                 name = (proc.name or "?")[:name_width]
@@ -97,7 +110,9 @@ class GpuPanel(Widget):
         if total is None:
             return Content.assemble(("mem  ", "bold"), ("unknown", "$text-muted"))
         share = f" ({100 * used / total:.0f}%)" if used is not None and total else ""
-        line = Content.assemble(("mem  ", "bold"), f"{fmt_bytes(used)} of {fmt_bytes(total)}{share}")
+        line = Content.assemble(
+            ("mem  ", "bold"), f"{fmt_bytes(used)} of {fmt_bytes(total)}{share}"
+        )
         if gpu.unified and gpu.memory_source == "system+processes":
             available = snap.memory.available_bytes if snap.memory else None
             note = f"  unified pool · {fmt_bytes(available)} available"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widget import Widget
 
-from sparktop.history import History, sparkline
+from sparktop.history import History, chart, sparkline
 from sparktop.memview import bar_cells, memory_shares
 from sparktop.snapshot import Snapshot
 from sparktop.units import fmt_bytes, fmt_duration
@@ -33,6 +33,8 @@ class MemoryPanel(Widget):
         self.snapshot: Snapshot | None = None
         self.history = History(history_size)
         self.interval = 1.0
+        self.fill = False
+        """When the panel has a fixed, tall box (wide layout), draw a full history chart."""
         self.border_title = "Memory"
 
     def show(self, snapshot: Snapshot) -> None:
@@ -53,10 +55,13 @@ class MemoryPanel(Widget):
             return Content.assemble((snap.memory_error or "memory unknown", "$error"))
         width = max(10, self.content_size.width or 76)
         head = Content.assemble(
-            ("Used ", "bold"), f"{fmt_bytes(mem.used_bytes)} ",
+            ("Used ", "bold"),
+            f"{fmt_bytes(mem.used_bytes)} ",
             (f"({mem.used_percent:.0f}%)", "$text-muted"),
-            ("  of ", "$text-muted"), f"{fmt_bytes(mem.total_bytes)}",
-            ("   Available ", "bold"), f"{fmt_bytes(mem.available_bytes)}",
+            ("  of ", "$text-muted"),
+            f"{fmt_bytes(mem.total_bytes)}",
+            ("   Available ", "bold"),
+            f"{fmt_bytes(mem.available_bytes)}",
         )
         shares = [s for s in memory_shares(snap) if snap.unified or s.key != "gpu"]
         bar = Content.assemble(
@@ -64,8 +69,10 @@ class MemoryPanel(Widget):
         )
         legend_parts: list[tuple[str, str] | str] = []
         for share in shares:
-            legend_parts += [(CHAR[share.key] + " ", STYLE[share.key]),
-                             f"{SHORT[share.key]} {fmt_bytes(share.bytes)}   "]
+            legend_parts += [
+                (CHAR[share.key] + " ", STYLE[share.key]),
+                f"{SHORT[share.key]} {fmt_bytes(share.bytes)}   ",
+            ]
         legend = Content.assemble(*legend_parts)
         swap = f"Swap {fmt_bytes(mem.swap_used_bytes)} / {fmt_bytes(mem.swap_total_bytes)}"
         span = fmt_duration(len(self.history) * self.interval)
@@ -83,4 +90,19 @@ class MemoryPanel(Widget):
             if hint.command:
                 text += f": {hint.command}"
             lines.append(Content.assemble((text, "$warning")))
-        return Content("\n").join(lines)
+        body = Content("\n").join(lines)
+        if self.fill:
+            used_rows = len(body.wrap(width))
+            rows = self.content_size.height - used_rows - 1
+            if rows >= 3:
+                values = self.history.values()
+                peak = max(values, default=0.0)
+                label = Content.assemble(
+                    ("\nused % history", "bold"),
+                    (f"  peak {peak:.0f}% · 100% at top · one column per sample", "$text-muted"),
+                )
+                graph = [
+                    Content.assemble((row, "$mem-other")) for row in chart(values, width, rows)
+                ]
+                body = Content("\n").join([Content.assemble(body, label), *graph])
+        return body
