@@ -144,7 +144,7 @@ class NvidiaProbe:
         power_mw, _ = self._call(nvml.nvmlDeviceGetPowerUsage, handle)
         limit_mw, _ = self._call(nvml.nvmlDeviceGetEnforcedPowerLimit, handle)
         processes = self._processes(handle)
-        mem, mem_err = self._call(nvml.nvmlDeviceGetMemoryInfo, handle)
+        mem, mem_err = self._memory_info(handle)
 
         unified = False
         source = "nvml"
@@ -175,6 +175,21 @@ class NvidiaProbe:
             processes=processes,
             error=error,
         )
+
+    def _memory_info(self, handle: Any) -> tuple[Any, Any]:
+        """Device memory, v2 first: its `used` leaves out the driver's reserved memory, as
+        nvidia-smi does; old drivers without v2 get the v1 answer."""
+        nvml = self._nvml
+        version = getattr(nvml, "nvmlMemory_v2", None)
+        if version is not None:
+            mem, err = self._call(nvml.nvmlDeviceGetMemoryInfo, handle, version)
+            fallback = {
+                getattr(nvml, "NVML_ERROR_FUNCTION_NOT_FOUND", 13),
+                getattr(nvml, "NVML_ERROR_ARGUMENT_VERSION_MISMATCH", 25),
+            }
+            if err is None or getattr(err, "value", None) not in fallback:
+                return mem, err
+        return self._call(nvml.nvmlDeviceGetMemoryInfo, handle)
 
     def _processes(self, handle: Any) -> tuple[GpuProcess, ...]:
         nvml = self._nvml

@@ -56,6 +56,7 @@ for _name in dir(_real):
     if _name.startswith(("NVML_", "NVMLError")):
         globals()[_name] = getattr(_real, _name)
 NVMLError = _real.NVMLError
+nvmlMemory_v2 = _real.nvmlMemory_v2
 
 _scenario: dict[str, Any] | None = None
 _initialised = 0
