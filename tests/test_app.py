@@ -131,8 +131,8 @@ async def test_panels_show_the_unified_pool_on_spark():
     app = make_app("spark")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_data(app, pilot)
-        memory = str(app.query_one(MemoryPanel).render())
-        gpus = str(app.query_one(GpuPanel).render())
+        memory = app.query_one(MemoryPanel).text()
+        gpus = app.query_one(GpuPanel).text()
     assert "GPU 58.0 GiB" in memory and "cache 50.0 GiB" in memory
     assert "drop_caches" in memory
     assert "NVIDIA GB10 unified" in gpus and "llama-server" in gpus
@@ -142,7 +142,7 @@ async def test_no_gpu_panel_says_why():
     app = make_app("nogpu")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_data(app, pilot)
-        gpus = str(app.query_one(GpuPanel).render())
+        gpus = app.query_one(GpuPanel).text()
     assert "No GPU visible: NVML library not found" in gpus
 
 

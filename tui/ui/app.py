@@ -68,6 +68,7 @@ class SparktopApp(App[int]):
         self.snapshot_ready = asyncio.Event()
         self._wake = threading.Event()
         self._stopping = False
+        self._topbar_text = ""
 
     # -- layout -------------------------------------------------------------------------
 
@@ -136,14 +137,16 @@ class SparktopApp(App[int]):
         self.query_one(MemoryPanel).show(snapshot)
         self.query_one(GpuPanel).show(snapshot)
         gpus = self.query_one("#gpus", VerticalScroll)
-        gpus.border_title = f"GPUs ({len(snapshot.gpus)})" if snapshot.gpus else "GPUs"
+        title = f"GPUs ({len(snapshot.gpus)})" if snapshot.gpus else "GPUs"
+        if gpus.border_title != title:
+            gpus.border_title = title
         topbar = (
             f"sparktop {__version__} │ {snapshot.hostname} │ up {fmt_duration(snapshot.uptime_s)}"
             f" │ every {self.interval:g} s │ ? help"
         )
-        bar = self.query_one("#topbar", Static)
-        if str(bar.render()) != topbar:
-            bar.update(topbar)
+        if topbar != self._topbar_text:
+            self._topbar_text = topbar
+            self.query_one("#topbar", Static).update(topbar)
         self.snapshot_ready.set()
 
     # -- actions ------------------------------------------------------------------------

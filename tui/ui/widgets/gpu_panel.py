@@ -4,10 +4,10 @@ the processes that hold GPU memory."""
 from __future__ import annotations
 
 from textual.content import Content
-from textual.widget import Widget
 
 from sparktop.history import History, sparkline
 from sparktop.snapshot import GpuInfo, Snapshot
+from sparktop.ui.widgets.panel import SnapshotPanel
 from sparktop.units import fmt_bytes, fmt_percent
 
 
@@ -18,7 +18,7 @@ def _meter(percent: float | None, width: int) -> Content:
     return Content.assemble(("█" * filled, "$accent"), ("·" * (width - filled), "$text-muted"))
 
 
-class GpuPanel(Widget):
+class GpuPanel(SnapshotPanel):
     """Renders every GPU of the latest snapshot, or why there is none."""
 
     DEFAULT_CSS = """
@@ -29,36 +29,30 @@ class GpuPanel(Widget):
     """
 
     def __init__(self, history_size: int = 60, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.snapshot: Snapshot | None = None
+        super().__init__(**kwargs)
         self.histories: dict[int, History] = {}
         self.history_size = history_size
 
-    def show(self, snapshot: Snapshot) -> None:
+    def record(self, snapshot: Snapshot) -> None:
         for gpu in snapshot.gpus:
             history = self.histories.setdefault(gpu.index, History(self.history_size))
             if gpu.utilization_percent is not None:
                 history.add(gpu.utilization_percent)
-        previous = self.snapshot
-        self.snapshot = snapshot
-        relayout = previous is None or _shape(previous) != _shape(snapshot)
-        self.refresh(layout=relayout)
 
-    def render(self) -> Content:
+    def build(self, width: int, height: int) -> list[Content]:
         snap = self.snapshot
         if snap is None:
-            return Content("looking for GPUs …")
+            return [Content("looking for GPUs …")]
         if not snap.gpus:
-            return Content.assemble(
-                ("No GPU visible: ", "bold $warning"),
-                (snap.gpu_unavailable_reason or "", ""),
-                ("\nEverything else in sparktop still works.", "$text-muted"),
-            )
-        width = max(20, self.content_size.width or 76)
-        blocks = [self._gpu(gpu, snap, width) for gpu in snap.gpus]
-        return Content("\n").join(blocks)
+            return [
+                Content.assemble(
+                    ("No GPU visible: ", "bold $warning"), (snap.gpu_unavailable_reason or "", "")
+                ),
+                Content.assemble(("Everything else in sparktop still works.", "$text-muted")),
+            ]
+        return [line for gpu in snap.gpus for line in self._gpu(gpu, snap, width)]
 
-    def _gpu(self, gpu: GpuInfo, snap: Snapshot, width: int) -> Content:
+    def _gpu(self, gpu: GpuInfo, snap: Snapshot, width: int) -> list[Content]:
         tag = " unified" if gpu.unified else ""
         title = Content.assemble(
             (f"{gpu.index} ", "bold"),
@@ -102,7 +96,7 @@ class GpuPanel(Widget):
                 lines.append(
                     Content(f"{proc.pid:>8}  {name:<{name_width}} {fmt_bytes(proc.used_bytes):>11}")
                 )
-        return Content("\n").join(lines)
+        return lines
 
     @staticmethod
     def _memory_line(gpu: GpuInfo, snap: Snapshot) -> Content:
@@ -120,8 +114,3 @@ class GpuPanel(Widget):
         elif gpu.unified and gpu.memory_source == "gtt":
             line = Content.assemble(line, ("  unified · GTT", "$text-muted"))
         return line
-
-
-def _shape(snapshot: Snapshot) -> tuple[tuple[int, int, bool], ...]:
-    """What changes the panel's height: GPUs, their process counts, errors."""
-    return tuple((g.index, len(g.processes), g.error is not None) for g in snapshot.gpus)

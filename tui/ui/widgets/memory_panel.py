@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from textual.content import Content
-from textual.widget import Widget
 
 from sparktop.history import History, chart, sparkline
 from sparktop.memview import bar_cells, memory_shares
 from sparktop.snapshot import Snapshot
+from sparktop.ui.widgets.panel import SnapshotPanel
 from sparktop.units import fmt_bytes, fmt_duration
 
 STYLE = {"gpu": "$mem-gpu", "other": "$mem-other", "cache": "$mem-cache", "free": "$mem-free"}
@@ -15,7 +15,7 @@ CHAR = {"gpu": "█", "other": "█", "cache": "▓", "free": "░"}
 SHORT = {"gpu": "GPU", "other": "other", "cache": "cache", "free": "free"}
 
 
-class MemoryPanel(Widget):
+class MemoryPanel(SnapshotPanel):
     """Shows total/used/available/cache/swap, one stacked bar and a used-% sparkline."""
 
     DEFAULT_CSS = """
@@ -29,31 +29,27 @@ class MemoryPanel(Widget):
     """
 
     def __init__(self, history_size: int = 60, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.snapshot: Snapshot | None = None
+        super().__init__(**kwargs)
         self.history = History(history_size)
         self.interval = 1.0
         self.fill = False
         """When the panel has a fixed, tall box (wide layout), draw a full history chart."""
         self.border_title = "Memory"
 
-    def show(self, snapshot: Snapshot) -> None:
+    def record(self, snapshot: Snapshot) -> None:
         if snapshot.memory is not None:
             self.history.add(snapshot.memory.used_percent)
-        previous = self.snapshot
-        self.snapshot = snapshot
-        self.border_title = "Memory · unified CPU+GPU" if snapshot.unified else "Memory"
-        relayout = previous is None or len(previous.hints) != len(snapshot.hints)
-        self.refresh(layout=relayout)
+        title = "Memory · unified CPU+GPU" if snapshot.unified else "Memory"
+        if self.border_title != title:
+            self.border_title = title
 
-    def render(self) -> Content:
+    def build(self, width: int, height: int) -> list[Content]:
         snap = self.snapshot
         if snap is None:
-            return Content("reading /proc/meminfo …")
+            return [Content("reading /proc/meminfo …")]
         mem = snap.memory
         if mem is None:
-            return Content.assemble((snap.memory_error or "memory unknown", "$error"))
-        width = max(10, self.content_size.width or 76)
+            return [Content.assemble((snap.memory_error or "memory unknown", "$error"))]
         head = Content.assemble(
             ("Used ", "bold"),
             f"{fmt_bytes(mem.used_bytes)} ",
@@ -90,19 +86,23 @@ class MemoryPanel(Widget):
             if hint.command:
                 text += f": {hint.command}"
             lines.append(Content.assemble((text, "$warning")))
-        body = Content("\n").join(lines)
         if self.fill:
-            used_rows = len(body.wrap(width))
-            rows = self.content_size.height - used_rows - 1
+            used_rows = sum(len(line.wrap(width)) for line in lines)
+            rows = height - used_rows - 2
             if rows >= 3:
                 values = self.history.values()
                 peak = max(values, default=0.0)
-                label = Content.assemble(
-                    ("\nused % history", "bold"),
-                    (f"  peak {peak:.0f}% · 100% at top · one column per sample", "$text-muted"),
+                lines.append(Content(""))
+                lines.append(
+                    Content.assemble(
+                        ("used % history", "bold"),
+                        (
+                            f"  peak {peak:.0f}% · 100% at top · one column per sample",
+                            "$text-muted",
+                        ),
+                    )
                 )
-                graph = [
+                lines += [
                     Content.assemble((row, "$mem-other")) for row in chart(values, width, rows)
                 ]
-                body = Content("\n").join([Content.assemble(body, label), *graph])
-        return body
+        return lines

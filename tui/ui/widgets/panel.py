@@ -1,0 +1,87 @@
+"""Base for panels that draw one Snapshot as a stack of lines, repainting only the lines
+whose content changed.
+
+At a 1 s refresh most ticks change one or two lines (a sparkline shifts, a figure moves
+by 0.1 GiB); repainting just those, not the whole panel, is what keeps sparktop cheap in
+a tmux pane (see tests/bench/tui_budget.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.content import Content
+from textual.events import Resize
+from textual.widget import Widget
+
+from sparktop.snapshot import Snapshot
+
+
+def _key(content: Content) -> tuple[Any, ...]:
+    return (content.plain, tuple(content.spans))
+
+
+class Line(Widget):
+    """One logical line of a panel (it may wrap onto several rows)."""
+
+    DEFAULT_CSS = "Line { height: auto; }"
+
+    def __init__(self, content: Content) -> None:
+        super().__init__()
+        self._content = content
+        self._key = _key(content)
+        self._rows = 0
+
+    def set(self, content: Content) -> None:
+        key = _key(content)
+        if key == self._key:
+            return
+        width = self.content_size.width
+        rows = len(content.wrap(width)) if width else 0
+        relayout = rows != self._rows or not width
+        self._rows = rows
+        self._content, self._key = content, key
+        self.refresh(layout=relayout)
+
+    def render(self) -> Content:
+        return self._content
+
+
+class SnapshotPanel(Widget):
+    """A panel whose `build()` turns the latest Snapshot into lines."""
+
+    DEFAULT_CSS = "SnapshotPanel { layout: vertical; }"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.snapshot: Snapshot | None = None
+
+    def build(self, width: int, height: int) -> list[Content]:
+        """The panel's lines for a box of `width` × `height` cells."""
+        raise NotImplementedError
+
+    def record(self, snapshot: Snapshot) -> None:
+        """Update histories from a new snapshot (called before build)."""
+
+    def show(self, snapshot: Snapshot) -> None:
+        self.record(snapshot)
+        self.snapshot = snapshot
+        self.redraw()
+
+    def redraw(self) -> None:
+        size = self.content_size
+        lines = self.build(max(10, size.width or 76), size.height)
+        children = [child for child in self.children if isinstance(child, Line)]
+        for child, content in zip(children, lines, strict=False):
+            child.set(content)
+        if len(lines) > len(children):
+            self.mount_all([Line(content) for content in lines[len(children) :]])
+        for child in children[len(lines) :]:
+            child.remove()
+
+    def on_resize(self, event: Resize) -> None:
+        self.redraw()
+
+    def text(self) -> str:
+        """Everything the panel shows, as plain text (for tests and debugging)."""
+        return "\n".join(child.render().plain for child in self.children if isinstance(child, Line))
