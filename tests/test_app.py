@@ -152,3 +152,11 @@ async def test_interval_drives_refresh():
         await wait_for_data(app, pilot)
         await pilot.pause(0.6)
         assert len(app.query_one(MemoryPanel).history) >= 3
+
+
+async def test_linux_console_starts_with_the_16_colour_theme(monkeypatch):
+    monkeypatch.setenv("TERM", "linux")
+    app = make_app("nogpu")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.theme == "sparktop-console"

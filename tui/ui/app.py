@@ -4,6 +4,7 @@ on a worker thread, so a slow probe never freezes the screen."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from typing import ClassVar
@@ -23,7 +24,7 @@ from sparktop.probes.system import SystemProbe
 from sparktop.snapshot import Snapshot
 from sparktop.state import StateFile
 from sparktop.ui.screens.help import HelpScreen
-from sparktop.ui.themes import DEFAULT_THEME, load_themes
+from sparktop.ui.themes import CONSOLE_THEME, DEFAULT_THEME, load_themes
 from sparktop.ui.widgets.gpu_panel import GpuPanel
 from sparktop.ui.widgets.memory_panel import MemoryPanel
 from sparktop.units import fmt_duration
@@ -102,7 +103,10 @@ class SparktopApp(App[int]):
                 return name
             self.startup_warnings.append(f"theme {name!r} not found; using {DEFAULT_THEME}")
             break
-        return DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+        # The Linux console (Talos, a KVM screen) has 16 colours: start with the theme made
+        # for it unless the user chose another.
+        default = CONSOLE_THEME if os.environ.get("TERM") == "linux" else DEFAULT_THEME
+        return default if default in self.available_themes else "textual-dark"
 
     def _remember_theme(self, theme: Theme) -> None:
         if self.ui_state.load().get("theme") != theme.name and not self.ui_state.update(

@@ -17,6 +17,7 @@ from sparktop import paths
 from sparktop.yamlio import Lines, YamlError, load_yaml
 
 DEFAULT_THEME = "sparktop-dark"
+CONSOLE_THEME = "sparktop-console"
 # Installed (and strict editable) layout: sparktop/themes beside sparktop/ui. Do not
 # resolve symlinks: the editable link tree points back into the repo's tui/.
 BUILTIN_DIR = Path(__file__).parent.parent / "themes"

@@ -66,7 +66,7 @@ class GpuPanel(SnapshotPanel):
         history = self.histories.get(gpu.index)
         util_text = f"{fmt_percent(gpu.utilization_percent):>4} "
         fixed = len("util ") + len(util_text) + 10 + len(f"  temp {temp}  power {power}  ")
-        spark_width = max(0, width - fixed)
+        spark_width = min(60, max(0, width - fixed))
         util = Content.assemble(
             ("util ", "bold"),
             util_text,

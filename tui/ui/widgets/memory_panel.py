@@ -12,6 +12,8 @@ from sparktop.units import fmt_bytes, fmt_duration
 
 STYLE = {"gpu": "$mem-gpu", "other": "$mem-other", "cache": "$mem-cache", "free": "$mem-free"}
 CHAR = {"gpu": "█", "other": "█", "cache": "▓", "free": "░"}
+SPARK_SAMPLES = 60
+CHART_ROWS = 10  # taller charts cost repaints without telling more
 SHORT = {"gpu": "GPU", "other": "other", "cache": "cache", "free": "free"}
 
 
@@ -28,7 +30,7 @@ class MemoryPanel(SnapshotPanel):
     }
     """
 
-    def __init__(self, history_size: int = 60, **kwargs: object) -> None:
+    def __init__(self, history_size: int = 600, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.history = History(history_size)
         self.interval = 1.0
@@ -71,9 +73,10 @@ class MemoryPanel(SnapshotPanel):
             ]
         legend = Content.assemble(*legend_parts)
         swap = f"Swap {fmt_bytes(mem.swap_used_bytes)} / {fmt_bytes(mem.swap_total_bytes)}"
-        span = fmt_duration(len(self.history) * self.interval)
-        spark_label = f"  used % over {span} "
-        spark_width = max(0, width - len(swap) - len(spark_label))
+        # The compact sparkline shows up to the last 60 samples; the wide chart shows more.
+        spark_width = min(SPARK_SAMPLES, max(0, width - len(swap) - len("  used % over 00m 00s ")))
+        shown = min(len(self.history), spark_width)
+        spark_label = f"  used % over {fmt_duration(shown * self.interval)} "
         trend = Content.assemble(
             ("Swap ", "bold"),
             f"{fmt_bytes(mem.swap_used_bytes)} / {fmt_bytes(mem.swap_total_bytes)}",
@@ -88,7 +91,7 @@ class MemoryPanel(SnapshotPanel):
             lines.append(Content.assemble((text, "$warning")))
         if self.fill:
             used_rows = sum(len(line.wrap(width)) for line in lines)
-            rows = height - used_rows - 2
+            rows = min(CHART_ROWS, height - used_rows - 2)
             if rows >= 3:
                 values = self.history.values()
                 peak = max(values, default=0.0)
