@@ -97,3 +97,21 @@ def test_bad_interval_flag_is_refused():
 def test_status_json_is_valid_json_when_piped_through_head():
     result = run_cli("status", "--json", env=machine_env("spark"))
     assert json.loads(result.stdout)["hostname"] == "spark-01"
+
+
+def test_unknown_theme_is_refused_with_a_pointer_to_the_list():
+    result = run_cli("--theme", "nope", env=machine_env("nogpu"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "sparktop: error: unknown theme 'nope' (see `sparktop themes`)"
+
+
+def test_themes_lists_the_shipped_ones_first():
+    result = run_cli("themes")
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert names[:4] == [
+        "sparktop-console",
+        "sparktop-dark",
+        "sparktop-high-contrast",
+        "sparktop-light",
+    ]
+    assert "textual-dark" in names

@@ -76,17 +76,24 @@ def cmd_status(config: Config, as_json: bool) -> int:
 
 
 def cmd_themes(config: Config) -> int:
-    from sparktop.ui.themes import load_themes
+    from sparktop.ui.themes import known_theme_names, load_themes
 
     themes, warnings = load_themes()
     for warning in warnings:
         print(f"sparktop: warning: {warning}", file=sys.stderr)
-    for name in themes:
-        print(name)
+    for name in known_theme_names(themes):
+        marker = "  (sparktop)" if name in themes else ""
+        print(f"{name}{marker}")
     return 0
 
 
 def cmd_tui(config: Config, args: argparse.Namespace) -> int:
+    if args.theme is not None:
+        from sparktop.ui.themes import known_theme_names
+
+        names = known_theme_names()
+        if args.theme not in names:
+            return _error(f"unknown theme {args.theme!r} (see `sparktop themes`)")
     if not (sys.stdout.isatty() and sys.stdin.isatty()):
         print(
             "sparktop: no terminal here (stdin or stdout is not a TTY); "

@@ -24,6 +24,15 @@ class ProbeRoots:
         """A whole fixture tree laid out like a machine: root/proc, root/sys, root/dev."""
         return cls(proc=root / "proc", sys=root / "sys", dev=root / "dev", root=root)
 
+    def shown(self, path: Path) -> str:
+        """`path` as the machine itself names it: a fixture's root/dev is shown as /dev."""
+        if self.root == Path("/"):
+            return str(path)
+        try:
+            return "/" + str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
     @classmethod
     def from_env(cls) -> ProbeRoots:
         return cls(

@@ -98,7 +98,7 @@ def read_card(card: Path, index: int) -> GpuInfo:
         total, used, source = vram_total, vram_used, "vram"
     error = None
     if total is None:
-        error = f"memory: no mem_info_* files under {device}"
+        error = f"memory: amdgpu exposes no mem_info_* files for {card.name}"
     return GpuInfo(
         index=index,
         vendor="amd",
@@ -115,14 +115,15 @@ def read_card(card: Path, index: int) -> GpuInfo:
 
 
 class AmdProbe:
-    def __init__(self, sys_root: Path = Path("/sys")) -> None:
+    def __init__(self, sys_root: Path = Path("/sys"), sys_shown: str | None = None) -> None:
         self._sys_root = sys_root
+        self._sys_shown = sys_shown or str(sys_root)
         self.reason: str | None = None
 
     def read(self, first_index: int = 0) -> list[GpuInfo]:
         cards = amd_cards(self._sys_root)
         if not cards:
-            self.reason = f"no amdgpu device under {self._sys_root}/class/drm"
+            self.reason = f"no amdgpu device under {self._sys_shown}/class/drm"
             return []
         self.reason = None
         return [read_card(card, first_index + i) for i, card in enumerate(cards)]

@@ -44,9 +44,11 @@ class NvidiaProbe:
         dev_root: Path = Path("/dev"),
         nvml: ModuleType | None = None,
         clock: Callable[[], float] = time.monotonic,
+        dev_shown: str | None = None,
     ) -> None:
         self._proc_root = proc_root
         self._dev_root = dev_root
+        self._dev_shown = dev_shown or str(dev_root)
         self._nvml = nvml
         self._clock = clock
         self._ready = False
@@ -84,7 +86,7 @@ class NvidiaProbe:
         nvml = self._nvml
         value = getattr(exc, "value", None)
         nodes = _device_nodes(self._dev_root)
-        no_nodes = f"no {self._dev_root}/nvidia* device nodes"
+        no_nodes = f"no {self._dev_shown}/nvidia* device nodes"
         if value == nvml.NVML_ERROR_LIBRARY_NOT_FOUND:
             reason = "NVML library not found (libnvidia-ml.so.1)"
             return reason if nodes else f"{reason}; {no_nodes}"
@@ -92,7 +94,7 @@ class NvidiaProbe:
             reason = "NVIDIA driver not loaded"
             return reason if nodes else f"{reason}; {no_nodes}"
         if value == nvml.NVML_ERROR_NO_PERMISSION:
-            return f"no permission to use the NVIDIA driver (check {self._dev_root}/nvidia*)"
+            return f"no permission to use the NVIDIA driver (check {self._dev_shown}/nvidia*)"
         if value == nvml.NVML_ERROR_LIB_RM_VERSION_MISMATCH:
             return "NVML/driver version mismatch (reboot after a driver update?)"
         return f"NVML: {exc}"

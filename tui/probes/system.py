@@ -54,8 +54,11 @@ class SystemProbe:
     ) -> None:
         self.roots = roots or ProbeRoots.from_env()
         self.hint_rules = hint_rules or MemoryHints()
-        self.nvidia = NvidiaProbe(self.roots.proc, self.roots.dev, nvml=nvml)
-        self.amd = AmdProbe(self.roots.sys)
+        roots = self.roots
+        self.nvidia = NvidiaProbe(
+            roots.proc, roots.dev, nvml=nvml, dev_shown=roots.shown(roots.dev)
+        )
+        self.amd = AmdProbe(roots.sys, sys_shown=roots.shown(roots.sys))
 
     def collect(self) -> Snapshot:
         memory: MemoryInfo | None = None
@@ -63,7 +66,7 @@ class SystemProbe:
         try:
             memory = read_memory(self.roots.proc)
         except (OSError, KeyError, ValueError) as exc:
-            memory_error = f"cannot read {self.roots.proc}/meminfo: {exc}"
+            memory_error = f"cannot read {self.roots.shown(self.roots.proc)}/meminfo: {exc}"
         gpus: list[GpuInfo] = self.nvidia.read(memory)
         gpus += self.amd.read(first_index=len(gpus))
         reason = None

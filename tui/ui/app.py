@@ -198,13 +198,6 @@ class SparktopApp(App[int]):
 def run_app(config: Config, interval: float | None = None, theme: str | None = None) -> int:
     """Entry point used by the CLI; returns the process exit code."""
     themes, warnings = load_themes()
-    if theme is not None and theme not in themes:
-        from textual.theme import BUILTIN_THEMES
-
-        if theme not in BUILTIN_THEMES:
-            names = ", ".join(sorted(themes))
-            print(f"sparktop: error: unknown theme {theme!r} (available: {names})")
-            return 2
     app = SparktopApp(config, interval=interval, theme=theme, themes=themes, warnings=warnings)
     return app.run() or 0
 

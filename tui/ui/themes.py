@@ -129,3 +129,12 @@ def load_themes(dirs: list[Path] | None = None) -> tuple[dict[str, Theme], list[
                 continue
             themes[theme.name] = theme
     return themes, warnings
+
+
+def known_theme_names(themes: dict[str, Theme] | None = None) -> list[str]:
+    """sparktop's themes (shipped and user) first, then Textual's built-in ones."""
+    from textual.theme import BUILTIN_THEMES
+
+    if themes is None:
+        themes, _ = load_themes()
+    return sorted(themes) + sorted(name for name in BUILTIN_THEMES if name not in themes)
