@@ -1,0 +1,101 @@
+"""What a catalog entry is: a model on disk (or on the Hub) plus how to serve it.
+
+Plain frozen dataclasses; parsing and validation live in `catalog.loader`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENGINES = ("llama.cpp", "vllm", "sglang", "command")
+
+GB = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """A token-auth proxy in front of the server (sparktop checks it; it does not run it)."""
+
+    port: int
+    host: str = "127.0.0.1"
+    requires_token: bool = True
+    token_env: str | None = None
+    """Name of the environment variable that holds the token; the token itself is never shown."""
+
+
+@dataclass(frozen=True)
+class KnownSpeed:
+    """A speed measured elsewhere, kept with the hardware it was measured on."""
+
+    hardware: str
+    prompt_tps: float | None = None
+    gen_tps: float | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Enough of the model's shape to estimate its KV cache when no GGUF is on disk."""
+
+    layers: int
+    kv_heads: int
+    head_dim: int
+    attention_layers: int | None = None
+    """Layers that keep a KV cache (hybrid models: fewer than `layers`)."""
+
+
+@dataclass(frozen=True)
+class ServeProfile:
+    served_name: str
+    port: int
+    host: str = "127.0.0.1"
+    context: int | None = None
+    args: tuple[str, ...] = ()
+    """Extra engine arguments, one list item per argv element."""
+    argv: tuple[str, ...] = ()
+    """Full argv for engine `command` ({model}, {port}, {host}, {served_name}, {context}
+    are replaced inside each element; nothing goes through a shell)."""
+    env: tuple[tuple[str, str], ...] = ()
+    exclusive: str | None = None
+    proxy: ProxySpec | None = None
+    cache_type: str = "f16"
+    parallel: int = 1
+    ready_timeout_s: float = 900.0
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    engine: str
+    serve: ServeProfile
+    description: str = ""
+    repo: str | None = None
+    include: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    """Files relative to `local_dir`; the first is what the engine is given (the first shard)."""
+    local_dir: Path | None = None
+    quant: str | None = None
+    bits_per_weight: float | None = None
+    size_bytes: int | None = None
+    params_b: float | None = None
+    architecture: Architecture | None = None
+    speeds: tuple[KnownSpeed, ...] = ()
+    modes: tuple[str, ...] = ()
+    source: str = ""
+    """file:line the entry was read from."""
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def model_path(self) -> Path | None:
+        """The path handed to the engine: the first file, or the local dir itself."""
+        if self.local_dir is None:
+            return None
+        if self.files:
+            return self.local_dir / self.files[0]
+        return self.local_dir
+
+    def file_paths(self) -> list[Path]:
+        if self.local_dir is None:
+            return []
+        return [self.local_dir / name for name in self.files]

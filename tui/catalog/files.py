@@ -1,0 +1,67 @@
+"""Where a catalog entry's files are on this machine, and how much of them is there."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sparktop.catalog.entry import ModelEntry
+
+SKIP_SUFFIXES = (".incomplete", ".lock", ".part")
+
+
+def local_files(entry: ModelEntry) -> list[Path]:
+    """The entry's files that exist on disk: its `files`, or what `include` matches."""
+    if entry.local_dir is None:
+        return []
+    if entry.files:
+        return [p for p in entry.file_paths() if p.is_file()]
+    if not entry.local_dir.is_dir():
+        return []
+    patterns = entry.include or ("*",)
+    found = []
+    for root, _dirs, names in os.walk(entry.local_dir):
+        if "/.cache" in root or "/." in root[len(str(entry.local_dir)) :]:
+            continue
+        for name in names:
+            if name.endswith(SKIP_SUFFIXES):
+                continue
+            path = Path(root, name)
+            rel = path.relative_to(entry.local_dir).as_posix()
+            if any(fnmatch.fnmatch(rel, pat) for pat in patterns):
+                found.append(path)
+    return sorted(found)
+
+
+def model_path(entry: ModelEntry) -> Path | None:
+    """What the engine is given: for GGUF the first shard, else the model directory."""
+    if entry.files and entry.local_dir is not None:
+        return entry.local_dir / entry.files[0]
+    if entry.engine == "llama.cpp":
+        ggufs = [p for p in local_files(entry) if p.suffix == ".gguf" and "mmproj" not in p.name]
+        return ggufs[0] if ggufs else None
+    return entry.local_dir
+
+
+@dataclass(frozen=True)
+class DiskState:
+    present_bytes: int
+    expected_bytes: int | None
+    files: int
+
+    @property
+    def complete(self) -> bool:
+        if self.files == 0:
+            return False
+        return self.expected_bytes is None or self.present_bytes >= 0.98 * self.expected_bytes
+
+
+def disk_state(entry: ModelEntry) -> DiskState:
+    files = local_files(entry)
+    return DiskState(
+        present_bytes=sum(p.stat().st_size for p in files),
+        expected_bytes=entry.size_bytes,
+        files=len(files),
+    )

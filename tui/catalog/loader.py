@@ -1,0 +1,391 @@
+"""Load the model catalog: shipped `catalog/*.yaml`, then the user's `<config>/catalog/*.yaml`.
+
+A user entry whose name matches a shipped one overrides it key by key (so a user can set just
+`local_dir`); a new name adds an entry. Every problem becomes one line naming file:line, and
+the entries without problems still load.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sparktop import paths
+from sparktop.catalog.entry import (
+    ENGINES,
+    GB,
+    Architecture,
+    KnownSpeed,
+    ModelEntry,
+    ProxySpec,
+    ServeProfile,
+)
+from sparktop.yamlio import Lines, YamlError, load_yaml
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "shipped_catalog"
+if not SHIPPED_DIR.is_dir():  # running from a source checkout: <repo>/catalog
+    SHIPPED_DIR = Path(__file__).resolve().parent.parent.parent / "catalog"
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
+MODES = ("ask", "code", "architect", "debug", "autocomplete")
+
+_ENTRY_KEYS = {
+    "name", "description", "engine", "repo", "include", "files", "local_dir", "quant",
+    "bits_per_weight", "size_gb", "params_b", "architecture", "serve", "speeds", "modes", "tags",
+}  # fmt: skip
+_SERVE_KEYS = {
+    "served_name", "host", "port", "context", "args", "argv", "env", "exclusive", "proxy",
+    "cache_type", "parallel", "ready_timeout_s",
+}  # fmt: skip
+_PROXY_KEYS = {"port", "host", "requires_token", "token_env"}
+_ARCH_KEYS = {"layers", "kv_heads", "head_dim", "attention_layers"}
+_SPEED_KEYS = {"hardware", "prompt_tps", "gen_tps", "source"}
+
+
+class EntryError(Exception):
+    """One problem in one entry; str() is ``file:line: model NAME: message``."""
+
+
+@dataclass
+class Catalog:
+    entries: dict[str, ModelEntry] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def get(self, name: str) -> ModelEntry | None:
+        return self.entries.get(name)
+
+    def __iter__(self):
+        return iter(self.entries.values())
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def by_served_name(self, served: str) -> ModelEntry | None:
+        for entry in self.entries.values():
+            if entry.serve.served_name == served:
+                return entry
+        return None
+
+
+@dataclass
+class _Source:
+    """Raw entry mapping plus where each of its keys was written."""
+
+    data: dict[str, Any]
+    where: dict[tuple[Any, ...], tuple[Lines, tuple[Any, ...]]]
+
+    def at(self, *keys: Any) -> str:
+        """file:line of the deepest key of `keys` that we know."""
+        for end in range(len(keys), -1, -1):
+            found = self.where.get(tuple(keys[:end]))
+            if found is not None:
+                lines, prefix = found
+                line = lines.line(*prefix, *keys[:end])
+                return f"{lines.path}:{line}" if line else str(lines.path)
+        return "?"
+
+
+def _index(data: Any, lines: Lines, prefix: tuple[Any, ...], rel: tuple[Any, ...], out: dict):
+    out[rel] = (lines, prefix)
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _index(value, lines, prefix, (*rel, key), out)
+
+
+def _merge(base: _Source, over: _Source) -> _Source:
+    data = dict(base.data)
+    where = dict(base.where)
+    for key, value in over.data.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            merged = _merge(
+                _Source(data[key], {k[1:]: v for k, v in where.items() if k[:1] == (key,)}),
+                _Source(value, {k[1:]: v for k, v in over.where.items() if k[:1] == (key,)}),
+            )
+            data[key] = merged.data
+            where = {k: v for k, v in where.items() if k[:1] != (key,)}
+            where.update({(key, *k): v for k, v in merged.where.items()})
+        else:
+            data[key] = value
+            where = {k: v for k, v in where.items() if k[:1] != (key,)}
+            where.update({k: v for k, v in over.where.items() if k[:1] == (key,)})
+    where[()] = over.where[()]
+    return _Source(data, where)
+
+
+class _Check:
+    """Typed field readers that raise EntryError with file:line."""
+
+    def __init__(self, src: _Source, name: str) -> None:
+        self.src = src
+        self.name = name
+
+    def fail(self, message: str, *keys: Any) -> EntryError:
+        return EntryError(f"{self.src.at(*keys)}: model {self.name}: {message}")
+
+    def get(self, *keys: Any) -> Any:
+        value: Any = self.src.data
+        for key in keys:
+            if not isinstance(value, dict) or key not in value:
+                return None
+            value = value[key]
+        return value
+
+    def string(self, *keys: Any, required: bool = False) -> str | None:
+        value = self.get(*keys)
+        if value is None:
+            if required:
+                raise self.fail(f"{'.'.join(map(str, keys))} is required", *keys[:-1])
+            return None
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise self.fail(f"{'.'.join(map(str, keys))} must be text, got {value!r}", *keys)
+        return str(value)
+
+    def number(self, *keys: Any, low: float, high: float, integer: bool = False) -> Any:
+        value = self.get(*keys)
+        if value is None:
+            return None
+        label = ".".join(map(str, keys))
+        kind = int if integer else int | float
+        if isinstance(value, bool) or not isinstance(value, kind):
+            what = "a whole number" if integer else "a number"
+            raise self.fail(f"{label} must be {what}, got {value!r}", *keys)
+        if not low <= value <= high:
+            raise self.fail(f"{label} must be between {low:g} and {high:g}, got {value}", *keys)
+        return value
+
+    def strings(self, *keys: Any) -> tuple[str, ...]:
+        value = self.get(*keys)
+        if value is None:
+            return ()
+        label = ".".join(map(str, keys))
+        if isinstance(value, str):
+            raise self.fail(
+                f"{label} must be a list (one item per argument), not a string: {value!r}",
+                *keys,
+            )
+        if not isinstance(value, list):
+            raise self.fail(f"{label} must be a list, got {value!r}", *keys)
+        out = []
+        for item in value:
+            if isinstance(item, bool) or not isinstance(item, str | int | float):
+                raise self.fail(f"{label} items must be text, got {item!r}", *keys)
+            out.append(str(item))
+        return tuple(out)
+
+    def keys(self, allowed: set[str], *keys: Any) -> None:
+        value = self.get(*keys) if keys else self.src.data
+        if value is None:
+            return
+        if not isinstance(value, dict):
+            raise self.fail(f"{'.'.join(map(str, keys))} must be a mapping", *keys)
+        for key in value:
+            if key not in allowed:
+                label = ".".join(map(str, (*keys, key)))
+                raise self.fail(
+                    f"unknown key {label!r} (known: {', '.join(sorted(allowed))})", *keys, key
+                )
+
+
+def _port(check: _Check, *keys: str, required: bool = False) -> int | None:
+    port = check.number(*keys, low=1, high=65535, integer=True)
+    if port is None and required:
+        raise check.fail(f"{'.'.join(keys)} is required", *keys[:-1])
+    return port
+
+
+def build_entry(src: _Source) -> ModelEntry:
+    """Validate one merged entry; raise EntryError at its first problem."""
+    raw_name = src.data.get("name")
+    name = str(raw_name) if raw_name is not None else "?"
+    check = _Check(src, name)
+    if not isinstance(raw_name, str) or not NAME_RE.match(raw_name):
+        raise check.fail(
+            f"name must be letters, digits, '.', '_' or '-' (no spaces), got {raw_name!r}",
+            "name",
+        )
+    check.keys(_ENTRY_KEYS)
+    engine = check.string("engine", required=True)
+    if engine not in ENGINES:
+        raise check.fail(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}", "engine")
+    if not isinstance(check.get("serve"), dict):
+        raise check.fail("serve (the serve profile) is required and must be a mapping", "serve")
+    check.keys(_SERVE_KEYS, "serve")
+    served = check.string("serve", "served_name") or name
+    port = _port(check, "serve", "port", required=True)
+    assert port is not None
+    argv = check.strings("serve", "argv")
+    if engine == "command" and not argv:
+        raise check.fail("engine 'command' needs serve.argv (a list)", "serve")
+    if engine != "command" and argv:
+        raise check.fail(
+            f"serve.argv is only for engine 'command'; use serve.args for {engine}",
+            "serve",
+            "argv",
+        )
+    env_raw = check.get("serve", "env") or {}
+    if not isinstance(env_raw, dict):
+        raise check.fail("serve.env must be a mapping of NAME: value", "serve", "env")
+    env = tuple((str(k), str(v)) for k, v in env_raw.items())
+    proxy = None
+    if check.get("serve", "proxy") is not None:
+        check.keys(_PROXY_KEYS, "serve", "proxy")
+        proxy_port = _port(check, "serve", "proxy", "port", required=True)
+        assert proxy_port is not None
+        requires = check.get("serve", "proxy", "requires_token")
+        if requires is not None and not isinstance(requires, bool):
+            raise check.fail(
+                "serve.proxy.requires_token must be true or false",
+                "serve",
+                "proxy",
+                "requires_token",
+            )
+        proxy = ProxySpec(
+            port=proxy_port,
+            host=check.string("serve", "proxy", "host") or "127.0.0.1",
+            requires_token=True if requires is None else requires,
+            token_env=check.string("serve", "proxy", "token_env"),
+        )
+    cache_type = check.string("serve", "cache_type") or "f16"
+    if cache_type not in CACHE_TYPES:
+        raise check.fail(
+            f"serve.cache_type must be one of {', '.join(CACHE_TYPES)}, got {cache_type!r}",
+            "serve",
+            "cache_type",
+        )
+    serve = ServeProfile(
+        served_name=served,
+        port=port,
+        host=check.string("serve", "host") or "127.0.0.1",
+        context=check.number("serve", "context", low=1, high=10_000_000, integer=True),
+        args=check.strings("serve", "args"),
+        argv=argv,
+        env=env,
+        exclusive=check.string("serve", "exclusive"),
+        proxy=proxy,
+        cache_type=cache_type,
+        parallel=check.number("serve", "parallel", low=1, high=1024, integer=True) or 1,
+        ready_timeout_s=float(check.number("serve", "ready_timeout_s", low=1, high=86400) or 900.0),
+    )
+    arch = None
+    if check.get("architecture") is not None:
+        check.keys(_ARCH_KEYS, "architecture")
+        values = {
+            key: check.number("architecture", key, low=1, high=100_000, integer=True)
+            for key in _ARCH_KEYS
+        }
+        missing = [k for k in ("layers", "kv_heads", "head_dim") if values[k] is None]
+        if missing:
+            raise check.fail(f"architecture needs {', '.join(missing)}", "architecture")
+        arch = Architecture(**values)  # type: ignore[arg-type]
+    speeds = []
+    raw_speeds = check.get("speeds") or []
+    if not isinstance(raw_speeds, list):
+        raise check.fail("speeds must be a list", "speeds")
+    for i, item in enumerate(raw_speeds):
+        if not isinstance(item, dict) or not item.get("hardware"):
+            raise check.fail("each speed needs a hardware: it was measured on", "speeds")
+        unknown = set(item) - _SPEED_KEYS
+        if unknown:
+            raise check.fail(f"unknown key speeds[{i}].{sorted(unknown)[0]}", "speeds")
+        speeds.append(
+            KnownSpeed(
+                hardware=str(item["hardware"]),
+                prompt_tps=check.number("speeds", i, "prompt_tps", low=0, high=1e7),
+                gen_tps=check.number("speeds", i, "gen_tps", low=0, high=1e7),
+                source=item.get("source"),
+            )
+        )
+    modes = check.strings("modes")
+    for mode in modes:
+        if mode not in MODES:
+            raise check.fail(f"unknown mode {mode!r} (known: {', '.join(MODES)})", "modes")
+    local_dir = check.string("local_dir")
+    size_gb = check.number("size_gb", low=0, high=100_000)
+    files = check.strings("files")
+    for item in files:
+        if os.path.isabs(item) or ".." in Path(item).parts:
+            raise check.fail(f"files must be relative to local_dir, got {item!r}", "files")
+    return ModelEntry(
+        name=name,
+        engine=engine,
+        serve=serve,
+        description=check.string("description") or "",
+        repo=check.string("repo"),
+        include=check.strings("include"),
+        files=files,
+        local_dir=Path(os.path.expandvars(local_dir)).expanduser() if local_dir else None,
+        quant=check.string("quant"),
+        bits_per_weight=check.number("bits_per_weight", low=0.5, high=64),
+        size_bytes=int(size_gb * GB) if size_gb is not None else None,
+        params_b=check.number("params_b", low=0, high=100_000),
+        architecture=arch,
+        speeds=tuple(speeds),
+        modes=modes,
+        source=src.at(),
+        tags=check.strings("tags"),
+    )
+
+
+def _read_file(path: Path, errors: list[str]) -> list[_Source]:
+    try:
+        data, lines = load_yaml(path)
+    except YamlError as exc:
+        errors.append(str(exc))
+        return []
+    if data is None:
+        return []
+    if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
+        errors.append(f"{path}:1: expected a mapping with a `models:` list")
+        return []
+    out = []
+    for index, item in enumerate(data.get("models") or []):
+        if not isinstance(item, dict):
+            line = lines.line("models", index)
+            errors.append(f"{path}:{line}: models[{index}] must be a mapping with a name")
+            continue
+        where: dict = {}
+        _index(item, lines, ("models", index), (), where)
+        out.append(_Source(item, where))
+    return out
+
+
+def catalog_dirs() -> list[Path]:
+    return [SHIPPED_DIR, paths.config_dir() / "catalog"]
+
+
+def load_catalog(dirs: Iterable[Path] | None = None) -> Catalog:
+    """Read every catalog file in order; later files override earlier entries by name."""
+    catalog = Catalog()
+    merged: dict[str, _Source] = {}
+    for directory in dirs if dirs is not None else catalog_dirs():
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml")):
+            catalog.files.append(path)
+            seen_here: set[str] = set()
+            for src in _read_file(path, catalog.errors):
+                name = src.data.get("name")
+                if not isinstance(name, str):
+                    catalog.errors.append(f"{src.at()}: a model entry needs a name")
+                    continue
+                if name in seen_here:
+                    catalog.errors.append(
+                        f"{src.at('name')}: model {name}: defined twice in {path.name}"
+                    )
+                    continue
+                seen_here.add(name)
+                merged[name] = _merge(merged[name], src) if name in merged else src
+    for name, src in merged.items():
+        try:
+            entry = build_entry(src)
+        except EntryError as exc:
+            catalog.errors.append(str(exc))
+            continue
+        catalog.entries[name] = entry
+    return catalog
