@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="print the box's state once (no TTY needed)")
     status.add_argument("--json", action="store_true", help="machine-readable JSON (see README)")
     sub.add_parser("themes", help="list the available colour themes")
+    from sparktop.cli_servers import add_parsers
+
+    add_parsers(sub)
     return parser
 
 
@@ -58,13 +61,21 @@ def _error(message: str, code: int = 2) -> int:
 
 
 def cmd_status(config: Config, as_json: bool) -> int:
+    import dataclasses
+
+    from sparktop.control import Control
     from sparktop.probes.system import SystemProbe
 
     probe = SystemProbe(hint_rules=config.memory_hints)
+    control = Control.from_config(config)
     try:
         snapshot = probe.collect()
+        gpu_by_pid = {p.pid: p.used_bytes or 0 for g in snapshot.gpus for p in g.processes}
+        servers = control.monitor.poll(gpu_by_pid)
+        snapshot = dataclasses.replace(snapshot, servers=servers)
     finally:
         probe.close()
+        control.close()
     if as_json:
         json.dump(snapshot.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -117,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_status(config, args.json)
         if args.command == "themes":
             return cmd_themes(config)
+        from sparktop.cli_servers import COMMANDS
+
+        if args.command in COMMANDS:
+            return COMMANDS[args.command](config, args)
         return cmd_tui(config, args)
     except KeyboardInterrupt:
         return 130

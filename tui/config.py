@@ -29,14 +29,39 @@ class MemoryHints:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """How often and how patiently sparktop polls inference servers."""
+
+    interval: float = 2.0
+    """Seconds between discovery + poll cycles (process scan, /health, /metrics)."""
+    timeout: float = 1.0
+    """Seconds one poll request may take before the server counts as not responding."""
+    stop_timeout: float = 15.0
+    """Seconds between SIGTERM and SIGKILL when stopping a server."""
+
+
+@dataclass(frozen=True)
 class Config:
     interval: float = 1.0
     theme: str | None = None
     memory_hints: MemoryHints = MemoryHints()
+    servers: ServerSettings = ServerSettings()
+    engines: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Engine name → argv prefix that starts it (e.g. llama.cpp: /opt/llama/llama-server)."""
     source: Path | None = None
 
+    @property
+    def engine_binaries(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.engines)
 
-_TOP_KEYS = {"interval", "theme", "memory"}
+
+_TOP_KEYS = {"interval", "theme", "memory", "servers", "engines"}
+_SERVER_KEYS = {
+    "interval": (0.2, 3600),
+    "timeout": (0.05, 120),
+    "stop_timeout": (0.5, 3600),
+}
+_ENGINE_NAMES = ("llama.cpp", "vllm", "sglang")
 _HINT_KEYS = {
     "cache_hint_min_percent": "cache_min_percent",
     "low_available_percent": "low_available_percent",
@@ -81,7 +106,45 @@ def parse_config(data: Any, lines: Lines) -> Config:
                 raise lines.error(f"unknown setting memory.{key} (known: {known})", "memory", key)
             values[_HINT_KEYS[key]] = _number(value, lines, "memory", key, low=0, high=100)
         hints = MemoryHints(**values)
-    return Config(interval=interval, theme=theme, memory_hints=hints, source=lines.path)
+    servers = ServerSettings()
+    raw_servers = data.get("servers")
+    if raw_servers is not None:
+        if not isinstance(raw_servers, dict):
+            raise lines.error("servers must be a mapping", "servers")
+        values = {}
+        for key, value in raw_servers.items():
+            if key not in _SERVER_KEYS:
+                known = ", ".join(sorted(_SERVER_KEYS))
+                raise lines.error(f"unknown setting servers.{key} (known: {known})", "servers", key)
+            low, high = _SERVER_KEYS[key]
+            values[key] = _number(value, lines, "servers", key, low=low, high=high)
+        servers = ServerSettings(**values)
+    engines: list[tuple[str, tuple[str, ...]]] = []
+    raw_engines = data.get("engines")
+    if raw_engines is not None:
+        if not isinstance(raw_engines, dict):
+            raise lines.error("engines must be a mapping of engine: command", "engines")
+        for key, value in raw_engines.items():
+            if key not in _ENGINE_NAMES:
+                known = ", ".join(_ENGINE_NAMES)
+                raise lines.error(f"unknown engine {key!r} (known: {known})", "engines", key)
+            if isinstance(value, str) and value.strip():
+                argv: tuple[str, ...] = (value,)
+            elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                argv = tuple(value)
+            else:
+                raise lines.error(
+                    f"engines.{key} must be a path or a list of arguments", "engines", key
+                )
+            engines.append((key, argv))
+    return Config(
+        interval=interval,
+        theme=theme,
+        memory_hints=hints,
+        servers=servers,
+        engines=tuple(engines),
+        source=lines.path,
+    )
 
 
 def load_config(path: Path | None = None) -> Config:

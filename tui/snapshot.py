@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sparktop.servers.info import ServerInfo
+
 
 @dataclass(frozen=True)
 class MemoryInfo:
@@ -83,6 +85,7 @@ class Snapshot:
     gpus: tuple[GpuInfo, ...] = ()
     gpu_unavailable_reason: str | None = None
     hints: tuple[Hint, ...] = field(default_factory=tuple)
+    servers: tuple[ServerInfo, ...] = ()
 
     @property
     def unified(self) -> bool:
@@ -113,6 +116,7 @@ class Snapshot:
             "memory": memory,
             "gpus": gpus,
             "hints": [asdict(h) for h in self.hints],
+            "servers": [s.to_json() for s in self.servers],
         }
         if self.memory_error:
             doc["memory_error"] = self.memory_error

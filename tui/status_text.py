@@ -95,7 +95,34 @@ def render_status(snapshot: Snapshot, width: int = 80) -> Group:
         parts.append(Text(f"GPU: none visible — {snapshot.gpu_unavailable_reason}", style="yellow"))
     for gpu in snapshot.gpus:
         parts += _gpu(gpu)
+    parts += _servers(snapshot)
     return Group(*parts)
+
+
+def _servers(snapshot: Snapshot) -> list[Text | Table]:
+    from sparktop.servers.rows import COLUMNS, health_text, server_row
+
+    if not snapshot.servers:
+        return [Text("Servers: none running", style="dim")]
+    table = Table(box=None, padding=(0, 1), show_edge=False, pad_edge=False, title_justify="left")
+    for column in COLUMNS:
+        table.add_column(column, no_wrap=True)
+    notes: list[Text] = []
+    for server in snapshot.servers:
+        table.add_row(*server_row(server))
+        if server.health not in ("ready",):
+            notes.append(Text(f"  {server.name}: {health_text(server)}", style="yellow"))
+            for line in server.log_tail[-3:]:
+                notes.append(Text(f"    {line}", style="dim"))
+        if server.proxy is not None and server.proxy.open_on_network:
+            notes.append(
+                Text(
+                    f"  {server.name}: proxy on {server.proxy.host}:{server.proxy.port} answers "
+                    "without a token — anyone on the network can use it",
+                    style="bold red",
+                )
+            )
+    return [Text("Servers (* = not started by sparktop)", style="bold"), table, *notes]
 
 
 def print_status(snapshot: Snapshot, console: Console | None = None) -> None:

@@ -1,0 +1,90 @@
+"""The pieces every front end needs, wired from the config: catalog, monitor, supervisor.
+
+The TUI and the headless CLI both go through this, so `sparktop serve X` in a second shell
+and `s` in the TUI do exactly the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sparktop.catalog.entry import ModelEntry
+from sparktop.catalog.fit import FitVerdict, check_fit
+from sparktop.catalog.loader import Catalog, load_catalog
+from sparktop.config import Config
+from sparktop.probes import ProbeRoots
+from sparktop.probes.memory import read_memory
+from sparktop.servers.info import CRASHED, ServerInfo
+from sparktop.servers.monitor import ServerMonitor
+from sparktop.servers.registry import Registry
+from sparktop.servers.supervisor import ServeError, Supervisor
+
+
+@dataclass
+class Control:
+    config: Config
+    catalog: Catalog
+    registry: Registry
+    monitor: ServerMonitor
+    supervisor: Supervisor
+    roots: ProbeRoots = field(default_factory=ProbeRoots.from_env)
+
+    @classmethod
+    def from_config(cls, config: Config, roots: ProbeRoots | None = None) -> Control:
+        roots = roots or ProbeRoots.from_env()
+        catalog = load_catalog()
+        registry = Registry()
+        monitor = ServerMonitor(
+            catalog=catalog, registry=registry, roots=roots, timeout=config.servers.timeout
+        )
+        supervisor = Supervisor(
+            registry=registry,
+            roots=roots,
+            engines=config.engine_binaries,
+            stop_timeout_s=config.servers.stop_timeout,
+        )
+        return cls(config, catalog, registry, monitor, supervisor, roots)
+
+    def close(self) -> None:
+        self.monitor.close()
+
+    def resolve_entry(self, name: str) -> ModelEntry:
+        entry = self.catalog.get(name)
+        if entry is None:
+            entry = self.catalog.by_served_name(name)
+        if entry is None:
+            names = ", ".join(sorted(self.catalog.entries)) or "none"
+            raise ServeError(f"no catalog entry named {name!r} (known: {names})")
+        return entry
+
+    def resolve_server(self, target: str, servers: tuple[ServerInfo, ...]) -> ServerInfo:
+        """A running server by served name, catalog name, port or PID."""
+        matches = [s for s in servers if target in (s.name, s.catalog_name) and s.health != CRASHED]
+        if not matches and target.isdigit():
+            number = int(target)
+            matches = [s for s in servers if s.pid == number or s.port == number]
+        if not matches:
+            matches = [s for s in servers if target in (s.name, s.catalog_name)]
+        if not matches:
+            if target.isdigit():
+                raise ServeError(
+                    f"no inference server with PID or port {target}; sparktop only stops "
+                    "inference servers it can see"
+                )
+            running = ", ".join(s.name for s in servers) or "none"
+            raise ServeError(f"no server named {target!r} (running: {running})")
+        if len(matches) > 1:
+            listed = ", ".join(f"{s.name} pid {s.pid} port {s.port}" for s in matches)
+            raise ServeError(f"{target!r} matches several servers ({listed}); give a PID")
+        return matches[0]
+
+    def fit(self, entry: ModelEntry, servers: tuple[ServerInfo, ...]) -> FitVerdict:
+        """Fit of `entry` now, counting what its serve would stop."""
+        plan = self.supervisor.plan(entry, servers, self.catalog.entries)
+        return plan.fit
+
+    def fit_many(self, entries: list[ModelEntry]) -> FitVerdict:
+        memory = read_memory(self.roots.proc)
+        return check_fit(
+            entries, available_bytes=memory.available_bytes, pool_total_bytes=memory.total_bytes
+        )

@@ -1,0 +1,1 @@
+"""Inference servers: discovery, polling, serve/stop, tests and client config (no Textual)."""

@@ -1,0 +1,397 @@
+"""Discover and poll every inference server on the box: one call, one tuple of ServerInfo.
+
+Discovery is the process table (every server, whoever started it) plus sparktop's own records
+(so a managed server that died shows as crashed, with its log tail). Each server is polled on
+a thread pool with short timeouts, so one hung server never delays the others or the screen.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sparktop.catalog.loader import Catalog
+from sparktop.probes import ProbeRoots
+from sparktop.servers import http
+from sparktop.servers.engines import Launch, metric_names
+from sparktop.servers.info import (
+    CRASHED,
+    ERROR,
+    LOADING,
+    NOT_RESPONDING,
+    READY,
+    STARTING,
+    ProxyStatus,
+    ServerInfo,
+)
+from sparktop.servers.metrics import RateTracker, first, parse, totals
+from sparktop.servers.procscan import (
+    ProcessScanner,
+    ServerProcess,
+    listening_ports,
+    listening_sockets,
+    read_rss,
+    read_stat,
+    start_time,
+)
+from sparktop.servers.registry import ManagedServer, Registry, process_matches, tail
+
+MODELS_EVERY_S = 15.0
+PROXY_EVERY_S = 10.0
+LOOPBACK = ("127.", "::1", "localhost")
+
+
+@dataclass
+class _PollState:
+    rates: RateTracker = field(default_factory=RateTracker)
+    models: tuple[str, ...] = ()
+    models_at: float = 0.0
+    context: int | None = None
+    metrics_supported: bool = True
+    last_health: str = ""
+    proxy: ProxyStatus | None = None
+    proxy_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A server to poll: where it listens and what we know about it before asking."""
+
+    pid: int | None
+    pgid: int | None
+    engine: str
+    host: str
+    port: int | None
+    served_name: str
+    managed: ManagedServer | None
+    process: ServerProcess | None
+    proxy_port: int | None
+    proxy_host: str
+    proxy_needs_token: bool
+    proxy_token_env: str | None
+    catalog_name: str | None
+
+
+def is_loopback(host: str) -> bool:
+    return host.startswith(LOOPBACK)
+
+
+class ServerMonitor:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog | None = None,
+        registry: Registry | None = None,
+        roots: ProbeRoots | None = None,
+        timeout: float = 1.0,
+        workers: int = 8,
+    ) -> None:
+        self.roots = roots or ProbeRoots.from_env()
+        self.scanner = ProcessScanner(self.roots)
+        self.catalog = catalog or Catalog()
+        self.registry = registry or Registry()
+        self.timeout = timeout
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sparktop-poll")
+        self._states: dict[tuple[int | None, int | None], _PollState] = {}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- discovery ------------------------------------------------------------------------
+
+    def targets(self) -> list[_Target]:
+        processes = self.scanner.scan()
+        managed = self.registry.load()
+        by_pid = {m.pid: m for m in managed}
+        out: list[_Target] = []
+        seen: set[int] = set()
+        for proc in processes:
+            record = by_pid.get(proc.pid)
+            if record is None:  # started by sparktop through a wrapper? match the group
+                record = next((m for m in managed if m.pgid == proc.pgid == m.pid), None)
+            out.append(self._target(proc.pid, proc.pgid, proc.launch, proc, record))
+            seen.add(proc.pid)
+            if record is not None:
+                seen.add(record.pid)
+        for record in managed:
+            if record.pid in seen or (record.ended_at is not None and record.stop_requested):
+                continue
+            alive = process_matches(self.roots.proc, record.pid, record.start_ticks)
+            if not alive and record.stop_requested:
+                continue
+            launch = Launch(
+                engine=record.engine,
+                role="server",
+                port=record.port,
+                host=record.host,
+                served_name=record.served_name,
+            )
+            out.append(
+                self._target(record.pid if alive else None, record.pgid, launch, None, record)
+            )
+        return out
+
+    def _target(
+        self,
+        pid: int | None,
+        pgid: int | None,
+        launch: Launch,
+        proc: ServerProcess | None,
+        record: ManagedServer | None,
+    ) -> _Target:
+        port = record.port if record else launch.port
+        host = record.host if record else (launch.host or "127.0.0.1")
+        if proc is not None:
+            ports = listening_ports(self.roots.proc, [proc.pid, *proc.children])
+            if ports and port not in {p for _a, p in ports}:
+                host, port = ports[0]
+        served = (record.served_name if record else None) or launch.served_name or "?"
+        entry = None
+        if record is not None:
+            entry = self.catalog.get(record.name)
+        if entry is None and launch.served_name:
+            entry = next(
+                (
+                    e
+                    for e in self.catalog
+                    if e.serve.served_name == launch.served_name and e.serve.port == port
+                ),
+                None,
+            )
+        proxy = entry.serve.proxy if entry else None
+        return _Target(
+            pid=pid,
+            pgid=pgid,
+            engine=launch.engine,
+            host=host,
+            port=port,
+            served_name=served,
+            managed=record,
+            process=proc,
+            proxy_port=proxy.port if proxy else (record.proxy_port if record else None),
+            proxy_host=proxy.host if proxy else "127.0.0.1",
+            proxy_needs_token=proxy.requires_token if proxy else True,
+            proxy_token_env=proxy.token_env if proxy else None,
+            catalog_name=entry.name if entry else (record.name if record else None),
+        )
+
+    # -- polling --------------------------------------------------------------------------
+
+    def poll(self, gpu_by_pid: dict[int, int] | None = None) -> tuple[ServerInfo, ...]:
+        """Discover and poll all servers now (blocking; call it off the UI thread)."""
+        targets = self.targets()
+        now = time.time()
+        futures = [self._pool.submit(self._poll_one, t, now, gpu_by_pid or {}) for t in targets]
+        infos = [f.result() for f in futures]
+        live = {(t.pid, t.port) for t in targets}
+        for key in list(self._states):
+            if key not in live:
+                del self._states[key]
+        return tuple(sorted(infos, key=lambda s: (s.port or 0, s.pid or 0)))
+
+    def _poll_one(self, target: _Target, now: float, gpu_by_pid: dict[int, int]) -> ServerInfo:
+        state = self._states.setdefault((target.pid, target.port), _PollState())
+        record = target.managed
+        info = ServerInfo(
+            name=target.served_name,
+            engine=target.engine,
+            pid=target.pid,
+            pgid=target.pgid,
+            port=target.port,
+            host=target.host,
+            managed=record is not None,
+            catalog_name=target.catalog_name,
+            log_path=record.log_path if record else None,
+            children=target.process.children if target.process else (),
+        )
+        if target.pid is None:  # a managed server whose process is gone
+            detail = (
+                "exited"
+                if record is None or record.exit_code is None
+                else (f"exit code {record.exit_code}")
+            )
+            return replace(
+                info,
+                health=CRASHED,
+                health_detail=detail,
+                log_tail=tuple(tail(record.log_path, 12)) if record else (),
+            )
+        info = replace(info, **self._process_facts(target, now, gpu_by_pid))
+        if target.port is None:
+            return replace(info, health=STARTING, health_detail="no port known")
+        base = http.base_url(target.host, target.port)
+        reply = http.get(base + "/health", timeout=self.timeout)
+        health, detail = _health(reply)
+        info = replace(info, health=health, health_detail=detail, latency_s=reply.latency_s)
+        if health in (STARTING, LOADING) and record is not None:
+            info = replace(info, log_tail=tuple(tail(record.log_path, 6)))
+        if health == READY:
+            info = replace(info, **self._ready_facts(target, state, base, now))
+        if target.proxy_port:
+            if now - state.proxy_at >= PROXY_EVERY_S or state.proxy is None:
+                state.proxy = self.check_proxy(target)
+                state.proxy_at = now
+            info = replace(info, proxy=state.proxy)
+        state.last_health = health
+        return info
+
+    def _process_facts(self, target: _Target, now: float, gpu_by_pid: dict[int, int]) -> dict:
+        pids = [target.pid] if target.pid else []
+        if target.process is not None:
+            pids += list(target.process.children)
+            rss = target.process.total_rss_bytes
+            ticks = target.process.start_ticks
+        else:
+            rss = read_rss(self.roots.proc, target.pid) if target.pid else None
+            stat = read_stat(self.roots.proc, target.pid) if target.pid else None
+            ticks = stat.start_ticks if stat else None
+        started = start_time(self.roots.proc, ticks) if ticks is not None else None
+        gpu = [gpu_by_pid[p] for p in pids if p in gpu_by_pid]
+        return {
+            "rss_bytes": rss,
+            "gpu_bytes": sum(gpu) if gpu else None,
+            "uptime_s": max(0.0, now - started) if started else None,
+        }
+
+    def _ready_facts(self, target: _Target, state: _PollState, base: str, now: float) -> dict:
+        facts: dict = {}
+        if now - state.models_at >= MODELS_EVERY_S or state.last_health != READY:
+            reply = http.get(base + "/v1/models", timeout=self.timeout)
+            data = reply.json() if reply.ok else None
+            if isinstance(data, dict) and isinstance(data.get("data"), list):
+                state.models = tuple(
+                    str(m.get("id")) for m in data["data"] if isinstance(m, dict) and m.get("id")
+                )
+                for m in data["data"]:
+                    if isinstance(m, dict) and isinstance(m.get("max_model_len"), int):
+                        state.context = m["max_model_len"]
+            state.models_at = now
+            if target.engine == "llama.cpp" and state.context is None:
+                props = http.get(base + "/props", timeout=self.timeout).json()
+                if isinstance(props, dict):
+                    settings = props.get("default_generation_settings") or {}
+                    n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
+                    if isinstance(n_ctx, int):
+                        state.context = n_ctx
+        facts["models"] = state.models
+        facts["context"] = state.context
+        if state.metrics_supported:
+            reply = http.get(base + "/metrics", timeout=self.timeout)
+            if reply.status in (404, 501):
+                state.metrics_supported = False  # llama-server without --metrics
+            elif reply.ok:
+                facts.update(self._metric_facts(target.engine, state, reply.text(), now))
+        if target.engine == "llama.cpp" and facts.get("kv_usage") is None:
+            facts.update(_llama_slots(base, self.timeout))
+        return facts
+
+    def _metric_facts(self, engine: str, state: _PollState, text: str, now: float) -> dict:
+        names = metric_names(engine)
+        values = totals(parse(text))
+        kv = first(values, *names.kv_usage)
+        return {
+            "running": first(values, *names.running),
+            "waiting": first(values, *names.waiting),
+            "prompt_tps": state.rates.rate("prompt", first(values, *names.prompt_tokens), now),
+            "gen_tps": state.rates.rate("gen", first(values, *names.generated_tokens), now),
+            "kv_usage": kv * names.kv_usage_scale if kv is not None else None,
+        }
+
+    # -- proxies --------------------------------------------------------------------------
+
+    def check_proxy(self, target: _Target) -> ProxyStatus:
+        """Is the proxy up, does it refuse a request without a token, is it open to the LAN?"""
+        import os
+
+        assert target.proxy_port is not None
+        listen = self._listen_address(target.proxy_port)
+        host = listen if listen and not listen.startswith(("0.0.0.0", "::")) else "127.0.0.1"
+        url = http.base_url(host, target.proxy_port) + "/v1/models"
+        plain = http.get(url, timeout=self.timeout)
+        if plain.status is None:
+            return ProxyStatus(
+                port=target.proxy_port,
+                host=listen or target.proxy_host,
+                reachable=False,
+                refuses_without_token=None,
+                detail=plain.error or "",
+            )
+        refuses = plain.status in (401, 403)
+        token_ok = None
+        token = os.environ.get(target.proxy_token_env) if target.proxy_token_env else None
+        if token:
+            with_token = http.get(
+                url, timeout=self.timeout, headers={"Authorization": f"Bearer {token}"}
+            )
+            token_ok = with_token.ok
+        bound = listen or target.proxy_host
+        open_net = not refuses and plain.ok and not is_loopback(bound)
+        return ProxyStatus(
+            port=target.proxy_port,
+            host=bound,
+            reachable=True,
+            refuses_without_token=refuses,
+            token_accepted=token_ok,
+            open_on_network=open_net,
+            detail=f"HTTP {plain.status} without token",
+        )
+
+    def _listen_address(self, port: int) -> str | None:
+        """The address a local port is bound to, from our network namespace's socket table."""
+        import os
+
+        table = listening_sockets(self.roots.proc, os.getpid())
+        if not table:
+            return None
+        for address, listen_port in table.values():
+            if listen_port == port:
+                return address
+        return None
+
+
+def _health(reply: http.Reply) -> tuple[str, str]:
+    if reply.status is None:
+        if reply.error == "connection refused":
+            return STARTING, "port not open yet"
+        if reply.error == "timed out":
+            return NOT_RESPONDING, "no answer within the timeout"
+        return NOT_RESPONDING, reply.error or "no answer"
+    if reply.status == 200:
+        return READY, ""
+    if reply.status == 503:
+        data = reply.json()
+        message = "loading model"
+        if isinstance(data, dict) and isinstance(data.get("error"), dict):
+            message = str(data["error"].get("message") or message).lower()
+        return LOADING, message
+    return ERROR, f"/health answered HTTP {reply.status}"
+
+
+def _llama_slots(base: str, timeout: float) -> dict:
+    """KV use of a llama-server from /slots (its /metrics no longer reports it)."""
+    reply = http.get(base + "/slots", timeout=timeout)
+    slots = reply.json() if reply.ok else None
+    if not isinstance(slots, list) or not slots:
+        return {}
+    used = 0
+    total = 0
+    busy = 0
+    for slot in slots:
+        if not isinstance(slot, dict):
+            continue
+        total += int(slot.get("n_ctx") or 0)
+        busy += 1 if slot.get("is_processing") else 0
+        n_past = slot.get("n_past")
+        if n_past is None and isinstance(slot.get("next_token"), list) and slot["next_token"]:
+            n_past = slot["next_token"][0].get("n_decoded")
+        used += int(n_past or 0) if slot.get("is_processing") else 0
+    facts: dict = {"running": float(busy)}
+    if total:
+        facts["kv_usage"] = used / total
+    return facts
+
+
+def unused(_: Path) -> None:  # pragma: no cover - keeps Path imported for type readers
+    return None

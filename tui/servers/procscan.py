@@ -1,0 +1,247 @@
+"""Find inference servers in the process table (/proc), cheaply enough to run every few seconds.
+
+Each new PID's command line is read once and classified; known PIDs cost one directory entry
+per scan. Candidates are re-checked by start time, so a recycled PID is noticed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sparktop.probes import ProbeRoots
+from sparktop.servers.engines import Launch, classify
+
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(frozen=True)
+class ServerProcess:
+    pid: int
+    ppid: int
+    pgid: int
+    start_ticks: int
+    argv: tuple[str, ...]
+    launch: Launch
+    rss_bytes: int | None
+    children: tuple[int, ...] = ()
+    """Worker processes of this server (vLLM EngineCore, SGLang scheduler…)."""
+    children_rss_bytes: int = 0
+    state: str = "R"
+
+    @property
+    def total_rss_bytes(self) -> int | None:
+        if self.rss_bytes is None:
+            return None
+        return self.rss_bytes + self.children_rss_bytes
+
+
+def read_argv(path: Path) -> tuple[str, ...]:
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return ()
+    parts = [p.decode("utf-8", "replace") for p in raw.split(b"\0")]
+    while parts and not parts[-1]:
+        parts.pop()
+    if len(parts) == 1 and " " in parts[0]:
+        # setproctitle (vLLM, SGLang workers) may leave one space-joined string
+        parts = parts[0].split()
+    return tuple(parts)
+
+
+@dataclass(frozen=True)
+class Stat:
+    ppid: int
+    pgid: int
+    start_ticks: int
+    state: str
+
+
+def read_stat(proc: Path, pid: int) -> Stat | None:
+    try:
+        text = (proc / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # the command name may contain spaces and parentheses: split after the last ')'
+    rest = text[text.rfind(")") + 2 :].split()
+    try:
+        return Stat(ppid=int(rest[1]), pgid=int(rest[2]), start_ticks=int(rest[19]), state=rest[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def read_rss(proc: Path, pid: int) -> int | None:
+    try:
+        fields = (proc / str(pid) / "statm").read_text().split()
+        return int(fields[1]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _hex_addr(text: str) -> str:
+    if len(text) == 8:
+        return ".".join(str(b) for b in bytes.fromhex(text)[::-1])
+    words = [bytes.fromhex(text[i : i + 8])[::-1] for i in range(0, 32, 8)]
+    raw = b"".join(words)
+    if raw[:12] == b"\0" * 10 + b"\xff\xff":
+        return ".".join(str(b) for b in raw[12:])
+    import ipaddress
+
+    return str(ipaddress.IPv6Address(raw))
+
+
+def listening_sockets(proc: Path, pid: int) -> dict[int, tuple[str, int]] | None:
+    """inode → (address, port) of the TCP sockets in LISTEN state in pid's network namespace."""
+    out: dict[int, tuple[str, int]] = {}
+    found = False
+    for name in ("tcp", "tcp6"):
+        try:
+            text = (proc / str(pid) / "net" / name).read_text()
+        except OSError:
+            continue
+        found = True
+        for line in text.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != "0A":
+                continue
+            addr, _, port = fields[1].partition(":")
+            try:
+                out[int(fields[9])] = (_hex_addr(addr), int(port, 16))
+            except ValueError:
+                continue
+    return out if found else None
+
+
+def socket_inodes(proc: Path, pid: int) -> set[int] | None:
+    """Inodes of pid's open sockets; None when we may not look (another user's process)."""
+    fd_dir = proc / str(pid) / "fd"
+    inodes = set()
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return None
+    for name in names:
+        try:
+            target = os.readlink(fd_dir / name)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def listening_ports(proc: Path, pids: list[int]) -> list[tuple[str, int]] | None:
+    """(address, port) pairs that any of `pids` listens on; None if unknown."""
+    table = listening_sockets(proc, pids[0])
+    if table is None:
+        return None
+    result: list[tuple[str, int]] = []
+    known = False
+    for pid in pids:
+        inodes = socket_inodes(proc, pid)
+        if inodes is None:
+            continue
+        known = True
+        for inode in inodes:
+            if inode in table and table[inode] not in result:
+                result.append(table[inode])
+    return sorted(result, key=lambda a: a[1]) if known else None
+
+
+class ProcessScanner:
+    """Incremental scan of /proc for inference-server processes."""
+
+    def __init__(self, roots: ProbeRoots | None = None) -> None:
+        self.proc = (roots or ProbeRoots.from_env()).proc
+        self._seen: dict[int, tuple[int, Launch | None]] = {}  # pid → (start ticks, launch)
+
+    def scan(self) -> list[ServerProcess]:
+        try:
+            names = os.listdir(self.proc)
+        except OSError:
+            return []
+        pids = {int(n) for n in names if n.isdigit()}
+        for gone in set(self._seen) - pids:
+            del self._seen[gone]
+        found: dict[int, tuple[Stat, tuple[str, ...], Launch]] = {}
+        for pid in pids:
+            cached = self._seen.get(pid)
+            if cached is not None and cached[1] is None:
+                continue
+            stat = read_stat(self.proc, pid)
+            if stat is None:
+                continue
+            if cached is None or cached[0] != stat.start_ticks:
+                argv = read_argv(self.proc / str(pid) / "cmdline")
+                launch = classify(argv) if argv else None
+                self._seen[pid] = (stat.start_ticks, launch)
+                if launch is None:
+                    continue
+            launch = self._seen[pid][1]
+            assert launch is not None
+            if stat.state == "Z":
+                continue
+            found[pid] = (stat, read_argv(self.proc / str(pid) / "cmdline"), launch)
+        return self._group(found)
+
+    def _group(self, found: dict[int, tuple[Stat, tuple[str, ...], Launch]]) -> list[ServerProcess]:
+        """Fold worker processes into the server they belong to."""
+        children: dict[int, list[int]] = {}
+        for pid, (stat, _argv, launch) in found.items():
+            parent = self._server_ancestor(pid, found)
+            if parent is not None and (launch.role == "child" or parent != pid):
+                children.setdefault(parent, []).append(pid)
+        servers = []
+        child_pids = {c for kids in children.values() for c in kids}
+        for pid, (stat, argv, launch) in found.items():
+            if launch.role != "server" or pid in child_pids:
+                continue
+            kids = tuple(sorted(children.get(pid, [])))
+            servers.append(
+                ServerProcess(
+                    pid=pid,
+                    ppid=stat.ppid,
+                    pgid=stat.pgid,
+                    start_ticks=stat.start_ticks,
+                    argv=argv,
+                    launch=launch,
+                    rss_bytes=read_rss(self.proc, pid),
+                    children=kids,
+                    children_rss_bytes=sum(read_rss(self.proc, k) or 0 for k in kids),
+                    state=stat.state,
+                )
+            )
+        return sorted(servers, key=lambda s: (s.launch.port or 0, s.pid))
+
+    def _server_ancestor(self, pid: int, found: dict) -> int | None:
+        """The nearest ancestor of pid that is itself a server of the same engine."""
+        engine = found[pid][2].engine
+        current = found[pid][0].ppid
+        for _ in range(8):
+            if current in found and found[current][2].engine == engine:
+                if found[current][2].role == "server":
+                    return current
+            stat = found[current][0] if current in found else read_stat(self.proc, current)
+            if stat is None or current <= 1:
+                return None
+            current = stat.ppid
+        return None
+
+
+def boot_time(proc: Path) -> float | None:
+    try:
+        for line in (proc / "stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def start_time(proc: Path, start_ticks: int) -> float | None:
+    """Wall-clock start of a process from its start ticks and the boot time."""
+    booted = boot_time(proc)
+    return booted + start_ticks / TICKS if booted is not None else None

