@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -84,3 +85,119 @@ def make_app(machine: str = "spark", interval: float = 3600.0, **kwargs):
 
     probe = SystemProbe(machine_roots(machine), nvml=load_fake_nvml(machine))
     return SparktopApp(probe=probe, interval=interval, **kwargs)
+
+
+# -- real llama.cpp servers ----------------------------------------------------------------
+
+REQUIRE_LLAMA = os.environ.get("SPARKTOP_REQUIRE_LLAMA") == "1"
+
+
+def llama_server_path() -> str | None:
+    from sparktop.servers.supervisor import find_llama_server
+
+    return find_llama_server()
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> str:
+    """Path of a real llama-server (CI installs one; locally the tests skip without it)."""
+    path = llama_server_path()
+    if path is None:
+        message = "llama-server not installed (run tests/tools/install_llama.py)"
+        if REQUIRE_LLAMA:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tinymodel import write_tiny_llama
+
+    return write_tiny_llama(tmp_path_factory.mktemp("models") / "tiny" / "tiny-f32.gguf")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_user_catalog(config_dir: Path, models: list[dict], name: str = "test.yaml") -> Path:
+    import yaml
+
+    path = config_dir / "catalog" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"models": models}, sort_keys=False))
+    return path
+
+
+def tiny_entry(name: str, model: Path, port: int, **serve: object) -> dict:
+    """A catalog entry that serves the tiny test model with the real llama-server."""
+    return {
+        "name": name,
+        "engine": "llama.cpp",
+        "local_dir": str(model.parent),
+        "files": [model.name],
+        "serve": {"served_name": name, "port": port, "context": 512,
+                  "args": ["--parallel", "1"], "ready_timeout_s": 60, **serve},
+    }  # fmt: skip
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+@pytest.fixture(autouse=True)
+def no_orphans(isolated_dirs: dict[str, Path]):
+    """After each test: every server sparktop started must be gone; kill and fail if not."""
+    started: list[subprocess.Popen] = []
+    yield started
+    import signal
+
+    leftovers = []
+    registry = isolated_dirs["state"] / "servers.json"
+    if registry.exists():
+        for record in json.loads(registry.read_text()).get("servers", []):
+            if _alive(record["pid"]):
+                leftovers.append(record["pid"])
+                with contextlib.suppress(OSError):
+                    os.killpg(record["pgid"], signal.SIGKILL)
+    for popen in started:
+        if popen.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(popen.pid, signal.SIGKILL)
+            popen.wait(timeout=10)
+    assert not leftovers, f"managed servers left running: {leftovers}"
+
+
+def start_outside(argv: list[str], started: list[subprocess.Popen], **kwargs) -> subprocess.Popen:
+    """Start a process the way a user's shell would (not through sparktop)."""
+    popen = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        **kwargs,
+    )
+    started.append(popen)
+    return popen
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

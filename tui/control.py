@@ -67,10 +67,15 @@ class Control:
             matches = [s for s in servers if target in (s.name, s.catalog_name)]
         if not matches:
             if target.isdigit():
-                raise ServeError(
-                    f"no inference server with PID or port {target}; sparktop only stops "
-                    "inference servers it can see"
-                )
+                from sparktop.servers.procscan import read_argv
+
+                argv = read_argv(self.roots.proc / target / "cmdline")
+                if argv:
+                    raise ServeError(
+                        f"pid {target} ({' '.join(argv)[:60]}) is not an inference server; "
+                        "sparktop only stops inference servers"
+                    )
+                raise ServeError(f"no inference server with PID or port {target}")
             running = ", ".join(s.name for s in servers) or "none"
             raise ServeError(f"no server named {target!r} (running: {running})")
         if len(matches) > 1:

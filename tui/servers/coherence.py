@@ -17,8 +17,8 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 
-COMMON = set(
-    [
+COMMON = frozenset(
+    {
         "a",
         "about",
         "after",
@@ -146,7 +146,7 @@ COMMON = set(
         "it's",
         "i'm",
         "don't",
-    ]
+    }
 )
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 _ALLOWED_PUNCT = set(".,;:!?'\"()[]{}<>-_/\\*#`~@$%^&+=|\n\t ’“”—–…·•")

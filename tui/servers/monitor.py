@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from sparktop.catalog.loader import Catalog
 from sparktop.probes import ProbeRoots
@@ -391,7 +390,3 @@ def _llama_slots(base: str, timeout: float) -> dict:
     if total:
         facts["kv_usage"] = used / total
     return facts
-
-
-def unused(_: Path) -> None:  # pragma: no cover - keeps Path imported for type readers
-    return None

@@ -190,7 +190,7 @@ class ProcessScanner:
     def _group(self, found: dict[int, tuple[Stat, tuple[str, ...], Launch]]) -> list[ServerProcess]:
         """Fold worker processes into the server they belong to."""
         children: dict[int, list[int]] = {}
-        for pid, (stat, _argv, launch) in found.items():
+        for pid, (_stat, _argv, launch) in found.items():
             parent = self._server_ancestor(pid, found)
             if parent is not None and (launch.role == "child" or parent != pid):
                 children.setdefault(parent, []).append(pid)
@@ -221,9 +221,9 @@ class ProcessScanner:
         engine = found[pid][2].engine
         current = found[pid][0].ppid
         for _ in range(8):
-            if current in found and found[current][2].engine == engine:
-                if found[current][2].role == "server":
-                    return current
+            launch = found[current][2] if current in found else None
+            if launch is not None and (launch.engine, launch.role) == (engine, "server"):
+                return current
             stat = found[current][0] if current in found else read_stat(self.proc, current)
             if stat is None or current <= 1:
                 return None
