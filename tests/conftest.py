@@ -84,6 +84,7 @@ def make_app(machine: str = "spark", interval: float = 3600.0, **kwargs):
     from sparktop.ui.app import SparktopApp
 
     probe = SystemProbe(machine_roots(machine), nvml=load_fake_nvml(machine))
+    kwargs.setdefault("watch_servers", False)  # screens stay comparable; server tests opt in
     return SparktopApp(probe=probe, interval=interval, **kwargs)
 
 

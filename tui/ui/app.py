@@ -12,21 +12,27 @@ from typing import ClassVar
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Container, VerticalScroll
+from textual.containers import Container, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.theme import Theme
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from sparktop import __version__
+from sparktop.catalog.entry import ModelEntry
 from sparktop.config import Config
+from sparktop.control import Control
 from sparktop.probes.system import SystemProbe
+from sparktop.servers.info import ServerInfo
+from sparktop.servers.supervisor import ServeError, ServeEvent
 from sparktop.snapshot import Snapshot
 from sparktop.state import StateFile
+from sparktop.ui.screens.dialogs import ConfirmScreen, TextScreen
 from sparktop.ui.screens.help import HelpScreen
 from sparktop.ui.themes import CONSOLE_THEME, DEFAULT_THEME, load_themes
 from sparktop.ui.widgets.gpu_panel import GpuPanel
 from sparktop.ui.widgets.memory_panel import MemoryPanel
+from sparktop.ui.widgets.servers_panel import ServersTable
 from sparktop.units import fmt_duration
 
 WIDE_AT = 140  # columns from which memory and GPUs sit side by side
@@ -39,6 +45,11 @@ class SparktopApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("m", "catalog", "Models"),
+        Binding("x", "stop", "Stop"),
+        Binding("t", "test", "Test"),
+        Binding("l", "logs", "Logs"),
+        Binding("e", "export", "Export"),
         Binding("c", "cycle_theme", "Theme"),
         Binding("r", "refresh_now", "Refresh"),
     ]
@@ -53,6 +64,8 @@ class SparktopApp(App[int]):
         themes: dict[str, Theme] | None = None,
         warnings: list[str] | None = None,
         ui_state: StateFile | None = None,
+        control: Control | None = None,
+        watch_servers: bool = True,
     ) -> None:
         super().__init__()
         self.config = config or Config()
@@ -70,6 +83,13 @@ class SparktopApp(App[int]):
         self._wake = threading.Event()
         self._stopping = False
         self._topbar_text = ""
+        self.control = control or Control.from_config(self.config)
+        self.watch_servers = watch_servers
+        self.servers: tuple[ServerInfo, ...] = ()
+        self.servers_ready = asyncio.Event()
+        self._servers_wake = threading.Event()
+        self.busy: str | None = None
+        """What a serve/stop in progress is doing (one at a time)."""
 
     # -- layout -------------------------------------------------------------------------
 
@@ -80,6 +100,10 @@ class SparktopApp(App[int]):
             with VerticalScroll(id="gpus") as gpus:
                 gpus.border_title = "GPUs"
                 yield GpuPanel(id="gpu-panel")
+        with Vertical(id="servers-box") as box:
+            box.border_title = "Servers"
+            yield ServersTable(id="servers")
+            yield Static("", id="serve-progress", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -92,7 +116,11 @@ class SparktopApp(App[int]):
             self.startup_warnings.append(self.ui_state.problem)
         for warning in self.startup_warnings:
             self.notify(warning, title="warning", severity="warning", timeout=12)
+        for problem in self.control.catalog.errors:
+            self.notify(problem, title="catalog", severity="warning", timeout=12)
         self._probe_loop()
+        if self.watch_servers:
+            self._servers_loop()
 
     def _initial_theme(self) -> str:
         saved = self.ui_state.load().get("theme")
@@ -136,6 +164,38 @@ class SparktopApp(App[int]):
             self._wake.wait(max(0.0, self.interval - spent))
             self._wake.clear()
 
+    @work(thread=True, exclusive=True, name="servers", group="servers")
+    def _servers_loop(self) -> None:
+        """Discover and poll servers at their own, slower cadence (config servers.interval)."""
+        worker = get_current_worker()
+        while not worker.is_cancelled and not self._stopping:
+            started = time.monotonic()
+            snapshot = self.last_snapshot
+            gpu_by_pid = {}
+            if snapshot is not None:
+                gpu_by_pid = {p.pid: p.used_bytes or 0 for g in snapshot.gpus for p in g.processes}
+            try:
+                servers = self.control.monitor.poll(gpu_by_pid)
+            except Exception as exc:  # never let a poll bug kill the loop
+                servers = self.servers
+                self.call_from_thread(self.notify, f"server poll failed: {exc}", severity="error")
+            try:
+                self.call_from_thread(self._show_servers, servers)
+            except RuntimeError:
+                return
+            spent = time.monotonic() - started
+            self._servers_wake.wait(max(0.0, self.control.config.servers.interval - spent))
+            self._servers_wake.clear()
+
+    def _show_servers(self, servers: tuple[ServerInfo, ...]) -> None:
+        self.servers = servers
+        self.query_one(ServersTable).show(servers)
+        box = self.query_one("#servers-box")
+        title = f"Servers ({len(servers)})" if servers else "Servers (none running: m for models)"
+        if box.border_title != title:
+            box.border_title = title
+        self.servers_ready.set()
+
     def _show(self, snapshot: Snapshot) -> None:
         self.last_snapshot = snapshot
         self.query_one(MemoryPanel).show(snapshot)
@@ -175,6 +235,192 @@ class SparktopApp(App[int]):
         )
         self.push_screen(HelpScreen([("sparktop", ours), ("Scrolling and focus", general)], intro))
 
+    # -- servers --------------------------------------------------------------------------
+
+    def _selected_server(self) -> ServerInfo | None:
+        server = self.query_one(ServersTable).selected
+        if server is None:
+            self.notify("no server selected (none running? press m for models)", timeout=4)
+        return server
+
+    def _progress(self, text: str) -> None:
+        self.query_one("#serve-progress", Static).update(text)
+
+    def action_catalog(self) -> None:
+        from sparktop.ui.screens.catalog import CatalogScreen
+
+        self.push_screen(CatalogScreen())
+
+    def start_serve(self, entry: ModelEntry) -> None:
+        """`s` on a catalog entry: plan, confirm what must be confirmed, then serve."""
+        if self.busy:
+            self.notify(f"busy: {self.busy}", severity="warning")
+            return
+        self._plan_serve(entry)
+
+    @work(thread=True, group="serve")
+    def _plan_serve(self, entry: ModelEntry) -> None:
+        try:
+            plan = self.control.supervisor.plan(entry, self.servers, self.control.catalog.entries)
+        except Exception as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.call_from_thread(self._confirm_serve, plan)
+
+    def _confirm_serve(self, plan) -> None:
+        entry = plan.entry
+        if plan.already_running is not None:
+            self.notify(f"{entry.name} is already running", timeout=4)
+            return
+        if plan.port_blocker:
+            self.notify(plan.port_blocker, title=f"cannot serve {entry.name}", severity="error")
+            return
+        if not plan.needs_confirmation:
+            self._run_serve(plan, force=False)
+            return
+        lines = [f"Serve {entry.name} ({entry.engine}) on port {entry.serve.port}?", ""]
+        lines.append(f"Memory: {plan.fit.summary()}")
+        for server in plan.conflicts:
+            lines.append(f"Stops first: {server.name} (pid {server.pid}, port {server.port})")
+        if plan.fit.verdict == "does not fit":
+            lines.append("It does not fit: serving anyway may OOM the whole box.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._run_serve(plan, force=True)
+
+        self.push_screen(ConfirmScreen(f"serve {entry.name}", "\n".join(lines)), answered)
+
+    @work(thread=True, group="serve")
+    def _run_serve(self, plan, force: bool) -> None:
+        entry = plan.entry
+        self.busy = f"serving {entry.name}"
+
+        def progress(event: ServeEvent) -> None:
+            tail = ("\n  " + event.log_tail[-1][:120]) if event.log_tail else ""
+            text = f"{entry.name}: {event.stage} — {event.message} [{event.elapsed_s:.0f} s]{tail}"
+            self.call_from_thread(self._progress, text)
+            self._servers_wake.set()
+
+        try:
+            self.control.supervisor.serve(plan, force=force, progress=progress)
+        except ServeError as exc:
+            self.call_from_thread(self._progress, "")
+            text = str(exc) + ("\n\n" + "\n".join(exc.log_tail) if exc.log_tail else "")
+            self.call_from_thread(self.push_screen, TextScreen(f"serve {entry.name} failed", text))
+        else:
+            self.call_from_thread(self._progress, "")
+            self.call_from_thread(self.notify, f"{entry.serve.served_name} is ready", timeout=5)
+        finally:
+            self.busy = None
+            self._servers_wake.set()
+
+    def action_stop(self) -> None:
+        server = self._selected_server()
+        if server is None:
+            return
+        if self.busy:
+            self.notify(f"busy: {self.busy}", severity="warning")
+            return
+        if server.managed and server.health != "crashed":
+            self._run_stop(server)
+            return
+        if server.health == "crashed":
+            question = f"Forget the crashed server {server.name}?"
+        else:
+            question = (
+                f"{server.name} (pid {server.pid}, port {server.port}) was not started by "
+                "sparktop. Stop it (SIGTERM, then SIGKILL)?"
+            )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._run_stop(server)
+
+        self.push_screen(ConfirmScreen(f"stop {server.name}", question), answered)
+
+    @work(thread=True, group="serve")
+    def _run_stop(self, server: ServerInfo) -> None:
+        self.busy = f"stopping {server.name}"
+        self.call_from_thread(self._progress, f"stopping {server.name} (pid {server.pid})…")
+        try:
+            result = self.control.supervisor.stop(server)
+        except ServeError as exc:
+            self.call_from_thread(self.notify, str(exc), timeout=5)
+        else:
+            port = "port free" if result.port_freed else "PORT STILL IN USE"
+            self.call_from_thread(
+                self.notify, f"stopped {server.name} in {result.elapsed_s:.1f} s: {port}"
+            )
+        finally:
+            self.busy = None
+            self.call_from_thread(self._progress, "")
+            self._servers_wake.set()
+
+    def action_test(self) -> None:
+        server = self._selected_server()
+        if server is not None and server.url:
+            self._progress(f"testing {server.name}…")
+            self._run_test(server)
+
+    @work(thread=True, group="test")
+    def _run_test(self, server: ServerInfo) -> None:
+        import os
+
+        from sparktop.servers.smoke import run_smoke
+
+        entry = self.control.catalog.get(server.catalog_name or "")
+        token = None
+        if entry and entry.serve.proxy and entry.serve.proxy.token_env:
+            token = os.environ.get(entry.serve.proxy.token_env)
+        assert server.url is not None
+        result = run_smoke(server.url, server.name, token=token)
+        lines = [f"{server.name} at {server.url}", ""]
+        for check in result.checks:
+            latency = f"{check.latency_s * 1000:.0f} ms" if check.latency_s is not None else ""
+            lines.append(f"{'PASS' if check.ok else 'FAIL'}  {check.name:22} {latency:>9}  "
+                         f"{check.detail}")  # fmt: skip
+        if result.coherence is not None:
+            mark = "PASS" if result.coherence.ok else "FAIL"
+            lines.append(f"{mark}  {'coherence':22} {'':>9}  {result.coherence.summary()}")
+        lines += ["", "reply:", result.reply.strip()]
+        self.call_from_thread(self._progress, "")
+        self.call_from_thread(self.push_screen, TextScreen(f"test {server.name}", "\n".join(lines)))
+
+    def action_logs(self) -> None:
+        server = self._selected_server()
+        if server is None:
+            return
+        if not server.log_path:
+            self.notify(f"{server.name} was not started by sparktop: no log here", timeout=4)
+            return
+        from sparktop.servers.registry import tail
+
+        path = server.log_path
+
+        def read() -> str:
+            return "\n".join(tail(path, 200, max_bytes=256 * 1024))
+
+        self.push_screen(TextScreen(f"log {path}", read(), refresh=read))
+
+    def action_export(self) -> None:
+        server = self._selected_server()
+        if server is None:
+            return
+        entry = self.control.catalog.get(server.catalog_name or "")
+        if entry is None:
+            self.notify(f"{server.name} is not in the catalog", timeout=4)
+            return
+        self.show_export(entry)
+
+    def show_export(self, entry: ModelEntry) -> None:
+        import json
+
+        from sparktop.servers.export import opencode_entry
+
+        text = json.dumps(opencode_entry(entry), indent=2)
+        self.push_screen(TextScreen(f"OpenCode provider for {entry.name}", text))
+
     def action_cycle_theme(self) -> None:
         names = sorted(self.sparktop_themes) or sorted(self.available_themes)
         current = names.index(self.theme) if self.theme in names else -1
@@ -183,16 +429,20 @@ class SparktopApp(App[int]):
 
     def action_refresh_now(self) -> None:
         self._wake.set()
+        self._servers_wake.set()
 
     async def action_quit(self) -> None:
         self._stopping = True
         self._wake.set()
+        self._servers_wake.set()
         self.exit(0)
 
     def on_unmount(self) -> None:
         self._stopping = True
         self._wake.set()
+        self._servers_wake.set()
         self.probe.close()
+        self.control.close()
 
 
 def run_app(config: Config, interval: float | None = None, theme: str | None = None) -> int:

@@ -1,0 +1,62 @@
+"""The servers table: every inference server on the box, one row each, updated in place."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable
+
+from sparktop.servers.info import ServerInfo
+from sparktop.servers.rows import COLUMNS, server_row
+
+HEALTH_STYLE = {
+    "ready": "bold $success",
+    "loading": "$warning",
+    "starting": "$warning",
+    "not responding": "bold $error",
+    "error": "bold $error",
+    "crashed": "bold $error",
+}
+
+
+class ServersTable(DataTable):
+    """Rows keyed by server (pid:port); only changed cells are redrawn."""
+
+    DEFAULT_CSS = """
+    ServersTable { height: auto; max-height: 100%; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        self.servers: dict[str, ServerInfo] = {}
+        self._rows: dict[str, tuple[str, ...]] = {}
+
+    def on_mount(self) -> None:
+        for column in COLUMNS:
+            self.add_column(column, key=column)
+
+    def show(self, servers: tuple[ServerInfo, ...]) -> None:
+        wanted = {s.key: s for s in servers}
+        for key in list(self._rows):
+            if key not in wanted:
+                self.remove_row(key)
+                del self._rows[key]
+        for key, server in wanted.items():
+            row = server_row(server)
+            old = self._rows.get(key)
+            if old is None:
+                self.add_row(*row, key=key)
+            elif old != row:
+                for column, new, before in zip(COLUMNS, row, old, strict=True):
+                    if new != before:
+                        self.update_cell(key, column, new)
+            self._rows[key] = row
+        self.servers = wanted
+
+    @property
+    def selected(self) -> ServerInfo | None:
+        if not self.servers or self.cursor_row < 0 or self.row_count == 0:
+            return None
+        try:
+            key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
+        except Exception:
+            return None
+        return self.servers.get(key or "")
