@@ -78,6 +78,7 @@ async def test_serve_logs_test_and_stop_with_keys(llama_server, tiny_gguf, isola
         assert f"127.0.0.1:{port}/v1" in app.screen.text
         await pilot.press("escape")
 
+        await wait_until(pilot, lambda: app.busy is None)
         await pilot.press("x")
         await wait_until(pilot, lambda: "tiny" not in names(app), timeout=30)
         assert port_is_free(port)
@@ -111,6 +112,7 @@ async def test_switching_in_an_exclusive_group_asks_first(llama_server, tiny_ggu
         await wait_until(pilot, lambda: names(app) == {"model-b": "ready"}, timeout=90)
         assert port_is_free(port_a)
         await pilot.press("escape")
+        await wait_until(pilot, lambda: app.busy is None)
         select(app, "model-b")
         await pilot.press("x")
         await wait_until(pilot, lambda: not app.servers, timeout=30)

@@ -132,7 +132,8 @@ class CatalogScreen(Screen[None]):
         lines += [f"  note: {n}" for n in fit.notes]
         for speed in entry.speeds:
             lines.append(
-                f"known speed on {speed.hardware}: pp {speed.prompt_tps} t/s, tg {speed.gen_tps} t/s"
+                f"known speed on {speed.hardware}: "
+                f"pp {speed.prompt_tps} t/s, tg {speed.gen_tps} t/s"
             )
         lines += ["", "command:", argv, "", f"defined at {entry.source}"]
         self.app.push_screen(TextScreen(f"model {entry.name}", "\n".join(lines)))
