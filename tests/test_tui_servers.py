@@ -97,6 +97,7 @@ async def test_switching_in_an_exclusive_group_asks_first(llama_server, tiny_ggu
     async with app.run_test(size=(120, 36)) as pilot:
         await serve_from_catalog(pilot, app, "model-a")
         await wait_until(pilot, lambda: names(app).get("model-a") == "ready")
+        await wait_until(pilot, lambda: app.busy is None)
         table = app.screen.query_one("#catalog-table")
         table.move_cursor(row=table.get_row_index("model-b"))
         await pilot.press("s")
