@@ -39,6 +39,8 @@ from sparktop.servers.registry import ManagedServer, Registry, process_matches, 
 
 MODELS_EVERY_S = 15.0
 PROXY_EVERY_S = 10.0
+PORTS_EVERY_S = 30.0
+"""Listening ports are re-read from /proc/<pid>/net/tcp this often (or when not yet known)."""
 LOOPBACK = ("127.", "::1", "localhost")
 
 
@@ -52,6 +54,9 @@ class _PollState:
     last_health: str = ""
     proxy: ProxyStatus | None = None
     proxy_at: float = 0.0
+    conn: http.Connection | None = None
+    slots_at: float = 0.0
+    kv_usage: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class ServerMonitor:
         self.timeout = timeout
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sparktop-poll")
         self._states: dict[tuple[int | None, int | None], _PollState] = {}
+        self._ports: dict[tuple[int, int], tuple[float, list[tuple[str, int]] | None]] = {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -143,7 +149,7 @@ class ServerMonitor:
         port = record.port if record else launch.port
         host = record.host if record else (launch.host or "127.0.0.1")
         if proc is not None:
-            ports = listening_ports(self.roots.proc, [proc.pid, *proc.children])
+            ports = self._listening(proc)
             if ports and port not in {p for _a, p in ports}:
                 host, port = ports[0]
         served = (record.served_name if record else None) or launch.served_name or "?"
@@ -176,6 +182,17 @@ class ServerMonitor:
             catalog_name=entry.name if entry else (record.name if record else None),
         )
 
+    def _listening(self, proc: ServerProcess) -> list[tuple[str, int]] | None:
+        """A server's listening ports, cached: reading /proc/<pid>/net/tcp is the dear part."""
+        key = (proc.pid, proc.start_ticks)
+        now = time.monotonic()
+        cached = self._ports.get(key)
+        if cached is not None and cached[1] and now - cached[0] < PORTS_EVERY_S:
+            return cached[1]
+        ports = listening_ports(self.roots.proc, [proc.pid, *proc.children])
+        self._ports[key] = (now, ports)
+        return ports
+
     # -- polling --------------------------------------------------------------------------
 
     def poll(self, gpu_by_pid: dict[int, int] | None = None) -> tuple[ServerInfo, ...]:
@@ -187,7 +204,13 @@ class ServerMonitor:
         live = {(t.pid, t.port) for t in targets}
         for key in list(self._states):
             if key not in live:
-                del self._states[key]
+                conn = self._states.pop(key).conn
+                if conn is not None:
+                    conn.close()
+        alive = {(t.process.pid, t.process.start_ticks) for t in targets if t.process}
+        for key in list(self._ports):
+            if key not in alive:
+                del self._ports[key]
         return tuple(sorted(infos, key=lambda s: (s.port or 0, s.pid or 0)))
 
     def _poll_one(self, target: _Target, now: float, gpu_by_pid: dict[int, int]) -> ServerInfo:
@@ -220,14 +243,15 @@ class ServerMonitor:
         info = replace(info, **self._process_facts(target, now, gpu_by_pid))
         if target.port is None:
             return replace(info, health=STARTING, health_detail="no port known")
-        base = http.base_url(target.host, target.port)
-        reply = http.get(base + "/health", timeout=self.timeout)
+        if state.conn is None:
+            state.conn = http.Connection(http.host_for_url(target.host).strip("[]"), target.port)
+        reply = state.conn.get("/health", timeout=self.timeout)
         health, detail = _health(reply)
         info = replace(info, health=health, health_detail=detail, latency_s=reply.latency_s)
         if health in (STARTING, LOADING) and record is not None:
             info = replace(info, log_tail=tuple(tail(record.log_path, 6)))
         if health == READY:
-            info = replace(info, **self._ready_facts(target, state, base, now))
+            info = replace(info, **self._ready_facts(target, state, now))
         if target.proxy_port:
             if now - state.proxy_at >= PROXY_EVERY_S or state.proxy is None:
                 state.proxy = self.check_proxy(target)
@@ -254,10 +278,12 @@ class ServerMonitor:
             "uptime_s": max(0.0, now - started) if started else None,
         }
 
-    def _ready_facts(self, target: _Target, state: _PollState, base: str, now: float) -> dict:
+    def _ready_facts(self, target: _Target, state: _PollState, now: float) -> dict:
         facts: dict = {}
+        conn = state.conn
+        assert conn is not None
         if now - state.models_at >= MODELS_EVERY_S or state.last_health != READY:
-            reply = http.get(base + "/v1/models", timeout=self.timeout)
+            reply = conn.get("/v1/models", timeout=self.timeout)
             data = reply.json() if reply.ok else None
             if isinstance(data, dict) and isinstance(data.get("data"), list):
                 state.models = tuple(
@@ -268,7 +294,7 @@ class ServerMonitor:
                         state.context = m["max_model_len"]
             state.models_at = now
             if target.engine == "llama.cpp" and state.context is None:
-                props = http.get(base + "/props", timeout=self.timeout).json()
+                props = conn.get("/props", timeout=self.timeout).json()
                 if isinstance(props, dict):
                     settings = props.get("default_generation_settings") or {}
                     n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
@@ -277,13 +303,22 @@ class ServerMonitor:
         facts["models"] = state.models
         facts["context"] = state.context
         if state.metrics_supported:
-            reply = http.get(base + "/metrics", timeout=self.timeout)
+            reply = conn.get("/metrics", timeout=self.timeout)
             if reply.status in (404, 501):
                 state.metrics_supported = False  # llama-server without --metrics
             elif reply.ok:
                 facts.update(self._metric_facts(target.engine, state, reply.text(), now))
         if target.engine == "llama.cpp" and facts.get("kv_usage") is None:
-            facts.update(_llama_slots(base, self.timeout))
+            # /metrics no longer reports KV use: ask /slots, but only while something runs
+            # (idle slots hold no context) or now and then to notice a change.
+            busy = (facts.get("running") or 0) > 0
+            if busy or now - state.slots_at >= MODELS_EVERY_S or not state.metrics_supported:
+                slots = _llama_slots(conn, self.timeout)
+                state.kv_usage = slots.get("kv_usage")
+                state.slots_at = now
+                if facts.get("running") is None and "running" in slots:
+                    facts["running"] = slots["running"]
+            facts["kv_usage"] = state.kv_usage
         return facts
 
     def _metric_facts(self, engine: str, state: _PollState, text: str, now: float) -> dict:
@@ -368,9 +403,9 @@ def _health(reply: http.Reply) -> tuple[str, str]:
     return ERROR, f"/health answered HTTP {reply.status}"
 
 
-def _llama_slots(base: str, timeout: float) -> dict:
+def _llama_slots(conn: http.Connection, timeout: float) -> dict:
     """KV use of a llama-server from /slots (its /metrics no longer reports it)."""
-    reply = http.get(base + "/slots", timeout=timeout)
+    reply = conn.get("/slots", timeout=timeout)
     slots = reply.json() if reply.ok else None
     if not isinstance(slots, list) or not slots:
         return {}

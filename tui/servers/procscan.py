@@ -157,6 +157,7 @@ class ProcessScanner:
     def __init__(self, roots: ProbeRoots | None = None) -> None:
         self.proc = (roots or ProbeRoots.from_env()).proc
         self._seen: dict[int, tuple[int, Launch | None]] = {}  # pid → (start ticks, launch)
+        self._families: tuple[frozenset, dict[int, list[int]]] | None = None
 
     def scan(self) -> list[ServerProcess]:
         try:
@@ -189,11 +190,16 @@ class ProcessScanner:
 
     def _group(self, found: dict[int, tuple[Stat, tuple[str, ...], Launch]]) -> list[ServerProcess]:
         """Fold worker processes into the server they belong to."""
-        children: dict[int, list[int]] = {}
-        for pid, (_stat, _argv, launch) in found.items():
-            parent = self._server_ancestor(pid, found)
-            if parent is not None and (launch.role == "child" or parent != pid):
-                children.setdefault(parent, []).append(pid)
+        members = frozenset((pid, item[0].start_ticks) for pid, item in found.items())
+        if self._families is not None and self._families[0] == members:
+            children = self._families[1]  # same processes as last scan: same families
+        else:
+            children = {}
+            for pid, (_stat, _argv, launch) in found.items():
+                parent = self._server_ancestor(pid, found)
+                if parent is not None and (launch.role == "child" or parent != pid):
+                    children.setdefault(parent, []).append(pid)
+            self._families = (members, children)
         servers = []
         child_pids = {c for kids in children.values() for c in kids}
         for pid, (stat, argv, launch) in found.items():
@@ -231,11 +237,17 @@ class ProcessScanner:
         return None
 
 
+_BOOT: dict[Path, float] = {}
+
+
 def boot_time(proc: Path) -> float | None:
+    if proc in _BOOT:
+        return _BOOT[proc]
     try:
         for line in (proc / "stat").read_text().splitlines():
             if line.startswith("btime "):
-                return float(line.split()[1])
+                _BOOT[proc] = float(line.split()[1])
+                return _BOOT[proc]
     except OSError:
         pass
     return None
