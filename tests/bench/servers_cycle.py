@@ -10,6 +10,7 @@ Needs llama-server (tests/tools/install_llama.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import statistics
@@ -56,6 +57,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="sparktop-bench-"))
     model = write_tiny_llama(work / "tiny.gguf")
     children: list[subprocess.Popen] = []
+    servers: list[tuple[subprocess.Popen, int]] = []
     try:
         filler = max(0, args.processes - count_processes() - max(counts))
         for _ in range(filler):
@@ -64,7 +66,6 @@ def main() -> int:
                     ["sleep", "3600"], stdin=subprocess.DEVNULL, start_new_session=True
                 )
             )
-        servers: list[tuple[subprocess.Popen, int]] = []
         print(f"processes on the box: {count_processes()} (incl. {filler} sleepers)")
         print(f"{'servers':>7} {'cpu ms/cycle':>13} {'p95':>6} {'wall ms/cycle':>14} "
               f"{'first cycle cpu ms':>19}")  # fmt: skip
@@ -104,11 +105,9 @@ def main() -> int:
                 f"{statistics.median(wall_samples):>14.1f} {first_cpu:>19.1f}"
             )
     finally:
-        for proc in children + [p for p, _ in locals().get("servers", [])]:
-            try:
+        for proc in children + [p for p, _ in servers]:
+            with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
         for proc in children:
             proc.wait()
     return 0
