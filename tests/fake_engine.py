@@ -5,7 +5,8 @@ sources (tests/fixtures/engine_samples), with token counters that grow between s
 rates can be computed. Started under the engines' real launch forms (`vllm serve M --port P`,
 `python -m sglang.launch_server --model-path M --port P`), it is found by the same process-table
 discovery as the real thing. Modes: ok, loading (503), hang (accept, never answer), garbage,
-reset (close the connection at once).
+reset (close the connection at once),
+stubborn (ok, but ignores SIGTERM).
 
     python fake_engine.py ENGINE MODE [engine argv …]
 """
@@ -36,6 +37,12 @@ def _opt(argv: list[str], name: str, default: str) -> str:
 
 def main(engine: str, mode: str, argv: list[str]) -> None:
     port = int(_opt(argv, "--port", "8000"))
+    if mode == "stubborn":  # ignores SIGTERM, like a server stuck in a CUDA call
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        mode = "ok"
+    print(f"fake {engine} listening on {port} ({mode})", flush=True)
     served = _opt(argv, "--served-model-name", "fake-model")
     sample = (SAMPLES / f"{'vllm' if engine == 'vllm' else 'sglang'}_metrics.txt").read_text()
     started = time.monotonic()

@@ -242,3 +242,39 @@ def test_unknown_model_is_one_clear_error():
 def test_status_json_lists_servers_key_even_when_none():
     doc = status_json()
     assert doc["servers"] == [] or all("health" in s for s in doc["servers"])
+
+
+def command_entry(name: str, mode: str, port: int, **serve: object) -> dict:
+    """A catalog entry of engine `command`: the fake engine, started from an argv list."""
+    from conftest import TESTS
+
+    argv = [sys.executable, str(TESTS / "fake_engine.py"), "vllm", mode,
+            "--port", "{port}", "--served-model-name", "{served_name}"]  # fmt: skip
+    return {"name": name, "engine": "command",
+            "serve": {"port": port, "argv": argv, **serve}}  # fmt: skip
+
+
+def test_a_server_not_ready_in_time_is_stopped_and_its_log_shown(isolated_dirs):
+    port = free_port()
+    entry = command_entry("slow", "loading", port, ready_timeout_s=2)
+    write_user_catalog(isolated_dirs["config"], [entry])
+    result = run_cli("serve", "slow", timeout=60)
+    assert result.returncode != 0
+    assert "loading (/health 503)" in result.stdout
+    assert "not ready after 2 s; stopped it" in result.stderr
+    assert "fake vllm listening" in result.stderr  # the log tail comes with the error
+    record = json.loads((isolated_dirs["state"] / "servers.json").read_text())["servers"][0]
+    assert not _alive(record["pid"]) and port_is_free(port)
+
+
+def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(isolated_dirs):
+    port = free_port()
+    write_user_catalog(isolated_dirs["config"], [command_entry("stubborn", "stubborn", port)])
+    (isolated_dirs["config"] / "config.yaml").write_text("servers:\n  stop_timeout: 1\n")
+    assert run_cli("serve", "stubborn", timeout=60).returncode == 0
+    server = server_named("stubborn")
+    assert server["engine"] == "command" and server["health"] == "ready"
+    stopped = run_cli("stop", "stubborn", timeout=60)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "forced with SIGKILL" in stopped.stdout and "port free" in stopped.stdout
+    assert not _alive(server["pid"])

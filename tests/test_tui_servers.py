@@ -157,3 +157,27 @@ async def test_a_hung_server_shows_not_responding_and_keys_stay_quick(tmp_path, 
             await pilot.press("escape")
             await pilot.pause()
             assert time.monotonic() - started < 1.0
+
+
+async def test_servers_outlive_the_tui_and_are_adopted_again(
+    llama_server, tiny_gguf, isolated_dirs
+):
+    from conftest import _alive, run_cli
+
+    port = free_port()
+    write_user_catalog(isolated_dirs["config"], [tiny_entry("tiny", tiny_gguf, port)])
+    app = make_app("nogpu", watch_servers=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await serve_from_catalog(pilot, app, "tiny")
+        await wait_until(pilot, lambda: names(app).get("tiny") == "ready")
+        await wait_until(pilot, lambda: app.busy is None)
+        pid = next(s.pid for s in app.servers)
+        await pilot.press("escape", "q")
+    assert _alive(pid), "quitting sparktop must leave the served model running"
+    again = make_app("nogpu", watch_servers=True)
+    async with again.run_test(size=(120, 36)) as pilot:
+        await wait_until(pilot, lambda: names(again).get("tiny") == "ready")
+        server = again.servers[0]
+        assert server.managed and server.pid == pid and server.log_path
+    assert run_cli("stop", "tiny", timeout=60).returncode == 0
+    assert not _alive(pid)
