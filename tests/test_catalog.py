@@ -28,6 +28,8 @@ def test_shipped_catalog_has_the_models_people_run():
     assert "--jinja" in coder.serve.args and coder.serve.context == 131072
     assert catalog.get("qwen3-coder-next-fp8").engine == "vllm"
     assert catalog.get("qwen3-32b-nvfp4").engine == "sglang"
+    speed = catalog.get("gpt-oss-120b").speeds[0]
+    assert "GB10" in speed.hardware and speed.gen_tps and "llama.cpp" in speed.source
 
 
 def test_user_entry_overrides_one_field_and_adds_new_ones(isolated_dirs, tmp_path):

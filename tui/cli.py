@@ -71,7 +71,7 @@ def cmd_status(config: Config, as_json: bool) -> int:
     try:
         snapshot = probe.collect()
         gpu_by_pid = {p.pid: p.used_bytes or 0 for g in snapshot.gpus for p in g.processes}
-        servers = control.monitor.poll(gpu_by_pid)
+        servers = control.poll(gpu_by_pid)
         snapshot = dataclasses.replace(snapshot, servers=servers)
     finally:
         probe.close()

@@ -7,14 +7,15 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from sparktop.catalog.files import disk_state
-from sparktop.config import Config
-from sparktop.control import Control
-from sparktop.servers.info import ServerInfo
-from sparktop.servers.registry import tail
-from sparktop.servers.supervisor import ServeError, ServeEvent
 from sparktop.units import fmt_bytes
+
+if TYPE_CHECKING:  # the verbs import their machinery when run, keeping `sparktop` quick
+    from sparktop.config import Config
+    from sparktop.control import Control
+    from sparktop.servers.info import ServerInfo
+    from sparktop.servers.supervisor import ServeEvent
 
 GIB = 1024**3
 
@@ -56,7 +57,7 @@ def _err(message: str, code: int = 1) -> int:
 
 
 def _servers(control: Control) -> tuple[ServerInfo, ...]:
-    return control.monitor.poll()
+    return control.poll()
 
 
 def _confirm(question: str) -> bool:
@@ -83,8 +84,17 @@ def _printer() -> Callable[[ServeEvent], None]:
     return show
 
 
+def _control(config: Config) -> Control:
+    from sparktop.control import Control
+
+    return Control.from_config(config)
+
+
 def cmd_catalog(config: Config, args: argparse.Namespace) -> int:
-    control = Control.from_config(config)
+    from sparktop.catalog.files import disk_state
+    from sparktop.servers.supervisor import ServeError
+
+    control = _control(config)
     try:
         for problem in control.catalog.errors:
             print(f"sparktop: error: {problem}", file=sys.stderr)
@@ -149,7 +159,9 @@ def cmd_catalog(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
-    control = Control.from_config(config)
+    from sparktop.servers.supervisor import ServeError
+
+    control = _control(config)
     try:
         for problem in control.catalog.errors:
             print(f"sparktop: warning: {problem}", file=sys.stderr)
@@ -186,7 +198,9 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_stop(config: Config, args: argparse.Namespace) -> int:
-    control = Control.from_config(config)
+    from sparktop.servers.supervisor import ServeError
+
+    control = _control(config)
     try:
         servers = _servers(control)
         try:
@@ -217,6 +231,7 @@ def cmd_stop(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_test(config: Config, args: argparse.Namespace) -> int:
     from sparktop.servers.smoke import run_smoke
+    from sparktop.servers.supervisor import ServeError
 
     model = None
     token = None
@@ -224,7 +239,7 @@ def cmd_test(config: Config, args: argparse.Namespace) -> int:
         url = args.target.rstrip("/")
         url = url[:-3] if url.endswith("/v1") else url
     else:
-        control = Control.from_config(config)
+        control = _control(config)
         try:
             servers = _servers(control)
             try:
@@ -265,7 +280,9 @@ def cmd_test(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_logs(config: Config, args: argparse.Namespace) -> int:
-    control = Control.from_config(config)
+    from sparktop.servers.registry import tail
+
+    control = _control(config)
     try:
         records = [
             r for r in control.registry.load() if args.name in (r.name, r.served_name, str(r.pid))
@@ -283,8 +300,9 @@ def cmd_logs(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_export(config: Config, args: argparse.Namespace) -> int:
     from sparktop.servers.export import opencode_entry
+    from sparktop.servers.supervisor import ServeError
 
-    control = Control.from_config(config)
+    control = _control(config)
     try:
         try:
             entry = control.resolve_entry(args.name)

@@ -6,6 +6,7 @@ and `s` in the TUI do exactly the same thing.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from sparktop.catalog.entry import ModelEntry
@@ -23,27 +24,39 @@ from sparktop.servers.supervisor import ServeError, Supervisor
 @dataclass
 class Control:
     config: Config
-    catalog: Catalog
     registry: Registry
     monitor: ServerMonitor
     supervisor: Supervisor
     roots: ProbeRoots = field(default_factory=ProbeRoots.from_env)
+    _catalog: Catalog | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog, read on first use (the TUI does that off its first frame's path)."""
+        with self._lock:
+            if self._catalog is None:
+                self._catalog = load_catalog()
+                self.monitor.catalog = self._catalog
+            return self._catalog
 
     @classmethod
     def from_config(cls, config: Config, roots: ProbeRoots | None = None) -> Control:
         roots = roots or ProbeRoots.from_env()
-        catalog = load_catalog()
         registry = Registry()
-        monitor = ServerMonitor(
-            catalog=catalog, registry=registry, roots=roots, timeout=config.servers.timeout
-        )
+        monitor = ServerMonitor(registry=registry, roots=roots, timeout=config.servers.timeout)
         supervisor = Supervisor(
             registry=registry,
             roots=roots,
             engines=config.engine_binaries,
             stop_timeout_s=config.servers.stop_timeout,
         )
-        return cls(config, catalog, registry, monitor, supervisor, roots)
+        return cls(config, registry, monitor, supervisor, roots)
+
+    def poll(self, gpu_by_pid: dict[int, int] | None = None) -> tuple[ServerInfo, ...]:
+        """Discover and poll every server (blocking), with the catalog's names and proxies."""
+        _ = self.catalog
+        return self.monitor.poll(gpu_by_pid)
 
     def close(self) -> None:
         self.monitor.close()

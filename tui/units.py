@@ -40,3 +40,14 @@ def fmt_duration(seconds: float | None) -> str:
 
 def fmt_percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f}%"
+
+
+def fmt_uptime(seconds: float | None) -> str:
+    """Uptime for a status line: minute resolution, so the line does not redraw every second."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return "<1m"
+    if seconds < 3600:
+        return f"{int(seconds) // 60}m"
+    return fmt_duration(seconds)

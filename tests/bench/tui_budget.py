@@ -95,8 +95,14 @@ def main() -> int:
         default=None,
         help="fixture machine to show instead of this one",
     )
-    parser.add_argument("--sparktop", default=shutil.which("sparktop") or "sparktop")
+    beside = Path(sys.executable).with_name("sparktop")  # the venv's own, when run from it
+    parser.add_argument(
+        "--sparktop", default=str(beside) if beside.exists() else shutil.which("sparktop")
+    )
     args = parser.parse_args()
+    if not args.sparktop:
+        print("sparktop not found: pass --sparktop PATH", file=sys.stderr)
+        return 2
     if not shutil.which("tmux"):
         print("tmux is needed for this benchmark", file=sys.stderr)
         return 2

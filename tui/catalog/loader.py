@@ -131,9 +131,10 @@ class _Check:
     def get(self, *keys: Any) -> Any:
         value: Any = self.src.data
         for key in keys:
-            if not isinstance(value, dict) or key not in value:
+            if (isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value)) or (isinstance(value, dict) and key in value):
+                value = value[key]
+            else:
                 return None
-            value = value[key]
         return value
 
     def string(self, *keys: Any, required: bool = False) -> str | None:

@@ -7,7 +7,7 @@ import asyncio
 import os
 import threading
 import time
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -19,21 +19,22 @@ from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from sparktop import __version__
-from sparktop.catalog.entry import ModelEntry
 from sparktop.config import Config
-from sparktop.control import Control
 from sparktop.probes.system import SystemProbe
 from sparktop.servers.info import ServerInfo
-from sparktop.servers.supervisor import ServeError, ServeEvent
 from sparktop.snapshot import Snapshot
 from sparktop.state import StateFile
-from sparktop.ui.screens.dialogs import ConfirmScreen, TextScreen
 from sparktop.ui.screens.help import HelpScreen
 from sparktop.ui.themes import CONSOLE_THEME, DEFAULT_THEME, load_themes
 from sparktop.ui.widgets.gpu_panel import GpuPanel
 from sparktop.ui.widgets.memory_panel import MemoryPanel
 from sparktop.ui.widgets.servers_panel import ServersTable
-from sparktop.units import fmt_duration
+from sparktop.units import fmt_uptime
+
+if TYPE_CHECKING:
+    from sparktop.catalog.entry import ModelEntry
+    from sparktop.control import Control
+    from sparktop.servers.supervisor import ServeEvent
 
 WIDE_AT = 140  # columns from which memory and GPUs sit side by side
 
@@ -83,13 +84,24 @@ class SparktopApp(App[int]):
         self._wake = threading.Event()
         self._stopping = False
         self._topbar_text = ""
-        self.control = control or Control.from_config(self.config)
+        self._control = control
+        self._control_lock = threading.Lock()
         self.watch_servers = watch_servers
         self.servers: tuple[ServerInfo, ...] = ()
         self.servers_ready = asyncio.Event()
         self._servers_wake = threading.Event()
         self.busy: str | None = None
         """What a serve/stop in progress is doing (one at a time)."""
+
+    @property
+    def control(self) -> Control:
+        """Catalog, monitor and supervisor; built on first use (after the first frame)."""
+        with self._control_lock:
+            if self._control is None:
+                from sparktop.control import Control
+
+                self._control = Control.from_config(self.config)
+            return self._control
 
     # -- layout -------------------------------------------------------------------------
 
@@ -116,11 +128,7 @@ class SparktopApp(App[int]):
             self.startup_warnings.append(self.ui_state.problem)
         for warning in self.startup_warnings:
             self.notify(warning, title="warning", severity="warning", timeout=12)
-        for problem in self.control.catalog.errors:
-            self.notify(problem, title="catalog", severity="warning", timeout=12)
         self._probe_loop()
-        if self.watch_servers:
-            self._servers_loop()
 
     def _initial_theme(self) -> str:
         saved = self.ui_state.load().get("theme")
@@ -168,6 +176,11 @@ class SparktopApp(App[int]):
     def _servers_loop(self) -> None:
         """Discover and poll servers at their own, slower cadence (config servers.interval)."""
         worker = get_current_worker()
+        # the catalog is read here, off the UI thread and after the first frame
+        for problem in self.control.catalog.errors:
+            self.call_from_thread(
+                self.notify, problem, title="catalog", severity="warning", timeout=12
+            )
         while not worker.is_cancelled and not self._stopping:
             started = time.monotonic()
             snapshot = self.last_snapshot
@@ -175,7 +188,7 @@ class SparktopApp(App[int]):
             if snapshot is not None:
                 gpu_by_pid = {p.pid: p.used_bytes or 0 for g in snapshot.gpus for p in g.processes}
             try:
-                servers = self.control.monitor.poll(gpu_by_pid)
+                servers = self.control.poll(gpu_by_pid)
             except Exception as exc:  # never let a poll bug kill the loop
                 servers = self.servers
                 self.call_from_thread(self.notify, f"server poll failed: {exc}", severity="error")
@@ -197,6 +210,8 @@ class SparktopApp(App[int]):
         self.servers_ready.set()
 
     def _show(self, snapshot: Snapshot) -> None:
+        if self.last_snapshot is None and self.watch_servers:
+            self._servers_loop()  # after the first frame: servers cost nothing at start-up
         self.last_snapshot = snapshot
         self.query_one(MemoryPanel).show(snapshot)
         self.query_one(GpuPanel).show(snapshot)
@@ -205,7 +220,7 @@ class SparktopApp(App[int]):
         if gpus.border_title != title:
             gpus.border_title = title
         topbar = (
-            f"sparktop {__version__} │ {snapshot.hostname} │ up {fmt_duration(snapshot.uptime_s)}"
+            f"sparktop {__version__} │ {snapshot.hostname} │ up {fmt_uptime(snapshot.uptime_s)}"
             f" │ every {self.interval:g} s │ ? help"
         )
         if topbar != self._topbar_text:
@@ -289,10 +304,15 @@ class SparktopApp(App[int]):
             if yes:
                 self._run_serve(plan, force=True)
 
+        from sparktop.ui.screens.dialogs import ConfirmScreen
+
         self.push_screen(ConfirmScreen(f"serve {entry.name}", "\n".join(lines)), answered)
 
     @work(thread=True, group="serve")
     def _run_serve(self, plan, force: bool) -> None:
+        from sparktop.servers.supervisor import ServeError
+        from sparktop.ui.screens.dialogs import TextScreen
+
         entry = plan.entry
         self.busy = f"serving {entry.name}"
 
@@ -337,10 +357,14 @@ class SparktopApp(App[int]):
             if yes:
                 self._run_stop(server)
 
+        from sparktop.ui.screens.dialogs import ConfirmScreen
+
         self.push_screen(ConfirmScreen(f"stop {server.name}", question), answered)
 
     @work(thread=True, group="serve")
     def _run_stop(self, server: ServerInfo) -> None:
+        from sparktop.servers.supervisor import ServeError
+
         self.busy = f"stopping {server.name}"
         self.call_from_thread(self._progress, f"stopping {server.name} (pid {server.pid})…")
         try:
@@ -368,6 +392,7 @@ class SparktopApp(App[int]):
         import os
 
         from sparktop.servers.smoke import run_smoke
+        from sparktop.ui.screens.dialogs import TextScreen
 
         entry = self.control.catalog.get(server.catalog_name or "")
         token = None
@@ -395,6 +420,7 @@ class SparktopApp(App[int]):
             self.notify(f"{server.name} was not started by sparktop: no log here", timeout=4)
             return
         from sparktop.servers.registry import tail
+        from sparktop.ui.screens.dialogs import TextScreen
 
         path = server.log_path
 
@@ -417,6 +443,7 @@ class SparktopApp(App[int]):
         import json
 
         from sparktop.servers.export import opencode_entry
+        from sparktop.ui.screens.dialogs import TextScreen
 
         text = json.dumps(opencode_entry(entry), indent=2)
         self.push_screen(TextScreen(f"OpenCode provider for {entry.name}", text))
@@ -442,7 +469,8 @@ class SparktopApp(App[int]):
         self._wake.set()
         self._servers_wake.set()
         self.probe.close()
-        self.control.close()
+        if self._control is not None:
+            self._control.close()
 
 
 def run_app(config: Config, interval: float | None = None, theme: str | None = None) -> int:
