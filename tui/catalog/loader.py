@@ -131,10 +131,11 @@ class _Check:
     def get(self, *keys: Any) -> Any:
         value: Any = self.src.data
         for key in keys:
-            if (isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value)) or (isinstance(value, dict) and key in value):
-                value = value[key]
-            else:
+            in_list = isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value)
+            in_dict = isinstance(value, dict) and key in value
+            if not (in_list or in_dict):
                 return None
+            value = value[key]
         return value
 
     def string(self, *keys: Any, required: bool = False) -> str | None:
