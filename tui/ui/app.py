@@ -119,6 +119,7 @@ class SparktopApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._ui_loop = asyncio.get_running_loop()
         for theme in self.sparktop_themes.values():
             self.register_theme(theme)
         self.theme = self._initial_theme()
@@ -157,6 +158,26 @@ class SparktopApp(App[int]):
 
     # -- data ---------------------------------------------------------------------------
 
+    def _post(self, callback, *args) -> bool:
+        """Run `callback(*args)` on the UI loop from a worker thread, without waiting.
+
+        Cheaper than `call_from_thread` (which inspects the callback's signature and blocks
+        for the result on every call): this runs once a second for as long as the pane lives.
+        False when the app is shutting down.
+        """
+
+        def guarded() -> None:
+            try:
+                callback(*args)
+            except Exception as exc:
+                self._handle_exception(exc)
+
+        try:
+            self._ui_loop.call_soon_threadsafe(guarded)
+        except RuntimeError:  # loop closed: the app is shutting down
+            return False
+        return True
+
     @work(thread=True, exclusive=True, name="probe", group="probe")
     def _probe_loop(self) -> None:
         """Collect a Snapshot every interval on this worker thread; hand it to the UI."""
@@ -164,9 +185,7 @@ class SparktopApp(App[int]):
         while not worker.is_cancelled and not self._stopping:
             started = time.monotonic()
             snapshot = self.probe.collect()
-            try:
-                self.call_from_thread(self._show, snapshot)
-            except RuntimeError:  # the app is shutting down
+            if not self._post(self._show, snapshot):
                 return
             spent = time.monotonic() - started
             self._wake.wait(max(0.0, self.interval - spent))
@@ -192,9 +211,7 @@ class SparktopApp(App[int]):
             except Exception as exc:  # never let a poll bug kill the loop
                 servers = self.servers
                 self.call_from_thread(self.notify, f"server poll failed: {exc}", severity="error")
-            try:
-                self.call_from_thread(self._show_servers, servers)
-            except RuntimeError:
+            if not self._post(self._show_servers, servers):
                 return
             spent = time.monotonic() - started
             self._servers_wake.wait(max(0.0, self.control.config.servers.interval - spent))

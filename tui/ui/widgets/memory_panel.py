@@ -75,8 +75,9 @@ class MemoryPanel(SnapshotPanel):
         swap = f"Swap {fmt_bytes(mem.swap_used_bytes)} / {fmt_bytes(mem.swap_total_bytes)}"
         # The compact sparkline shows up to the last 60 samples; the wide chart shows more.
         spark_width = min(SPARK_SAMPLES, max(0, width - len(swap) - len("  used % over 00m 00s ")))
-        shown = min(len(self.history), spark_width)
-        spark_label = f"  used % over {fmt_duration(shown * self.interval)} "
+        # The label names the span the line can hold, so it stays put while history fills
+        # (a label that counted up would redraw the line every second for the first minute).
+        spark_label = f"  used %, last {fmt_duration(spark_width * self.interval)} "
         trend = Content.assemble(
             ("Swap ", "bold"),
             f"{fmt_bytes(mem.swap_used_bytes)} / {fmt_bytes(mem.swap_total_bytes)}",
