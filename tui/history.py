@@ -14,15 +14,34 @@ class History:
     def __init__(self, size: int = 60) -> None:
         self.size = size
         self._samples: deque[float] = deque(maxlen=size)
+        self.count = 0
+        """Samples ever added (the deque keeps the last `size`)."""
 
     def add(self, value: float) -> None:
         self._samples.append(max(0.0, min(100.0, value)))
+        self.count += 1
 
     def __len__(self) -> int:
         return len(self._samples)
 
     def values(self) -> list[float]:
         return list(self._samples)
+
+    def columns(self, per: int) -> list[float]:
+        """Averages of complete groups of `per` samples, grouped by absolute sample number.
+
+        Groups are fixed in time, so a chart of columns changes only when a group completes
+        (every `per` samples) instead of shifting on every sample.
+        """
+        if per <= 1:
+            return self.values()
+        samples = self.values()
+        first = self.count - len(samples)  # absolute number of samples[0]
+        start = (-first) % per  # skip a partial group at the old end
+        end = len(samples) - (self.count % per)  # and the group still filling
+        return [
+            sum(samples[i : i + per]) / per for i in range(start, max(start, end), per)
+        ]
 
 
 def sparkline(values: Iterable[float], width: int, low: float = 0.0, high: float = 100.0) -> str:

@@ -14,6 +14,9 @@ STYLE = {"gpu": "$mem-gpu", "other": "$mem-other", "cache": "$mem-cache", "free"
 CHAR = {"gpu": "█", "other": "█", "cache": "▓", "free": "░"}
 SPARK_SAMPLES = 60
 CHART_ROWS = 10  # taller charts cost repaints without telling more
+CHART_SECONDS_PER_COLUMN = 5.0
+"""The wide chart moves once per column (not per sample): 5 s a column shows ~10 minutes at
+160 columns and redraws a fifth as often."""
 SHORT = {"gpu": "GPU", "other": "other", "cache": "cache", "free": "free"}
 
 
@@ -30,7 +33,7 @@ class MemoryPanel(SnapshotPanel):
     }
     """
 
-    def __init__(self, history_size: int = 600, **kwargs: object) -> None:
+    def __init__(self, history_size: int = 1200, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.history = History(history_size)
         self.interval = 1.0
@@ -94,14 +97,16 @@ class MemoryPanel(SnapshotPanel):
             used_rows = sum(len(line.wrap(width)) for line in lines)
             rows = min(CHART_ROWS, height - used_rows - 2)
             if rows >= 3:
-                values = self.history.values()
+                per = max(1, round(CHART_SECONDS_PER_COLUMN / max(self.interval, 0.001)))
+                values = self.history.columns(per)
                 peak = max(values, default=0.0)
+                per_column = fmt_duration(per * self.interval)
                 lines.append(Content(""))
                 lines.append(
                     Content.assemble(
                         ("used % history", "bold"),
                         (
-                            f"  peak {peak:.0f}% · 100% at top · one column per sample",
+                            f"  peak {peak:.0f}% · 100% at top · one column per {per_column}",
                             "$text-muted",
                         ),
                     )
