@@ -39,9 +39,7 @@ class History:
         first = self.count - len(samples)  # absolute number of samples[0]
         start = (-first) % per  # skip a partial group at the old end
         end = len(samples) - (self.count % per)  # and the group still filling
-        return [
-            sum(samples[i : i + per]) / per for i in range(start, max(start, end), per)
-        ]
+        return [sum(samples[i : i + per]) / per for i in range(start, max(start, end), per)]
 
 
 def sparkline(values: Iterable[float], width: int, low: float = 0.0, high: float = 100.0) -> str:
