@@ -95,6 +95,12 @@ def main() -> int:
         default=None,
         help="fixture machine to show instead of this one",
     )
+    parser.add_argument(
+        "--starts",
+        type=int,
+        default=0,
+        help="only measure the first frame, over this many fresh starts (median, min, max)",
+    )
     beside = Path(sys.executable).with_name("sparktop")  # the venv's own, when run from it
     parser.add_argument(
         "--sparktop", default=str(beside) if beside.exists() else shutil.which("sparktop")
@@ -117,6 +123,26 @@ def main() -> int:
     # btop reads its refresh from its config file; give it the same interval.
     (scratch / "btop").mkdir()
     (scratch / "btop" / "btop.conf").write_text(f"update_ms = {int(args.interval * 1000)}\n")
+
+    if args.starts:
+        times = []
+        for _ in range(args.starts):
+            t0 = time.monotonic()
+            start("bench-sparktop", f"{args.sparktop} --interval {args.interval:g}", size, env)
+            seen = wait_for_text("bench-sparktop", "Used ", timeout=20)
+            tmux("kill-session", "-t", "bench-sparktop")
+            if seen is not None:
+                times.append(seen - t0)
+            time.sleep(0.5)
+        shutil.rmtree(scratch, ignore_errors=True)
+        times.sort()
+        median = times[len(times) // 2] if times else float("nan")
+        print(
+            f"first frame with data over {len(times)} starts ({args.size}, "
+            f"machine={args.machine or 'this one'}): median {median:.3f} s, "
+            f"min {times[0]:.3f} s, max {times[-1]:.3f} s"
+        )
+        return 0
 
     runs: dict[str, int] = {}
     t0 = time.monotonic()

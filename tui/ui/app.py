@@ -112,11 +112,18 @@ class SparktopApp(App[int]):
             with VerticalScroll(id="gpus") as gpus:
                 gpus.border_title = "GPUs"
                 yield GpuPanel(id="gpu-panel")
-        with Vertical(id="servers-box") as box:
-            box.border_title = "Servers"
-            yield ServersTable(id="servers")
-            yield Static("", id="serve-progress", markup=False)
         yield Footer()
+
+    def _mount_servers_box(self) -> None:
+        """The servers table joins after the first frame: it is the costliest widget to style
+        and lay out, and memory and GPUs are what a fresh start should show first."""
+        box = Vertical(
+            ServersTable(id="servers"),
+            Static("", id="serve-progress", markup=False),
+            id="servers-box",
+        )
+        box.border_title = "Servers"
+        self.mount(box, before=self.query_one(Footer))
 
     def on_mount(self) -> None:
         self._ui_loop = asyncio.get_running_loop()
@@ -227,8 +234,10 @@ class SparktopApp(App[int]):
         self.servers_ready.set()
 
     def _show(self, snapshot: Snapshot) -> None:
-        if self.last_snapshot is None and self.watch_servers:
-            self._servers_loop()  # after the first frame: servers cost nothing at start-up
+        if self.last_snapshot is None:
+            self._mount_servers_box()
+            if self.watch_servers:
+                self._servers_loop()  # after the first frame: servers cost nothing at start-up
         self.last_snapshot = snapshot
         self.query_one(MemoryPanel).show(snapshot)
         self.query_one(GpuPanel).show(snapshot)
@@ -270,13 +279,15 @@ class SparktopApp(App[int]):
     # -- servers --------------------------------------------------------------------------
 
     def _selected_server(self) -> ServerInfo | None:
-        server = self.query_one(ServersTable).selected
+        tables = self.query(ServersTable)
+        server = tables.first().selected if tables else None
         if server is None:
             self.notify("no server selected (none running? press m for models)", timeout=4)
         return server
 
     def _progress(self, text: str) -> None:
-        self.query_one("#serve-progress", Static).update(text)
+        for line in self.query("#serve-progress").results(Static):
+            line.update(text)
 
     def action_catalog(self) -> None:
         from sparktop.ui.screens.catalog import CatalogScreen
