@@ -225,6 +225,9 @@ class SparktopApp(App[int]):
             self._servers_wake.clear()
 
     def _show_servers(self, servers: tuple[ServerInfo, ...]) -> None:
+        if bool(servers) != bool(self.servers):
+            self.servers = servers
+            self.refresh_bindings()
         self.servers = servers
         self.query_one(ServersTable).show(servers)
         box = self.query_one("#servers-box")
@@ -277,6 +280,12 @@ class SparktopApp(App[int]):
         self.push_screen(HelpScreen([("sparktop", ours), ("Scrolling and focus", general)], intro))
 
     # -- servers --------------------------------------------------------------------------
+
+    SERVER_ACTIONS = frozenset({"stop", "test", "logs", "export"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Server keys appear in the footer once there is a server to act on."""
+        return action not in self.SERVER_ACTIONS or bool(self.servers)
 
     def _selected_server(self) -> ServerInfo | None:
         tables = self.query(ServersTable)
