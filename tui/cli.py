@@ -49,9 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="print the box's state once (no TTY needed)")
     status.add_argument("--json", action="store_true", help="machine-readable JSON (see README)")
     sub.add_parser("themes", help="list the available colour themes")
+    from sparktop.cli_downloads import add_parser as add_download_parser
     from sparktop.cli_servers import add_parsers
 
     add_parsers(sub)
+    add_download_parser(sub)
     return parser
 
 
@@ -130,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_themes(config)
         from sparktop.cli_servers import COMMANDS
 
+        if args.command == "download":
+            from sparktop.cli_downloads import cmd_download
+
+            return cmd_download(config, args)
         if args.command in COMMANDS:
             return COMMANDS[args.command](config, args)
         return cmd_tui(config, args)

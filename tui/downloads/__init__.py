@@ -1,0 +1,1 @@
+"""Hugging Face downloads: plan, transfer with resume, verify, watch (no Textual)."""

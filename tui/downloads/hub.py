@@ -1,0 +1,139 @@
+"""What to download: a repo's files for some include patterns, their sizes and checksums,
+asked from the Hub through `huggingface_hub` (HF_ENDPOINT and HF_TOKEN honoured)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from sparktop.downloads.partial import final_path, partial_path
+
+SPACE_MARGIN = 1024**3
+"""Keep at least this much free after a download (the filesystem needs room to breathe)."""
+
+
+class DownloadError(Exception):
+    """One line saying what went wrong and where."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    path: str
+    size: int
+    sha256: str | None
+    """The Hub's sha256 for LFS files (what `sha256sum` prints); None for small git files."""
+
+
+@dataclass(frozen=True)
+class DownloadPlan:
+    repo: str
+    revision: str
+    commit: str
+    local_dir: Path
+    files: tuple[RemoteFile, ...]
+    present_bytes: int
+    """Bytes already here: complete files plus resumable partial ones."""
+    free_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def needed_bytes(self) -> int:
+        return max(0, self.total_bytes - self.present_bytes)
+
+    @property
+    def fits(self) -> bool:
+        return self.free_bytes - self.needed_bytes >= SPACE_MARGIN
+
+
+def endpoint() -> str | None:
+    """HF_ENDPOINT read now (huggingface_hub reads it once, at import)."""
+    return os.environ.get("HF_ENDPOINT") or None
+
+
+def token() -> str | None:
+    """HF_TOKEN, else the token stored by `hf auth login`; never shown anywhere."""
+    from huggingface_hub import get_token
+
+    return os.environ.get("HF_TOKEN") or get_token()
+
+
+def describe_hub_error(exc: Exception, repo: str, revision: str) -> str:
+    from huggingface_hub import errors
+
+    if isinstance(exc, errors.GatedRepoError):
+        return f"{repo} is gated: accept its terms on the Hub and set HF_TOKEN"
+    if isinstance(exc, errors.RepositoryNotFoundError):
+        return f"repository {repo} not found (or private: set HF_TOKEN)"
+    if isinstance(exc, errors.RevisionNotFoundError):
+        return f"revision {revision!r} not found in {repo}"
+    if isinstance(exc, errors.EntryNotFoundError):
+        return f"file not found in {repo}@{revision}: {exc}".splitlines()[0]
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{repo}: {text}"
+
+
+def existing_parent(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path("/")
+
+
+def plan_download(
+    repo: str,
+    include: list[str] | tuple[str, ...] = (),
+    *,
+    revision: str = "main",
+    local_dir: Path,
+) -> DownloadPlan:
+    """List the files `include` selects (all when empty), with sizes, and the disk situation."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import filter_repo_objects
+
+    api = HfApi(endpoint=endpoint(), token=token())
+    try:
+        info = api.model_info(repo, revision=revision, files_metadata=True)
+    except Exception as exc:  # the hub client raises many kinds; all become one line
+        raise DownloadError(describe_hub_error(exc, repo, revision)) from None
+    siblings = list(info.siblings or [])
+    chosen = list(
+        filter_repo_objects(
+            siblings, allow_patterns=list(include) or None, key=lambda s: s.rfilename
+        )
+    )
+    if not chosen:
+        patterns = ", ".join(include) or "*"
+        raise DownloadError(f"no file in {repo}@{revision} matches {patterns}")
+    files = []
+    for sibling in sorted(chosen, key=lambda s: s.rfilename):
+        lfs = sibling.lfs
+        size = lfs.size if lfs is not None else sibling.size
+        if size is None:
+            raise DownloadError(f"{repo}: the Hub did not say the size of {sibling.rfilename}")
+        files.append(
+            RemoteFile(sibling.rfilename, int(size), lfs.sha256 if lfs is not None else None)
+        )
+    present = 0
+    for item in files:
+        done = final_path(local_dir, item.path)
+        if done.is_file() and done.stat().st_size == item.size:
+            present += item.size
+            continue
+        part = partial_path(local_dir, item.path)
+        if part.is_file():
+            present += min(part.stat().st_size, item.size)
+    free = shutil.disk_usage(existing_parent(local_dir)).free
+    return DownloadPlan(
+        repo=repo,
+        revision=revision,
+        commit=info.sha or revision,
+        local_dir=local_dir,
+        files=tuple(files),
+        present_bytes=present,
+        free_bytes=free,
+    )

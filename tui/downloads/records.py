@@ -1,0 +1,79 @@
+"""Downloads remembered in `<data>/downloads.json`: finished and failed ones stay listed, and
+one cut short (sparktop killed, SSH dropped) is found again as *interrupted* and resumed."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sparktop import paths
+from sparktop.atomic import write_json_atomic
+
+KEEP = 50
+INTERRUPTED = "interrupted"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class DownloadStore:
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or paths.data_dir()
+        self.path = self.directory / "downloads.json"
+        self.problem: str | None = None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / "downloads.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _read(self) -> list[dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            self.problem = f"{self.path}: unreadable ({exc}); download history not shown"
+            return []
+        items = data.get("downloads") if isinstance(data, dict) else None
+        return [d for d in items if isinstance(d, dict)] if isinstance(items, list) else []
+
+    def load(self) -> list[dict[str, Any]]:
+        """All records, newest last; a running one whose process is gone reads *interrupted*."""
+        records = self._read()
+        for record in records:
+            if record.get("state") in ("downloading", "queued", "verifying"):
+                pid = record.get("pid")
+                if not isinstance(pid, int) or not _alive(pid):
+                    record["state"] = INTERRUPTED
+        return records
+
+    def save(self, record: dict[str, Any]) -> None:
+        """Insert or replace the record with the same id (written atomically, under a lock)."""
+        record = dict(record, pid=os.getpid())
+        with self._locked():
+            records = [r for r in self._read() if r.get("id") != record.get("id")]
+            records.append(record)
+            write_json_atomic(self.path, {"version": 1, "downloads": records[-KEEP:]})
+
+    def remove(self, record_id: str) -> None:
+        with self._locked():
+            records = [r for r in self._read() if r.get("id") != record_id]
+            write_json_atomic(self.path, {"version": 1, "downloads": records})

@@ -1,0 +1,290 @@
+"""Run a download: files fetched through huggingface_hub's own HTTP client (auth, retries),
+into stable partial files that resume, then verified and moved into place.
+
+Progress arrives through the client's `tqdm_class` hook; cancelling raises from that hook,
+which stops the transfer and leaves the partial file for the next attempt.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sparktop.downloads import verify
+from sparktop.downloads.hub import DownloadPlan, endpoint, token
+from sparktop.downloads.partial import bad_path, final_path, partial_path
+
+QUEUED, RUNNING, VERIFYING, DONE, CORRUPT, FAILED, CANCELLED = (
+    "queued", "downloading", "verifying", "done", "corrupt", "failed", "cancelled",
+)  # fmt: skip
+ENDED = (DONE, CORRUPT, FAILED, CANCELLED)
+
+
+class Cancelled(Exception):
+    pass
+
+
+@dataclass
+class FileProgress:
+    path: str
+    size: int
+    sha256: str | None
+    done_bytes: int = 0
+    resumed_from: int = 0
+    state: str = QUEUED
+    error: str | None = None
+    speed_bps: float = 0.0
+    _mark: tuple[float, int] = (0.0, 0)
+
+    def sample_speed(self, now: float) -> None:
+        """Exponentially smoothed speed, updated at most twice a second."""
+        then, bytes_then = self._mark
+        if then == 0.0:
+            self._mark = (now, self.done_bytes)
+            return
+        if now - then < 0.5:
+            return
+        rate = (self.done_bytes - bytes_then) / (now - then)
+        self.speed_bps = rate if self.speed_bps == 0 else 0.3 * rate + 0.7 * self.speed_bps
+        self._mark = (now, self.done_bytes)
+
+
+@dataclass
+class DownloadJob:
+    repo: str
+    revision: str
+    local_dir: Path
+    include: tuple[str, ...] = ()
+    files: list[FileProgress] = field(default_factory=list)
+    state: str = QUEUED
+    error: str | None = None
+    commit: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    created_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def done_bytes(self) -> int:
+        return sum(f.done_bytes for f in self.files)
+
+    @property
+    def speed_bps(self) -> float:
+        return sum(f.speed_bps for f in self.files if f.state == RUNNING)
+
+    @property
+    def eta_s(self) -> float | None:
+        speed = self.speed_bps
+        if speed <= 0:
+            return None
+        return max(0.0, (self.total_bytes - self.done_bytes) / speed)
+
+    @property
+    def percent(self) -> float:
+        total = self.total_bytes
+        return 100.0 * self.done_bytes / total if total else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "repo": self.repo,
+            "revision": self.revision,
+            "commit": self.commit,
+            "local_dir": str(self.local_dir),
+            "include": list(self.include),
+            "state": self.state,
+            "error": self.error,
+            "total_bytes": self.total_bytes,
+            "done_bytes": self.done_bytes,
+            "percent": round(self.percent, 2),
+            "speed_bps": round(self.speed_bps, 1),
+            "eta_s": round(self.eta_s, 1) if self.eta_s is not None else None,
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+            "files": [
+                {
+                    "path": f.path,
+                    "size": f.size,
+                    "sha256": f.sha256,
+                    "done_bytes": f.done_bytes,
+                    "resumed_from": f.resumed_from,
+                    "state": f.state,
+                    "error": f.error,
+                    "speed_bps": round(f.speed_bps, 1),
+                }
+                for f in self.files
+            ],
+        }
+
+
+Listener = Callable[[DownloadJob], None]
+
+
+def job_from_plan(plan: DownloadPlan, include: tuple[str, ...] = ()) -> DownloadJob:
+    return DownloadJob(
+        repo=plan.repo,
+        revision=plan.revision,
+        commit=plan.commit,
+        local_dir=plan.local_dir,
+        include=include,
+        files=[FileProgress(f.path, f.size, f.sha256) for f in plan.files],
+    )
+
+
+class Transfer:
+    """Downloads one job's files, a few at a time, reporting progress to `listener`."""
+
+    def __init__(self, job: DownloadJob, listener: Listener, parallel: int = 4) -> None:
+        self.job = job
+        self.listener = listener
+        self.parallel = parallel
+        self._lock = threading.Lock()
+        self._last_note = 0.0
+
+    def note(self, force: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if not force and now - self._last_note < 0.2:
+                return
+            self._last_note = now
+        self.listener(self.job)
+
+    def run(self) -> DownloadJob:
+        job = self.job
+        job.state = RUNNING
+        self.note(force=True)
+        with ThreadPoolExecutor(
+            max_workers=self.parallel, thread_name_prefix="sparktop-dl"
+        ) as pool:
+            list(pool.map(self._file, job.files))
+        states = {f.state for f in job.files}
+        if CANCELLED in states:
+            job.state = CANCELLED
+        elif FAILED in states:
+            job.state = FAILED
+            job.error = next(f.error for f in job.files if f.state == FAILED)
+        elif CORRUPT in states:
+            job.state = CORRUPT
+            job.error = next(f"{f.path}: {f.error}" for f in job.files if f.state == CORRUPT)
+        else:
+            job.state = DONE
+        job.finished_at = time.time()
+        self.note(force=True)
+        return job
+
+    def _bar_class(self, item: FileProgress) -> type:
+        transfer = self
+
+        class Bar:
+            """The client's progress bar, pointed at our FileProgress."""
+
+            def __init__(self, *args: object, total: int | None = None, initial: int = 0,
+                         **kwargs: object) -> None:  # fmt: skip
+                item.done_bytes = initial
+
+            def update(self, n: float = 1) -> None:
+                if transfer.job.cancel.is_set():
+                    raise Cancelled()
+                item.done_bytes += int(n)
+                item.sample_speed(time.monotonic())
+                transfer.note()
+
+            def close(self) -> None:
+                return None
+
+            def __enter__(self) -> Bar:
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                return None
+
+        return Bar
+
+    def _file(self, item: FileProgress) -> None:
+        job = self.job
+        if job.cancel.is_set():
+            item.state = CANCELLED
+            return
+        final = final_path(job.local_dir, item.path)
+        if final.is_file() and verify.is_verified(job.local_dir, item.path, item.size, item.sha256):
+            item.done_bytes = item.size
+            item.state = DONE
+            self.note(force=True)
+            return
+        if final.is_file() and final.stat().st_size == item.size:
+            self._verify(item, final, moved=True)  # downloaded before (by us or `hf download`)
+            return
+        part = partial_path(job.local_dir, item.path)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        resume = part.stat().st_size if part.exists() else 0
+        if resume > item.size:  # not this file's bytes: start over
+            part.unlink()
+            resume = 0
+        item.resumed_from = item.done_bytes = resume
+        item.state = RUNNING
+        self.note(force=True)
+        try:
+            from huggingface_hub import hf_hub_url
+            from huggingface_hub.file_download import http_get
+            from huggingface_hub.utils import build_hf_headers
+
+            url = hf_hub_url(job.repo, item.path, revision=job.commit or job.revision,
+                             endpoint=endpoint())  # fmt: skip
+            with open(part, "ab") as handle:
+                http_get(
+                    url,
+                    handle,
+                    resume_size=resume,
+                    headers=build_hf_headers(token=token()),
+                    expected_size=item.size,
+                    displayed_filename=item.path,
+                    tqdm_class=self._bar_class(item),
+                )
+        except Cancelled:
+            item.state = CANCELLED
+            item.speed_bps = 0.0
+            self.note(force=True)
+            return
+        except Exception as exc:  # network, HTTP, disk: the partial file stays for resume
+            from sparktop.downloads.hub import describe_hub_error
+
+            item.state = FAILED
+            item.error = describe_hub_error(exc, job.repo, job.revision)
+            item.speed_bps = 0.0
+            self.note(force=True)
+            return
+        item.speed_bps = 0.0
+        self._verify(item, part, moved=False)
+
+    def _verify(self, item: FileProgress, path: Path, moved: bool) -> None:
+        job = self.job
+        item.state = VERIFYING
+        self.note(force=True)
+        problem = verify.check(path, item.size, item.sha256)
+        final = final_path(job.local_dir, item.path)
+        if problem is not None:
+            item.state = CORRUPT
+            item.error = problem
+            bad = bad_path(job.local_dir, item.path)
+            bad.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, bad)  # out of the model's tree: `serve` never sees it
+            self.note(force=True)
+            return
+        if not moved:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, final)
+        verify.write_stamp(job.local_dir, item.path, item.sha256)
+        item.done_bytes = item.size
+        item.state = DONE
+        self.note(force=True)

@@ -1,0 +1,67 @@
+"""Check a downloaded file against the Hub's size and sha256, and remember that it passed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from sparktop.downloads.partial import META_DIR
+
+CHUNK = 8 * 1024 * 1024
+
+
+def sha256_of(path: Path, progress: Callable[[int], None] | None = None) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            if progress is not None:
+                progress(len(chunk))
+    return digest.hexdigest()
+
+
+def check(
+    path: Path, size: int, sha256: str | None, progress: Callable[[int], None] | None = None
+) -> str | None:
+    """None when the file is right, else what is wrong (one line)."""
+    actual = path.stat().st_size
+    if actual != size:
+        return f"size {actual} bytes, the Hub says {size}"
+    if sha256:
+        got = sha256_of(path, progress)
+        if got != sha256.lower():
+            return f"sha256 {got[:12]}…, the Hub says {sha256[:12]}…"
+    return None
+
+
+def stamp_path(local_dir: Path, repo_path: str) -> Path:
+    return local_dir / META_DIR / (repo_path + ".sparktop.verified")
+
+
+def write_stamp(local_dir: Path, repo_path: str, sha256: str | None) -> None:
+    """Record that the file passed verification (size and mtime pin it to this very file)."""
+    final = local_dir / repo_path
+    st = final.stat()
+    stamp = stamp_path(local_dir, repo_path)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    data = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
+    tmp = stamp.with_name(stamp.name + ".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, stamp)
+
+
+def is_verified(local_dir: Path, repo_path: str, size: int, sha256: str | None) -> bool:
+    final = local_dir / repo_path
+    try:
+        st = final.stat()
+        data = json.loads(stamp_path(local_dir, repo_path).read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        data.get("size") == st.st_size == size
+        and data.get("mtime_ns") == st.st_mtime_ns
+        and data.get("sha256") == sha256
+    )
