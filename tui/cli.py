@@ -74,7 +74,10 @@ def cmd_status(config: Config, as_json: bool) -> int:
         snapshot = probe.collect()
         gpu_by_pid = {p.pid: p.used_bytes or 0 for g in snapshot.gpus for p in g.processes}
         servers = control.poll(gpu_by_pid)
-        snapshot = dataclasses.replace(snapshot, servers=servers)
+        from sparktop.downloads.records import DownloadStore
+
+        downloads = tuple(DownloadStore().load())
+        snapshot = dataclasses.replace(snapshot, servers=servers, downloads=downloads)
     finally:
         probe.close()
         control.close()

@@ -86,6 +86,8 @@ class Snapshot:
     gpu_unavailable_reason: str | None = None
     hints: tuple[Hint, ...] = field(default_factory=tuple)
     servers: tuple[ServerInfo, ...] = ()
+    downloads: tuple[dict[str, Any], ...] = ()
+    """Download records (see sparktop.downloads.transfer.DownloadJob.to_json)."""
 
     @property
     def unified(self) -> bool:
@@ -117,6 +119,7 @@ class Snapshot:
             "gpus": gpus,
             "hints": [asdict(h) for h in self.hints],
             "servers": [s.to_json() for s in self.servers],
+            "downloads": list(self.downloads),
         }
         if self.memory_error:
             doc["memory_error"] = self.memory_error

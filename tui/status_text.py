@@ -96,7 +96,25 @@ def render_status(snapshot: Snapshot, width: int = 80) -> Group:
     for gpu in snapshot.gpus:
         parts += _gpu(gpu)
     parts += _servers(snapshot)
+    parts += _downloads(snapshot)
     return Group(*parts)
+
+
+def _downloads(snapshot: Snapshot) -> list[Text | Table]:
+    if not snapshot.downloads:
+        return []
+    out: list[Text | Table] = [Text("Downloads", style="bold")]
+    for record in snapshot.downloads[-8:]:
+        total = record.get("total_bytes") or 0
+        done = record.get("done_bytes") or 0
+        line = (
+            f"  {record.get('repo')}  {record.get('state')}  {fmt_bytes(done)} / "
+            f"{fmt_bytes(total)} ({record.get('percent', 0):.1f}%)"
+        )
+        if record.get("error"):
+            line += f"  {record['error']}"
+        out.append(Text(line))
+    return out
 
 
 def _servers(snapshot: Snapshot) -> list[Text | Table]:

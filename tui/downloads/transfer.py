@@ -25,6 +25,7 @@ QUEUED, RUNNING, VERIFYING, DONE, CORRUPT, FAILED, CANCELLED = (
     "queued", "downloading", "verifying", "done", "corrupt", "failed", "cancelled",
 )  # fmt: skip
 ENDED = (DONE, CORRUPT, FAILED, CANCELLED)
+CHUNK_BYTES = 256 * 1024
 
 
 class Cancelled(Exception):
@@ -70,6 +71,21 @@ class DownloadJob:
     created_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    _speed: float = 0.0
+    _mark: tuple[float, int] = (0.0, 0)
+
+    def sample_speed(self, now: float) -> None:
+        """Smoothed bytes/s of the whole job (steady across files finishing and starting)."""
+        then, before = self._mark
+        done = self.done_bytes
+        if then == 0.0 or done < before:
+            self._mark = (now, done)
+            return
+        if now - then < 0.5:
+            return
+        rate = (done - before) / (now - then)
+        self._speed = rate if self._speed == 0 else 0.3 * rate + 0.7 * self._speed
+        self._mark = (now, done)
 
     @property
     def total_bytes(self) -> int:
@@ -81,7 +97,7 @@ class DownloadJob:
 
     @property
     def speed_bps(self) -> float:
-        return sum(f.speed_bps for f in self.files if f.state == RUNNING)
+        return self._speed if self.state == RUNNING else 0.0
 
     @property
     def eta_s(self) -> float | None:
@@ -154,6 +170,7 @@ class Transfer:
 
     def note(self, force: bool = False) -> None:
         now = time.monotonic()
+        self.job.sample_speed(now)
         with self._lock:
             if not force and now - self._last_note < 0.2:
                 return
@@ -163,6 +180,7 @@ class Transfer:
     def run(self) -> DownloadJob:
         job = self.job
         job.state = RUNNING
+        job._mark = (time.monotonic(), job.done_bytes)
         self.note(force=True)
         with ThreadPoolExecutor(
             max_workers=self.parallel, thread_name_prefix="sparktop-dl"
@@ -232,12 +250,18 @@ class Transfer:
             part.unlink()
             resume = 0
         item.resumed_from = item.done_bytes = resume
+        item._mark = (time.monotonic(), resume)  # speed counts from here, not from 0
         item.state = RUNNING
         self.note(force=True)
         try:
-            from huggingface_hub import hf_hub_url
+            from huggingface_hub import constants, hf_hub_url
             from huggingface_hub.file_download import http_get
             from huggingface_hub.utils import build_hf_headers
+
+            # The client reports progress once per chunk (10 MiB by default) and a dropped
+            # connection loses the chunk in flight: 256 KiB chunks give a smooth bar, a prompt
+            # cancel and little to fetch again after a drop.
+            constants.DOWNLOAD_CHUNK_SIZE = min(constants.DOWNLOAD_CHUNK_SIZE, CHUNK_BYTES)
 
             url = hf_hub_url(job.repo, item.path, revision=job.commit or job.revision,
                              endpoint=endpoint())  # fmt: skip

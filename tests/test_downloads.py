@@ -1,0 +1,153 @@
+"""`sparktop download` with the real huggingface_hub client against a loopback Hub."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_cli, wait_for
+from fake_hub import FakeHub, client_env
+
+REPO = "unsloth/Tiny-GGUF"
+SHARD1 = "UD-Q2_K_XL/Tiny-UD-Q2_K_XL-00001-of-00002.gguf"
+SHARD2 = "UD-Q2_K_XL/Tiny-UD-Q2_K_XL-00002-of-00002.gguf"
+
+
+@pytest.fixture
+def hub():
+    with FakeHub() as hub:
+        hub.unsloth_layout(REPO, size_mb=2)
+        yield hub
+
+
+@pytest.fixture
+def env(hub, tmp_path):
+    return dict(os.environ) | client_env(hub, tmp_path / "hf-home")
+
+
+def download(env, local_dir: Path, *extra: str, timeout: float = 60):
+    return run_cli(
+        "download", REPO, "--include", "UD-Q2_K_XL/*", "--local-dir", str(local_dir), *extra,
+        env=env, timeout=timeout,
+    )  # fmt: skip
+
+
+def test_include_patterns_pick_the_right_files_and_bytes_match(hub, env, tmp_path):
+    target = tmp_path / "models" / "tiny"
+    result = download(env, target)
+    assert result.returncode == 0, result.stdout + result.stderr
+    files = sorted(
+        p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()
+        and ".cache" not in p.parts
+    )  # fmt: skip
+    assert files == [SHARD1, SHARD2]
+    for path in files:
+        assert (target / path).read_bytes() == hub.content(REPO, path)
+    assert "2 files" in result.stdout and "verified (size and sha256)" in result.stdout
+
+
+def test_progress_is_monotonic_and_ends_at_100(hub, env, tmp_path):
+    hub.throttle_bytes_per_s = 1_000_000  # ~3 s for the two shards
+    result = download(env, tmp_path / "m")
+    assert result.returncode == 0, result.stderr
+    percents = [float(p) for p in re.findall(r"(\d+\.\d)% ", result.stdout)]
+    assert len(percents) >= 3, result.stdout
+    assert percents == sorted(percents) and percents[-1] == 100.0
+    assert re.search(r"\d+(\.\d+)? [KM]iB/s", result.stdout), "a speed is shown while running"
+
+
+def test_killed_download_resumes_without_resending_bytes(hub, env, tmp_path):
+    target = tmp_path / "m"
+    hub.throttle_bytes_per_s = 400_000
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sparktop", "download", REPO, "--include", "UD-Q2_K_XL/*",
+         "--local-dir", str(target), "--parallel", "1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    partial = target / ".cache/huggingface/download" / (SHARD1 + ".sparktop.incomplete")
+    wait_for(lambda: partial.exists() and partial.stat().st_size > 300_000, timeout=30)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    kept = partial.stat().st_size
+    assert 0 < kept < hub.file(REPO, SHARD1).size, "the partial file stays after a kill"
+
+    status = json.loads(run_cli("status", "--json", env=env).stdout)
+    assert status["downloads"][-1]["state"] == "interrupted"
+
+    hub.throttle_bytes_per_s = None
+    hub.reset_counters()
+    result = download(env, target)
+    assert result.returncode == 0, result.stdout + result.stderr
+    size = hub.file(REPO, SHARD1).size
+    assert hub.bytes_sent_by_path[SHARD1] == size - kept, "only the missing bytes are sent"
+    ranges = [r for m, p, r in hub.requests if m == "GET" and p.endswith(SHARD1)]
+    assert ranges == [f"bytes={kept}-"]
+    assert (target / SHARD1).read_bytes() == hub.content(REPO, SHARD1)
+    assert json.loads(run_cli("status", "--json", env=env).stdout)["downloads"][-1]["state"] == (
+        "done"
+    )
+
+
+def test_a_dropped_connection_resumes_within_the_run(hub, env, tmp_path):
+    hub.drop_after(SHARD1, 700_000)
+    result = download(env, tmp_path / "m")
+    assert result.returncode == 0, result.stdout + result.stderr
+    from sparktop.downloads.transfer import CHUNK_BYTES
+
+    ranges = [r for m, p, r in hub.requests if m == "GET" and p.endswith(SHARD1)]
+    assert ranges[0] is None and len(ranges) == 2
+    # the client resumes from what it wrote: whole chunks before the cut
+    resumed_at = int(ranges[1].removeprefix("bytes=").rstrip("-"))
+    assert 700_000 - CHUNK_BYTES < resumed_at <= 700_000
+    resent = hub.bytes_sent_by_path[SHARD1] - hub.file(REPO, SHARD1).size
+    assert resent == 700_000 - resumed_at < CHUNK_BYTES
+    assert (tmp_path / "m" / SHARD1).read_bytes() == hub.content(REPO, SHARD1)
+
+
+def test_corrupt_bytes_are_caught_and_not_handed_to_serve(hub, env, tmp_path, isolated_dirs):
+    from conftest import write_user_catalog
+
+    hub.corrupt(SHARD2)
+    target = tmp_path / "m"
+    result = download(env, target)
+    assert result.returncode == 1
+    assert "corrupt" in result.stderr and "sha256" in result.stderr and SHARD2 in result.stderr
+    assert (target / SHARD1).is_file() and not (target / SHARD2).exists()
+    assert (target / ".cache/huggingface/download" / (SHARD2 + ".sparktop.bad")).is_file()
+    # the catalog sees one shard of two: not complete, and serve has nothing to give the engine
+    write_user_catalog(
+        isolated_dirs["config"],
+        [{"name": "tiny", "engine": "llama.cpp", "repo": REPO, "include": ["UD-Q2_K_XL/*"],
+          "local_dir": str(target), "size_gb": 0.003, "serve": {"port": 1}}],
+    )  # fmt: skip
+    doc = json.loads(run_cli("catalog", "--json", "tiny", env=env).stdout)
+    assert doc["models"][0]["disk"]["complete"] is False
+
+
+def test_not_enough_space_is_refused_with_numbers(hub, env, tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600m", "tmpfs", str(mount)],
+                          capture_output=True)  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        result = download(env, mount / "m")
+        assert result.returncode == 1
+        assert "not enough space" in result.stderr and "free" in result.stderr
+        assert not any(mount.rglob("*.gguf"))
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_unknown_repo_is_one_clear_line(hub, env, tmp_path):
+    result = run_cli("download", "nobody/nothing", "--local-dir", str(tmp_path), env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "nobody/nothing" in result.stderr and "not found" in result.stderr
