@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -151,3 +152,36 @@ def test_unknown_repo_is_one_clear_line(hub, env, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0
     assert "nobody/nothing" in result.stderr and "not found" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["cache", "local_dir"])
+def test_a_download_started_in_another_shell_is_seen(hub, env, tmp_path, monkeypatch, mode):
+    from fake_hub import Generated
+
+    from sparktop.downloads.watch import ExternalWatcher
+
+    # huggingface_hub writes in 10 MiB chunks: a file a few chunks long shows the growth
+    big = "UD-Q8_0/Tiny-UD-Q8_0.gguf"
+    repo = "unsloth/Big-GGUF"
+    hub.add_repo(repo, files={big: Generated(40 * 1024 * 1024)})
+    hub.throttle_bytes_per_s = 8_000_000
+    for key in ("HF_ENDPOINT", "HF_HUB_CACHE", "HF_HOME", "HF_TOKEN_PATH"):
+        monkeypatch.setenv(key, env[key])
+    hf = Path(sys.executable).with_name("hf")
+    argv = [str(hf), "download", repo, big]
+    target = tmp_path / "by-hand"
+    if mode == "local_dir":
+        argv += ["--local-dir", str(target)]
+    other = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        watcher = ExternalWatcher(local_dirs=lambda: [(target, repo)])
+        seen = wait_for(lambda: [d for d in watcher.scan() if d.size > 0], timeout=30)
+        time.sleep(1.5)
+        item = next(d for d in watcher.scan() if d.file == big)
+        assert item.mode == mode and item.repo == repo and item.active
+        assert item.expected == hub.file(repo, big).size
+        assert 0 < item.percent < 100 and item.speed_bps > 100_000 and item.eta_s is not None
+        assert seen
+    finally:
+        other.kill()
+        other.wait(timeout=10)
