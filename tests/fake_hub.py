@@ -317,7 +317,9 @@ class FakeHub:
         server.block_on_close = False
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(target=server.serve_forever, name="fake-hub", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="fake-hub", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -548,12 +550,13 @@ class _Handler(BaseHTTPRequestHandler):
             if parts[:2] == ["api", "agent-harnesses"]:
                 self._json({"standardEnvVars": [], "harnesses": {}})
                 return
+            if parts and parts[0] == "_cdn" and self.command in ("GET", "HEAD"):
+                self._cdn(parts[-1])  # a signed CDN URL: no token needed (the client sends none)
+                return
             if not self._authorized():
                 return
             if parts[:2] == ["api", "whoami-v2"]:
                 self._json(_whoami())
-            elif parts and parts[0] == "_cdn" and self.command in ("GET", "HEAD"):
-                self._cdn(parts[-1])
             elif len(parts) >= 3 and parts[0] == "api" and parts[1] in REPO_TYPES:
                 self._api(REPO_TYPES[parts[1]], parts[2:], query, body)
             elif self.command in ("GET", "HEAD"):

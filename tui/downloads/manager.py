@@ -1,0 +1,155 @@
+"""Several downloads at once or queued, remembered, resumable: what the TUI's panel drives.
+
+Jobs run on threads (a few at a time, the rest queued); every change is saved to the
+download records, so a download cut short by sparktop's exit shows as *interrupted* next
+time and `resume_interrupted()` picks it up from the bytes on disk.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sparktop.downloads.hub import DownloadError, DownloadPlan, plan_download
+from sparktop.downloads.records import INTERRUPTED, DownloadStore
+from sparktop.downloads.transfer import (
+    CANCELLED,
+    ENDED,
+    FAILED,
+    QUEUED,
+    DownloadJob,
+    Transfer,
+    job_from_plan,
+)
+from sparktop.downloads.watch import ExternalDownload, ExternalWatcher
+
+Changed = Callable[[], None]
+
+
+class DownloadManager:
+    def __init__(
+        self,
+        store: DownloadStore | None = None,
+        *,
+        parallel_jobs: int = 2,
+        parallel_files: int = 4,
+        on_change: Changed | None = None,
+        local_dirs: Callable[[], list[tuple[Path, str | None]]] = lambda: [],
+    ) -> None:
+        self.store = store or DownloadStore()
+        self.parallel_jobs = parallel_jobs
+        self.parallel_files = parallel_files
+        self.on_change = on_change or (lambda: None)
+        self.jobs: list[DownloadJob] = []
+        self.watcher = ExternalWatcher(local_dirs=local_dirs)
+        self.external: list[ExternalDownload] = []
+        self._lock = threading.Lock()
+        self._saved: dict[str, float] = {}
+
+    # -- starting ------------------------------------------------------------------------
+
+    def plan(self, repo: str, include: tuple[str, ...], local_dir: Path, revision: str = "main"):
+        """Blocking: ask the Hub (raises DownloadError with one line)."""
+        return plan_download(repo, include, revision=revision, local_dir=local_dir)
+
+    def start(self, plan: DownloadPlan, include: tuple[str, ...] = ()) -> DownloadJob:
+        job = job_from_plan(plan, include)
+        with self._lock:
+            self.jobs.append(job)
+        self._save(job, force=True)
+        self._pump()
+        return job
+
+    def resume_interrupted(self) -> list[str]:
+        """Re-plan and restart downloads that were cut short; returns problems (one line each)."""
+        problems = []
+        mine = {j.id for j in self.jobs}
+        for record in self.store.load():
+            if record.get("state") != INTERRUPTED or record.get("id") in mine:
+                continue
+            try:
+                plan = self.plan(
+                    record["repo"],
+                    tuple(record.get("include") or ()),
+                    Path(record["local_dir"]),
+                    record.get("revision") or "main",
+                )
+            except (DownloadError, KeyError) as exc:
+                problems.append(f"cannot resume {record.get('repo')}: {exc}")
+                continue
+            job = job_from_plan(plan, tuple(record.get("include") or ()))
+            job.id = record["id"]
+            with self._lock:
+                self.jobs.append(job)
+            self._save(job, force=True)
+        self._pump()
+        return problems
+
+    def cancel(self, job_id: str) -> bool:
+        for job in self.jobs:
+            if job.id == job_id and job.state not in ENDED:
+                job.cancel.set()
+                if job.state == QUEUED:
+                    job.state = CANCELLED
+                    self._save(job, force=True)
+                    self.on_change()
+                return True
+        return False
+
+    # -- running -------------------------------------------------------------------------
+
+    def running(self) -> list[DownloadJob]:
+        return [j for j in self.jobs if j.state not in ENDED and j.state != QUEUED]
+
+    def _pump(self) -> None:
+        with self._lock:
+            slots = self.parallel_jobs - len(self.running())
+            starting = [j for j in self.jobs if j.state == QUEUED][: max(0, slots)]
+            for job in starting:
+                job.state = "downloading"
+        for job in starting:
+            threading.Thread(target=self._run, args=(job,), daemon=True,
+                             name=f"sparktop-dl-{job.id}").start()  # fmt: skip
+
+    def _run(self, job: DownloadJob) -> None:
+        def listener(current: DownloadJob) -> None:
+            self._save(current)
+            self.on_change()
+
+        try:
+            Transfer(job, listener, parallel=self.parallel_files).run()
+        except Exception as exc:  # a bug must not leave a job "running" forever
+            job.state = FAILED
+            job.error = f"{type(exc).__name__}: {exc}"
+        self._save(job, force=True)
+        self.on_change()
+        self._pump()
+
+    def _save(self, job: DownloadJob, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._saved.get(job.id, 0.0) < 1.0:
+            return
+        self._saved[job.id] = now
+        try:
+            self.store.save(job.to_json())
+        except OSError:
+            pass  # a full disk must not stop the download itself; the panel still shows it
+
+    # -- views ---------------------------------------------------------------------------
+
+    def scan_external(self) -> list[ExternalDownload]:
+        self.external = self.watcher.scan()
+        return self.external
+
+    def rows(self) -> list[dict]:
+        """Everything the panel and `status --json` list: live jobs, then history, external."""
+        live = {j.id: j.to_json() for j in self.jobs}
+        out = list(live.values())
+        for record in self.store.load():
+            if record.get("id") not in live:
+                out.append(record)
+        out.sort(key=lambda r: r.get("created_at") or 0)
+        out += [e.to_json() for e in self.external]
+        return out
