@@ -7,6 +7,7 @@ time and `resume_interrupted()` picks it up from the bytes on disk.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -132,10 +133,9 @@ class DownloadManager:
         if not force and now - self._saved.get(job.id, 0.0) < 1.0:
             return
         self._saved[job.id] = now
-        try:
+        # a full disk must not stop the download itself; the panel still shows it
+        with contextlib.suppress(OSError):
             self.store.save(job.to_json())
-        except OSError:
-            pass  # a full disk must not stop the download itself; the panel still shows it
 
     # -- views ---------------------------------------------------------------------------
 
