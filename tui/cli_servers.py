@@ -127,9 +127,12 @@ def cmd_catalog(config: Config, args: argparse.Namespace) -> int:
                         "size_bytes": e.size_bytes,
                         "local_dir": str(e.local_dir) if e.local_dir else None,
                         "disk": {
+                            "state": d.label,
                             "present_bytes": d.present_bytes,
+                            "partial_bytes": d.partial_bytes,
                             "files": d.files,
                             "complete": d.complete,
+                            "verified": d.verified,
                         },
                         "fit": f.to_json(),
                         "source": e.source,
@@ -145,7 +148,8 @@ def cmd_catalog(config: Config, args: argparse.Namespace) -> int:
         else:
             print(f"{'NAME':28} {'ENGINE':9} {'QUANT':11} {'DISK':>9} {'NEEDS':>9}  FIT")
             for entry, disk, fit in rows:
-                on_disk = fmt_bytes(disk.present_bytes) if disk.files else "–"
+                on_disk = disk.label if not disk.files else fmt_bytes(disk.present_bytes)
+                on_disk = {"verified": "✓ ", "partial": "… "}.get(disk.label, "") + on_disk
                 need = f"{fit.need_bytes / GIB:.1f}G" if fit.need_bytes else "?"
                 print(
                     f"{entry.name:28} {entry.engine:9} {(entry.quant or '–'):11} "

@@ -50,18 +50,49 @@ class DiskState:
     present_bytes: int
     expected_bytes: int | None
     files: int
+    partial_bytes: int = 0
+    """Bytes in unfinished downloads (sparktop's or huggingface_hub's) under local_dir."""
+    verified: bool = False
+    """Every file passed sparktop's size + sha256 check and has not changed since."""
 
     @property
     def complete(self) -> bool:
-        if self.files == 0:
+        if self.files == 0 or self.partial_bytes:
             return False
         return self.expected_bytes is None or self.present_bytes >= 0.98 * self.expected_bytes
 
+    @property
+    def label(self) -> str:
+        """not on disk / partial / complete / verified, as the catalog view shows it."""
+        if self.files == 0 and not self.partial_bytes:
+            return "not on disk"
+        if not self.complete:
+            return "partial"
+        return "verified" if self.verified else "complete"
+
+
+def _partial_bytes(local_dir: Path) -> int:
+    meta = local_dir / ".cache" / "huggingface" / "download"
+    if not meta.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in meta.rglob("*.incomplete") if p.is_file())
+
 
 def disk_state(entry: ModelEntry) -> DiskState:
+    from sparktop.downloads.verify import has_stamp
+
     files = local_files(entry)
+    verified = (
+        bool(files)
+        and entry.local_dir is not None
+        and all(
+            has_stamp(entry.local_dir, p.relative_to(entry.local_dir).as_posix()) for p in files
+        )
+    )
     return DiskState(
         present_bytes=sum(p.stat().st_size for p in files),
         expected_bytes=entry.size_bytes,
         files=len(files),
+        partial_bytes=_partial_bytes(entry.local_dir) if entry.local_dir else 0,
+        verified=verified,
     )

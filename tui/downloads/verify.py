@@ -65,3 +65,14 @@ def is_verified(local_dir: Path, repo_path: str, size: int, sha256: str | None) 
         and data.get("mtime_ns") == st.st_mtime_ns
         and data.get("sha256") == sha256
     )
+
+
+def has_stamp(local_dir: Path, repo_path: str) -> bool:
+    """The file passed verification and is unchanged since (same size and mtime)."""
+    final = local_dir / repo_path
+    try:
+        st = final.stat()
+        data = json.loads(stamp_path(local_dir, repo_path).read_text())
+    except (OSError, ValueError):
+        return False
+    return data.get("size") == st.st_size and data.get("mtime_ns") == st.st_mtime_ns

@@ -86,6 +86,8 @@ class SparktopApp(App[int]):
         self._topbar_text = ""
         self._control = control
         self._control_lock = threading.Lock()
+        self._downloads = None
+        self._downloads_drawn = 0.0
         self.watch_servers = watch_servers
         self.servers: tuple[ServerInfo, ...] = ()
         self.servers_ready = asyncio.Event()
@@ -102,6 +104,99 @@ class SparktopApp(App[int]):
 
                 self._control = Control.from_config(self.config)
             return self._control
+
+    @property
+    def downloads(self):
+        """The download manager (built on first use, off the first frame's path)."""
+        with self._control_lock:
+            if self._downloads is None:
+                from sparktop.downloads.manager import DownloadManager
+
+                self._downloads = DownloadManager(
+                    on_change=self._downloads_changed, local_dirs=self._watched_dirs
+                )
+            return self._downloads
+
+    def _watched_dirs(self) -> list:
+        """Where downloads started elsewhere are looked for: the catalog's model dirs."""
+        return [(e.local_dir, e.repo) for e in self.control.catalog if e.local_dir is not None]
+
+    def _downloads_changed(self) -> None:
+        now = time.monotonic()
+        if now - self._downloads_drawn >= 0.25:
+            self._downloads_drawn = now
+            self._post(self._show_downloads)
+
+    def _show_downloads(self) -> None:
+        from sparktop.ui.widgets.downloads_panel import DownloadsTable
+
+        if self._downloads is None:
+            return
+        rows = self._downloads.rows()
+        for table in self.query(DownloadsTable).results(DownloadsTable):
+            table.show(rows)
+            box = self.query_one("#downloads-box")
+            box.display = bool(rows)
+            running = sum(1 for r in rows if r.get("state") in ("downloading", "verifying"))
+            title = f"Downloads ({running} running)" if running else "Downloads"
+            if box.border_title != title:
+                box.border_title = title
+
+    def on_downloads_table_cancel_requested(self, message) -> None:
+        if self.downloads.cancel(message.job_id):
+            self.notify("cancelling: the partial files stay for resume", timeout=4)
+
+    def start_download(self, entry: ModelEntry) -> None:
+        """`d` on a catalog entry: ask the Hub what it is, confirm, then download."""
+        if not entry.repo or entry.local_dir is None:
+            self.notify(f"{entry.name} has no repo or local_dir in the catalog", severity="error")
+            return
+        self._plan_download(entry)
+
+    @work(thread=True, group="download-plan")
+    def _plan_download(self, entry: ModelEntry) -> None:
+        from sparktop.downloads.hub import DownloadError
+
+        self._post(self.notify, f"asking the Hub about {entry.repo} …", timeout=3)
+        try:
+            assert entry.repo is not None and entry.local_dir is not None
+            plan = self.downloads.plan(entry.repo, tuple(entry.include), entry.local_dir)
+        except DownloadError as exc:
+            self._post(self.notify, str(exc), title="download", severity="error", timeout=10)
+            return
+        self._post(self._confirm_download, entry, plan)
+
+    def _confirm_download(self, entry: ModelEntry, plan) -> None:
+        from sparktop.ui.screens.dialogs import ConfirmScreen
+        from sparktop.units import fmt_bytes
+
+        if not plan.fits:
+            self.notify(
+                f"not enough space under {plan.local_dir}: needs {fmt_bytes(plan.needed_bytes)}"
+                f" more (+1 GiB margin), {fmt_bytes(plan.free_bytes)} free",
+                title=f"download {entry.name}",
+                severity="error",
+                timeout=12,
+            )
+            return
+        lines = [
+            f"Download {plan.repo} ({len(plan.files)} files, {fmt_bytes(plan.total_bytes)})",
+            f"into {plan.local_dir}?",
+            "",
+        ]
+        lines += [f"  {fmt_bytes(f.size):>10}  {f.path}" for f in plan.files[:12]]
+        if len(plan.files) > 12:
+            lines.append(f"  … and {len(plan.files) - 12} more")
+        if plan.present_bytes:
+            lines.append(f"{fmt_bytes(plan.present_bytes)} already here: resuming.")
+        lines.append(f"{fmt_bytes(plan.free_bytes)} free on that disk.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.downloads.start(plan, tuple(entry.include))
+                self._show_downloads()
+
+        self.push_screen(ConfirmScreen(f"download {entry.name}", "\n".join(lines)), answered)
 
     # -- layout -------------------------------------------------------------------------
 
@@ -124,6 +219,12 @@ class SparktopApp(App[int]):
         )
         box.border_title = "Servers"
         self.mount(box, before=self.query_one(Footer))
+        from sparktop.ui.widgets.downloads_panel import DownloadsTable
+
+        downloads = Vertical(DownloadsTable(id="downloads"), id="downloads-box")
+        downloads.border_title = "Downloads"
+        downloads.display = False  # shown once there is something to show
+        self.mount(downloads, before=self.query_one(Footer))
 
     def on_mount(self) -> None:
         self._ui_loop = asyncio.get_running_loop()
@@ -207,8 +308,12 @@ class SparktopApp(App[int]):
             self.call_from_thread(
                 self.notify, problem, title="catalog", severity="warning", timeout=12
             )
+        for problem in self.downloads.resume_interrupted():
+            self._post(self.notify, problem, title="download", severity="warning", timeout=12)
         while not worker.is_cancelled and not self._stopping:
             started = time.monotonic()
+            self.downloads.scan_external()
+            self._post(self._show_downloads)
             snapshot = self.last_snapshot
             gpu_by_pid = {}
             if snapshot is not None:

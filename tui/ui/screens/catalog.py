@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 GIB = 1024**3
 COLUMNS = ("MODEL", "ENGINE", "QUANT", "PORT", "ON DISK", "NEEDS", "FIT")
-WIDTHS = {"ON DISK": 16, "NEEDS": 10, "FIT": 12}
+WIDTHS = {"ON DISK": 20, "NEEDS": 10, "FIT": 12}
 """Columns filled in later get fixed widths (a DataTable sizes columns when rows are added)."""
 
 
@@ -28,6 +28,7 @@ class CatalogScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,m", "app.pop_screen", "Back"),
         Binding("s", "serve", "Serve"),
+        Binding("d", "download", "Download"),
         Binding("e", "export", "Export"),
         Binding("enter", "details", "Details"),
     ]
@@ -72,9 +73,9 @@ class CatalogScreen(Screen[None]):
         for entry in list(control.catalog):
             disk = disk_state(entry)
             fit = control.fit(entry, servers)
-            on_disk = fmt_bytes(disk.present_bytes) if disk.files else "–"
-            if disk.files and not disk.complete:
-                on_disk += " partial"
+            on_disk = disk.label
+            if disk.files or disk.partial_bytes:
+                on_disk += f" {fmt_bytes(disk.present_bytes + disk.partial_bytes)}"
             need = f"{fit.need_bytes / GIB:.1f} GiB" if fit.need_bytes else "?"
             self.app.call_from_thread(self._set, entry.name, on_disk, need, fit.verdict)
 
@@ -95,6 +96,11 @@ class CatalogScreen(Screen[None]):
         entry = self._selected()
         if entry is not None:
             self.sparktop.start_serve(entry)
+
+    def action_download(self) -> None:
+        entry = self._selected()
+        if entry is not None:
+            self.sparktop.start_download(entry)
 
     def action_export(self) -> None:
         entry = self._selected()

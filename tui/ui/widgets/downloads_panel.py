@@ -1,0 +1,102 @@
+"""The downloads table: one row per download (and per file being fetched), plus downloads
+started elsewhere; `x` cancels the selected one (its partial files stay for resume)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import DataTable
+
+from sparktop.units import fmt_bytes, fmt_duration
+
+COLUMNS = ("DOWNLOAD", "STATE", "PROGRESS", "BYTES", "SPEED", "ETA")
+BAR = 16
+
+
+def progress_bar(percent: float | None) -> str:
+    if percent is None:
+        return "?" * 3
+    filled = round(BAR * max(0.0, min(100.0, percent)) / 100)
+    return "█" * filled + "░" * (BAR - filled) + f" {percent:5.1f}%"
+
+
+def _row(record: dict, name: str) -> tuple[str, ...]:
+    total = record.get("total_bytes")
+    done = record.get("done_bytes") or 0
+    speed = record.get("speed_bps") or 0
+    eta = record.get("eta_s")
+    return (
+        name,
+        str(record.get("state") or "?"),
+        progress_bar(record.get("percent")),
+        f"{fmt_bytes(done)} / {fmt_bytes(total)}" if total else fmt_bytes(done),
+        f"{fmt_bytes(int(speed))}/s" if speed else "–",
+        fmt_duration(eta) if eta is not None else "–",
+    )
+
+
+def rows_for(records: list[dict]) -> list[tuple[str, tuple[str, ...]]]:
+    """(row key, cells) for every record, with the files in flight under their download."""
+    out = []
+    for record in records:
+        if "id" not in record:  # started elsewhere
+            name = f"{record.get('repo') or '?'}: {record.get('file') or record.get('path')}"
+            out.append((f"ext:{record.get('path')}", _row(record, name + " (elsewhere)")))
+            continue
+        out.append((record["id"], _row(record, str(record.get("repo")))))
+        if record.get("state") in ("downloading", "verifying"):
+            for item in record.get("files") or []:
+                if item.get("state") in ("downloading", "verifying"):
+                    size = item.get("size") or 0
+                    pct = 100.0 * (item.get("done_bytes") or 0) / size if size else None
+                    file_row = dict(item, total_bytes=size, percent=pct, eta_s=None)
+                    out.append(
+                        (f"{record['id']}:{item['path']}", _row(file_row, "  " + item["path"]))
+                    )
+    return out
+
+
+class DownloadsTable(DataTable):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("x", "cancel_download", "Cancel download"),
+    ]
+    DEFAULT_CSS = "DownloadsTable { height: auto; max-height: 100%; }"
+
+    class CancelRequested(Message):
+        def __init__(self, job_id: str) -> None:
+            super().__init__()
+            self.job_id = job_id
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", **kwargs)
+        self._rows: dict[str, tuple[str, ...]] = {}
+
+    def on_mount(self) -> None:
+        for column in COLUMNS:
+            self.add_column(column, key=column)
+
+    def show(self, records: list[dict]) -> None:
+        wanted = dict(rows_for(records))
+        if list(wanted) != list(self._rows):  # rows came or went: rebuild in order
+            self.clear()
+            for key, cells in wanted.items():
+                self.add_row(*cells, key=key)
+        else:
+            for key, cells in wanted.items():
+                old = self._rows[key]
+                for column, new, before in zip(COLUMNS, cells, old, strict=True):
+                    if new != before:
+                        self.update_cell(key, column, new)
+        self._rows = wanted
+
+    def selected_key(self) -> str | None:
+        if self.row_count == 0:
+            return None
+        return self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
+
+    def action_cancel_download(self) -> None:
+        key = self.selected_key()
+        if key and not key.startswith("ext:"):
+            self.post_message(self.CancelRequested(key.split(":", 1)[0]))
