@@ -185,3 +185,48 @@ def test_a_download_started_in_another_shell_is_seen(hub, env, tmp_path, monkeyp
     finally:
         other.kill()
         other.wait(timeout=10)
+
+
+async def test_tui_downloads_from_the_catalog_and_cancels(hub, env, tmp_path, monkeypatch,
+                                                          isolated_dirs):  # fmt: skip
+    from conftest import make_app, write_user_catalog
+    from test_tui_servers import wait_until
+
+    from sparktop.ui.screens.catalog import CatalogScreen
+    from sparktop.ui.screens.dialogs import ConfirmScreen
+    from sparktop.ui.widgets.downloads_panel import DownloadsTable
+
+    for key in ("HF_ENDPOINT", "HF_HUB_CACHE", "HF_HOME", "HF_TOKEN_PATH"):
+        monkeypatch.setenv(key, env[key])
+    target = tmp_path / "models" / "tiny"
+    write_user_catalog(
+        isolated_dirs["config"],
+        [{"name": "tiny-q2", "engine": "llama.cpp", "repo": REPO, "include": ["UD-Q2_K_XL/*"],
+          "local_dir": str(target), "size_gb": 0.003, "serve": {"port": 1}}],
+    )  # fmt: skip
+    hub.throttle_bytes_per_s = 300_000
+    app = make_app("nogpu", watch_servers=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("m")
+        await wait_until(pilot, lambda: isinstance(app.screen, CatalogScreen))
+        table = app.screen.query_one("#catalog-table")
+        table.move_cursor(row=table.get_row_index("tiny-q2"))
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=20)
+        assert "2 files" in app.screen.question and "free on that disk" in app.screen.question
+        await pilot.press("y")
+        await pilot.press("escape")
+        downloads = app.query_one(DownloadsTable)
+        await wait_until(pilot, lambda: downloads.row_count >= 1 and any(
+            "downloading" in str(downloads.get_row_at(i)[1]) for i in range(downloads.row_count)
+        ), timeout=20)  # fmt: skip
+        assert str(downloads.get_row_at(0)[0]) == REPO
+        await wait_until(pilot, lambda: app.downloads.jobs[0].done_bytes > 0, timeout=20)
+        downloads.focus()
+        downloads.move_cursor(row=0)
+        await pilot.press("x")
+        await wait_until(pilot, lambda: app.downloads.jobs[0].state == "cancelled", timeout=20)
+        await pilot.pause(0.5)
+        assert str(downloads.get_row_at(0)[1]) == "cancelled"
+        partials = list((target / ".cache").rglob("*.sparktop.incomplete"))
+        assert partials, "cancel keeps the partial files for resume"

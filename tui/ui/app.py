@@ -4,6 +4,7 @@ on a worker thread, so a slow probe never freezes the screen."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import threading
 import time
@@ -87,7 +88,7 @@ class SparktopApp(App[int]):
         self._control = control
         self._control_lock = threading.Lock()
         self._downloads = None
-        self._downloads_drawn = 0.0
+        self._downloads_pending = False
         self.watch_servers = watch_servers
         self.servers: tuple[ServerInfo, ...] = ()
         self.servers_ready = asyncio.Event()
@@ -122,14 +123,15 @@ class SparktopApp(App[int]):
         return [(e.local_dir, e.repo) for e in self.control.catalog if e.local_dir is not None]
 
     def _downloads_changed(self) -> None:
-        now = time.monotonic()
-        if now - self._downloads_drawn >= 0.25:
-            self._downloads_drawn = now
+        """From download threads: one redraw queued at a time, always showing the latest."""
+        if not self._downloads_pending:
+            self._downloads_pending = True
             self._post(self._show_downloads)
 
     def _show_downloads(self) -> None:
         from sparktop.ui.widgets.downloads_panel import DownloadsTable
 
+        self._downloads_pending = False
         if self._downloads is None:
             return
         rows = self._downloads.rows()
@@ -228,6 +230,7 @@ class SparktopApp(App[int]):
 
     def on_mount(self) -> None:
         self._ui_loop = asyncio.get_running_loop()
+        self._ui_context = contextvars.copy_context()  # callbacks see the active app
         for theme in self.sparktop_themes.values():
             self.register_theme(theme)
         self.theme = self._initial_theme()
@@ -266,7 +269,7 @@ class SparktopApp(App[int]):
 
     # -- data ---------------------------------------------------------------------------
 
-    def _post(self, callback, *args) -> bool:
+    def _post(self, callback, *args, **kwargs) -> bool:
         """Run `callback(*args)` on the UI loop from a worker thread, without waiting.
 
         Cheaper than `call_from_thread` (which inspects the callback's signature and blocks
@@ -276,12 +279,12 @@ class SparktopApp(App[int]):
 
         def guarded() -> None:
             try:
-                callback(*args)
+                callback(*args, **kwargs)
             except Exception as exc:
                 self._handle_exception(exc)
 
         try:
-            self._ui_loop.call_soon_threadsafe(guarded)
+            self._ui_loop.call_soon_threadsafe(guarded, context=self._ui_context)
         except RuntimeError:  # loop closed: the app is shutting down
             return False
         return True
