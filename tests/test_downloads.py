@@ -196,8 +196,12 @@ async def test_tui_downloads_from_the_catalog_and_cancels(hub, env, tmp_path, mo
     from sparktop.ui.screens.dialogs import ConfirmScreen
     from sparktop.ui.widgets.downloads_panel import DownloadsTable
 
+    from huggingface_hub import constants
+
     for key in ("HF_ENDPOINT", "HF_HUB_CACHE", "HF_HOME", "HF_TOKEN_PATH"):
         monkeypatch.setenv(key, env[key])
+    # sparktop lowers the client's chunk size in its own process; put it back afterwards
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", constants.DOWNLOAD_CHUNK_SIZE)
     target = tmp_path / "models" / "tiny"
     write_user_catalog(
         isolated_dirs["config"],
