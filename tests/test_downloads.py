@@ -190,13 +190,12 @@ def test_a_download_started_in_another_shell_is_seen(hub, env, tmp_path, monkeyp
 async def test_tui_downloads_from_the_catalog_and_cancels(hub, env, tmp_path, monkeypatch,
                                                           isolated_dirs):  # fmt: skip
     from conftest import make_app, write_user_catalog
+    from huggingface_hub import constants
     from test_tui_servers import wait_until
 
     from sparktop.ui.screens.catalog import CatalogScreen
     from sparktop.ui.screens.dialogs import ConfirmScreen
     from sparktop.ui.widgets.downloads_panel import DownloadsTable
-
-    from huggingface_hub import constants
 
     for key in ("HF_ENDPOINT", "HF_HUB_CACHE", "HF_HOME", "HF_TOKEN_PATH"):
         monkeypatch.setenv(key, env[key])
