@@ -82,6 +82,7 @@ def test_killed_download_resumes_without_resending_bytes(hub, env, tmp_path):
     assert status["downloads"][-1]["state"] == "interrupted"
 
     hub.throttle_bytes_per_s = None
+    time.sleep(0.5)  # let the server notice the dead client before counting afresh
     hub.reset_counters()
     result = download(env, target)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -233,3 +234,39 @@ async def test_tui_downloads_from_the_catalog_and_cancels(hub, env, tmp_path, mo
         assert str(downloads.get_row_at(0)[1]) == "cancelled"
         partials = list((target / ".cache").rglob("*.sparktop.incomplete"))
         assert partials, "cancel keeps the partial files for resume"
+
+
+async def test_tui_resumes_an_interrupted_download_on_start(hub, env, tmp_path, monkeypatch):
+    from conftest import make_app
+    from huggingface_hub import constants
+    from test_tui_servers import wait_until
+
+    for key in ("HF_ENDPOINT", "HF_HUB_CACHE", "HF_HOME", "HF_TOKEN_PATH"):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", constants.DOWNLOAD_CHUNK_SIZE)
+    target = tmp_path / "m"
+    hub.throttle_bytes_per_s = 400_000
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sparktop", "download", REPO, "--include", "UD-Q2_K_XL/*",
+         "--local-dir", str(target), "--parallel", "1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    partial = target / ".cache/huggingface/download" / (SHARD1 + ".sparktop.incomplete")
+    wait_for(lambda: partial.exists() and partial.stat().st_size > 300_000, timeout=30)
+    proc.kill()
+    proc.wait(timeout=10)
+    kept = partial.stat().st_size
+    hub.throttle_bytes_per_s = None
+    time.sleep(0.5)  # let the server notice the dead client before counting afresh
+    hub.reset_counters()
+    app = make_app("nogpu", watch_servers=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app._downloads is not None and app.downloads.jobs
+                         and app.downloads.jobs[0].state == "done", timeout=30)  # fmt: skip
+        await pilot.pause(0.5)
+        from sparktop.ui.widgets.downloads_panel import DownloadsTable
+
+        table = app.query_one(DownloadsTable)
+        assert str(table.get_row_at(0)[1]) == "done"
+    assert hub.bytes_sent_by_path[SHARD1] == hub.file(REPO, SHARD1).size - kept
+    assert (target / SHARD1).read_bytes() == hub.content(REPO, SHARD1)

@@ -75,8 +75,11 @@ def cmd_status(config: Config, as_json: bool) -> int:
         gpu_by_pid = {p.pid: p.used_bytes or 0 for g in snapshot.gpus for p in g.processes}
         servers = control.poll(gpu_by_pid)
         from sparktop.downloads.records import DownloadStore
+        from sparktop.downloads.watch import ExternalWatcher
 
-        downloads = tuple(DownloadStore().load())
+        dirs = [(e.local_dir, e.repo) for e in control.catalog if e.local_dir is not None]
+        external = ExternalWatcher(local_dirs=lambda: dirs).scan()
+        downloads = tuple(DownloadStore().load()) + tuple(e.to_json() for e in external)
         snapshot = dataclasses.replace(snapshot, servers=servers, downloads=downloads)
     finally:
         probe.close()

@@ -51,7 +51,10 @@ def rows_for(records: list[dict]) -> list[tuple[str, tuple[str, ...]]]:
                 if item.get("state") in ("downloading", "verifying"):
                     size = item.get("size") or 0
                     pct = 100.0 * (item.get("done_bytes") or 0) / size if size else None
-                    file_row = dict(item, total_bytes=size, percent=pct, eta_s=None)
+                    speed = item.get("speed_bps") or 0
+                    left = size - (item.get("done_bytes") or 0)
+                    eta = left / speed if speed > 0 else None
+                    file_row = dict(item, total_bytes=size, percent=pct, eta_s=eta)
                     out.append(
                         (f"{record['id']}:{item['path']}", _row(file_row, "  " + item["path"]))
                     )
