@@ -39,6 +39,24 @@ def download(env, local_dir: Path, *extra: str, timeout: float = 60):
     )  # fmt: skip
 
 
+def kill_mid_download(hub, env, target: Path) -> int:
+    """Start `sparktop download` slowly, SIGKILL it mid-file; return the bytes it kept."""
+    hub.throttle_bytes_per_s = 400_000
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sparktop", "download", REPO, "--include", "UD-Q2_K_XL/*",
+         "--local-dir", str(target), "--parallel", "1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    partial = target / ".cache/huggingface/download" / (SHARD1 + ".sparktop.incomplete")
+    wait_for(lambda: partial.exists() and partial.stat().st_size > 300_000, timeout=30)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    hub.throttle_bytes_per_s = None
+    time.sleep(0.5)  # let the server notice the dead client before counting afresh
+    hub.reset_counters()
+    return partial.stat().st_size
+
+
 def test_include_patterns_pick_the_right_files_and_bytes_match(hub, env, tmp_path):
     target = tmp_path / "models" / "tiny"
     result = download(env, target)
@@ -65,25 +83,12 @@ def test_progress_is_monotonic_and_ends_at_100(hub, env, tmp_path):
 
 def test_killed_download_resumes_without_resending_bytes(hub, env, tmp_path):
     target = tmp_path / "m"
-    hub.throttle_bytes_per_s = 400_000
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sparktop", "download", REPO, "--include", "UD-Q2_K_XL/*",
-         "--local-dir", str(target), "--parallel", "1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    partial = target / ".cache/huggingface/download" / (SHARD1 + ".sparktop.incomplete")
-    wait_for(lambda: partial.exists() and partial.stat().st_size > 300_000, timeout=30)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    kept = partial.stat().st_size
+    kept = kill_mid_download(hub, env, target)
     assert 0 < kept < hub.file(REPO, SHARD1).size, "the partial file stays after a kill"
 
     status = json.loads(run_cli("status", "--json", env=env).stdout)
     assert status["downloads"][-1]["state"] == "interrupted"
 
-    hub.throttle_bytes_per_s = None
-    time.sleep(0.5)  # let the server notice the dead client before counting afresh
-    hub.reset_counters()
     result = download(env, target)
     assert result.returncode == 0, result.stdout + result.stderr
     size = hub.file(REPO, SHARD1).size
@@ -245,20 +250,7 @@ async def test_tui_resumes_an_interrupted_download_on_start(hub, env, tmp_path, 
         monkeypatch.setenv(key, env[key])
     monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", constants.DOWNLOAD_CHUNK_SIZE)
     target = tmp_path / "m"
-    hub.throttle_bytes_per_s = 400_000
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sparktop", "download", REPO, "--include", "UD-Q2_K_XL/*",
-         "--local-dir", str(target), "--parallel", "1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    partial = target / ".cache/huggingface/download" / (SHARD1 + ".sparktop.incomplete")
-    wait_for(lambda: partial.exists() and partial.stat().st_size > 300_000, timeout=30)
-    proc.kill()
-    proc.wait(timeout=10)
-    kept = partial.stat().st_size
-    hub.throttle_bytes_per_s = None
-    time.sleep(0.5)  # let the server notice the dead client before counting afresh
-    hub.reset_counters()
+    kept = kill_mid_download(hub, env, target)
     app = make_app("nogpu", watch_servers=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app._downloads is not None and app.downloads.jobs

@@ -4,15 +4,13 @@ one cut short (sparktop killed, SSH dropped) is found again as *interrupted* and
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sparktop import paths
-from sparktop.atomic import write_json_atomic
+from sparktop.atomic import locked, write_json_atomic
 
 KEEP = 50
 INTERRUPTED = "interrupted"
@@ -34,15 +32,8 @@ class DownloadStore:
         self.path = self.directory / "downloads.json"
         self.problem: str | None = None
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.directory / "downloads.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return locked(self.directory / "downloads.lock")
 
     def _read(self) -> list[dict[str, Any]]:
         try:

@@ -54,25 +54,23 @@ def write_stamp(local_dir: Path, repo_path: str, sha256: str | None) -> None:
 
 
 def is_verified(local_dir: Path, repo_path: str, size: int, sha256: str | None) -> bool:
-    final = local_dir / repo_path
-    try:
-        st = final.stat()
-        data = json.loads(stamp_path(local_dir, repo_path).read_text())
-    except (OSError, ValueError):
-        return False
-    return (
-        data.get("size") == st.st_size == size
-        and data.get("mtime_ns") == st.st_mtime_ns
-        and data.get("sha256") == sha256
-    )
+    """The file passed verification against this size and sha256 and is unchanged since."""
+    stamp = _stamp(local_dir, repo_path)
+    return stamp is not None and stamp.get("size") == size and stamp.get("sha256") == sha256
 
 
 def has_stamp(local_dir: Path, repo_path: str) -> bool:
     """The file passed verification and is unchanged since (same size and mtime)."""
-    final = local_dir / repo_path
+    return _stamp(local_dir, repo_path) is not None
+
+
+def _stamp(local_dir: Path, repo_path: str) -> dict | None:
+    """The verification stamp, if it still describes the file on disk (size and mtime)."""
     try:
-        st = final.stat()
+        st = (local_dir / repo_path).stat()
         data = json.loads(stamp_path(local_dir, repo_path).read_text())
     except (OSError, ValueError):
-        return False
-    return data.get("size") == st.st_size and data.get("mtime_ns") == st.st_mtime_ns
+        return None
+    if data.get("size") != st.st_size or data.get("mtime_ns") != st.st_mtime_ns:
+        return None
+    return data

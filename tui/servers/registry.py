@@ -7,17 +7,15 @@ flock on `servers.lock`; writes are atomic, so a crash never leaves half a file.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from sparktop import paths
-from sparktop.atomic import write_json_atomic
+from sparktop.atomic import locked, write_json_atomic
 
 VERSION = 1
 
@@ -59,15 +57,8 @@ class Registry:
     def logs_dir(self) -> Path:
         return self.directory / "logs"
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.directory / "servers.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return locked(self.directory / "servers.lock")
 
     def _read(self) -> list[ManagedServer]:
         try:
