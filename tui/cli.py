@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
     add_download_parser(sub)
+    from sparktop.cli_bench import add_parsers as add_bench_parsers
+
+    add_bench_parsers(sub)
     return parser
 
 
@@ -138,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_themes(config)
         from sparktop.cli_servers import COMMANDS
 
+        if args.command in ("bench", "results"):
+            from sparktop.cli_bench import cmd_bench, cmd_results
+
+            return (cmd_bench if args.command == "bench" else cmd_results)(config, args)
         if args.command == "download":
             from sparktop.cli_downloads import cmd_download
 

@@ -1,0 +1,229 @@
+"""API benchmark of a served model: streaming completions, timed from the client's side.
+
+For each repetition: a prompt of an exact length (llama.cpp: token ids from its /tokenize;
+elsewhere ~4 characters per token, approximate) sent to streaming `/v1/completions` with
+`max_tokens` = the generation length. Measured per request:
+- TTFT: request sent → first generated text;
+- prefill tok/s: prompt tokens / TTFT (includes the network and first decode step);
+- decode tok/s: (generated tokens − 1) / (last token time − first token time);
+- end-to-end latency.
+Where llama.cpp returns its own `timings` (prompt_per_second, predicted_per_second) they are
+kept beside the client's figures. The first request is a warm-up and is not counted.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.client import HTTPException
+
+from sparktop.servers import http
+
+FILLER = (
+    "The quick brown fox jumps over the lazy dog while the patient engineer measures how fast "
+    "the model reads and writes tokens on a unified memory machine. "
+)
+
+
+class BenchError(Exception):
+    pass
+
+
+class BenchCancelled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Sample:
+    prompt_tokens: int
+    generated_tokens: int
+    ttft_s: float
+    decode_s: float
+    total_s: float
+    server_prompt_tps: float | None = None
+    server_decode_tps: float | None = None
+
+    @property
+    def prefill_tps(self) -> float:
+        return self.prompt_tokens / self.ttft_s if self.ttft_s > 0 else 0.0
+
+    @property
+    def decode_tps(self) -> float:
+        steps = self.generated_tokens - 1
+        return steps / self.decode_s if self.decode_s > 0 and steps > 0 else 0.0
+
+
+def _stat(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"median": None, "stdev": None}
+    return {
+        "median": statistics.median(values),
+        "stdev": statistics.stdev(values) if len(values) > 1 else 0.0,
+    }
+
+
+@dataclass
+class ApiResult:
+    url: str
+    model: str
+    prompt_tokens: int
+    gen_tokens: int
+    exact_prompt: bool
+    samples: list[Sample] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        s = self.samples
+        server_pp = [x.server_prompt_tps for x in s if x.server_prompt_tps]
+        server_tg = [x.server_decode_tps for x in s if x.server_decode_tps]
+        return {
+            "repetitions": len(s),
+            "ttft_s": _stat([x.ttft_s for x in s]),
+            "prefill_tps": _stat([x.prefill_tps for x in s]),
+            "decode_tps": _stat([x.decode_tps for x in s]),
+            "latency_s": _stat([x.total_s for x in s]),
+            "server_prefill_tps": _stat(server_pp),
+            "server_decode_tps": _stat(server_tg),
+        }
+
+    def to_json(self) -> dict:
+        return {
+            "url": self.url,
+            "model": self.model,
+            "prompt_tokens": self.prompt_tokens,
+            "gen_tokens": self.gen_tokens,
+            "exact_prompt": self.exact_prompt,
+            "summary": self.summary(),
+            "samples": [
+                {
+                    "prompt_tokens": x.prompt_tokens,
+                    "generated_tokens": x.generated_tokens,
+                    "ttft_s": x.ttft_s,
+                    "prefill_tps": x.prefill_tps,
+                    "decode_tps": x.decode_tps,
+                    "total_s": x.total_s,
+                    "server_prefill_tps": x.server_prompt_tps,
+                    "server_decode_tps": x.server_decode_tps,
+                }
+                for x in self.samples
+            ],
+        }
+
+
+def exact_prompt(base: str, n_tokens: int, timeout: float = 30.0) -> list[int] | None:
+    """Token ids of exactly `n_tokens` from llama.cpp's /tokenize, or None if unavailable."""
+    text = FILLER
+    for _ in range(12):
+        reply = http.request(
+            "POST", base + "/tokenize", body={"content": text, "add_special": False},
+            timeout=timeout,
+        )  # fmt: skip
+        data = reply.json() if reply.ok else None
+        if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
+            return None
+        tokens = [t if isinstance(t, int) else t.get("id") for t in data["tokens"]]
+        if len(tokens) >= n_tokens:
+            return tokens[:n_tokens]
+        text = text * 2
+    return None
+
+
+def run_api_bench(
+    base: str,
+    model: str,
+    *,
+    prompt_tokens: int = 512,
+    gen_tokens: int = 128,
+    repetitions: int = 3,
+    warmup: bool = True,
+    progress: Callable[[str, ApiResult], None] | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float = 600.0,
+) -> ApiResult:
+    ids = exact_prompt(base, prompt_tokens)
+    prompt: str | list[int] = (
+        ids if ids is not None else FILLER * (prompt_tokens * 4 // len(FILLER) + 1)
+    )
+    if isinstance(prompt, str):
+        prompt = prompt[: prompt_tokens * 4]
+    result = ApiResult(base, model, prompt_tokens, gen_tokens, ids is not None)
+    runs = ([False] if warmup else []) + [True] * repetitions
+    for index, counted in enumerate(runs):
+        if cancel is not None and cancel.is_set():
+            raise BenchCancelled()
+        label = (
+            "warm-up" if not counted else f"repetition {index + (0 if warmup else 1)}/{repetitions}"
+        )
+        if progress:
+            progress(label, result)
+        sample = _one(base, model, prompt, gen_tokens, cancel, timeout)
+        if counted:
+            result.samples.append(sample)
+    if progress:
+        progress("done", result)
+    return result
+
+
+def _one(base: str, model: str, prompt: str | list[int], gen_tokens: int,
+         cancel: threading.Event | None, timeout: float) -> Sample:  # fmt: skip
+    body = {
+        "model": model,
+        "prompt": prompt,
+        "max_tokens": gen_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        # llama.cpp: process the whole prompt every time, and generate exactly max_tokens
+        "cache_prompt": False,
+        "ignore_eos": True,
+    }
+    sent = time.monotonic()
+    first: float | None = None
+    last: float | None = None
+    chunks = 0
+    usage: dict = {}
+    timings: dict = {}
+    try:
+        for now, line in http.stream_lines(base + "/v1/completions", body, timeout=timeout):
+            if cancel is not None and cancel.is_set():
+                raise BenchCancelled()  # leaving the loop closes the connection: server stops
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                break
+            try:
+                event = json.loads(payload)
+            except ValueError:
+                continue
+            if isinstance(event.get("usage"), dict):
+                usage = event["usage"]
+            if isinstance(event.get("timings"), dict):
+                timings = event["timings"]
+            for choice in event.get("choices") or []:
+                # one event per generated token; its text may be empty while a multi-byte
+                # character is incomplete, so the event itself is what is timed
+                if choice.get("finish_reason") is None or choice.get("text"):
+                    chunks += 1
+                    first = first if first is not None else now
+                    last = now
+    except OSError as exc:
+        raise BenchError(f"{base}: {exc.strerror or exc}") from None
+    except HTTPException as exc:
+        raise BenchError(f"{base}: {exc}") from None
+    end = time.monotonic()
+    if first is None or last is None:
+        raise BenchError(f"{base}: the server streamed no text")
+    generated = int(usage.get("completion_tokens") or chunks)
+    prompt_n = int(usage.get("prompt_tokens") or (len(prompt) if isinstance(prompt, list) else 0))
+    return Sample(
+        prompt_tokens=prompt_n,
+        generated_tokens=generated,
+        ttft_s=first - sent,
+        decode_s=last - first,
+        total_s=end - sent,
+        server_prompt_tps=timings.get("prompt_per_second"),
+        server_decode_tps=timings.get("predicted_per_second"),
+    )

@@ -1,0 +1,125 @@
+"""Benchmark results in SQLite (`<data>/bench.sqlite3`): kept, compared, exported."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from sparktop import __version__, paths
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    time REAL NOT NULL,
+    model TEXT NOT NULL,
+    quant TEXT,
+    engine TEXT,
+    serve_flags TEXT,
+    host TEXT,
+    hardware TEXT,
+    sparktop_version TEXT,
+    kind TEXT NOT NULL,            -- "api" | "llama-bench"
+    prompt_tokens INTEGER,
+    gen_tokens INTEGER,
+    repetitions INTEGER,
+    prefill_tps REAL,
+    decode_tps REAL,
+    ttft_s REAL,
+    server_prefill_tps REAL,
+    server_decode_tps REAL,
+    detail TEXT                    -- the whole result as JSON
+);
+"""
+COLUMNS = (
+    "id", "time", "model", "quant", "engine", "serve_flags", "host", "hardware",
+    "sparktop_version", "kind", "prompt_tokens", "gen_tokens", "repetitions", "prefill_tps",
+    "decode_tps", "ttft_s", "server_prefill_tps", "server_decode_tps",
+)  # fmt: skip
+
+
+class ResultStore:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or paths.data_dir() / "bench.sqlite3"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=10)
+        db.row_factory = sqlite3.Row
+        return db
+
+    def add(self, **values: Any) -> int:
+        values.setdefault("time", time.time())
+        values.setdefault("host", platform.node())
+        values.setdefault("sparktop_version", __version__)
+        if isinstance(values.get("detail"), dict | list):
+            values["detail"] = json.dumps(values["detail"])
+        keys = [k for k in values if k in COLUMNS or k == "detail"]
+        with self._connect() as db:
+            cursor = db.execute(
+                f"INSERT INTO runs ({', '.join(keys)}) VALUES ({', '.join('?' for _ in keys)})",
+                [values[k] for k in keys],
+            )
+            return int(cursor.lastrowid or 0)
+
+    def history(self, model: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        query = f"SELECT {', '.join(COLUMNS)} FROM runs"
+        args: list[Any] = []
+        if model:
+            query += " WHERE model = ?"
+            args.append(model)
+        query += " ORDER BY time DESC, id DESC LIMIT ?"
+        args.append(limit)
+        with self._connect() as db:
+            return [dict(row) for row in db.execute(query, args)]
+
+    def get(self, run_id: int) -> dict[str, Any] | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return dict(row) if row else None
+
+    def compare(self, a: int, b: int) -> dict[str, Any]:
+        """Two runs side by side with b − a deltas (absolute and %)."""
+        first, second = self.get(a), self.get(b)
+        if first is None or second is None:
+            raise KeyError(f"no run {a if first is None else b}")
+        out: dict[str, Any] = {"a": first, "b": second, "delta": {}}
+        for key in ("prefill_tps", "decode_tps", "ttft_s"):
+            x, y = first.get(key), second.get(key)
+            if x is not None and y is not None:
+                out["delta"][key] = {"abs": y - x, "pct": (y - x) / x * 100 if x else None}
+        return out
+
+    def export(self, fmt: str, model: str | None = None) -> str:
+        rows = self.history(model, limit=100000)
+        if fmt == "json":
+            return json.dumps(rows, indent=2)
+        if fmt == "csv":
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=list(COLUMNS))
+            writer.writeheader()
+            writer.writerows(rows)
+            return buf.getvalue()
+        if fmt == "markdown":
+            head = ("time", "model", "engine", "kind", "prompt_tokens", "gen_tokens",
+                    "prefill_tps", "decode_tps", "ttft_s")  # fmt: skip
+            lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            for row in rows:
+                cells = []
+                for key in head:
+                    value = row.get(key)
+                    if key == "time":
+                        value = time.strftime("%Y-%m-%d %H:%M", time.localtime(value))
+                    elif isinstance(value, float):
+                        value = f"{value:.1f}" if key != "ttft_s" else f"{value:.3f}"
+                    cells.append("" if value is None else str(value))
+                lines.append("| " + " | ".join(cells) + " |")
+            return "\n".join(lines) + "\n"
+        raise ValueError(f"unknown format {fmt!r} (json, csv, markdown)")

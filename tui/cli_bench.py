@@ -1,0 +1,155 @@
+"""`sparktop bench` (API and llama-bench figures, kept in SQLite) and `sparktop results`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sparktop.config import Config
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="benchmark a served model (prefill/decode tok/s, TTFT)")
+    bench.add_argument("target", metavar="NAME|URL")
+    bench.add_argument("--prompt", type=int, default=512, help="prompt tokens (default 512)")
+    bench.add_argument("--gen", type=int, default=128, help="generated tokens (default 128)")
+    bench.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
+    bench.add_argument(
+        "--llama-bench",
+        action="store_true",
+        help="also run llama-bench on the model file (local llama.cpp only)",
+    )
+    bench.add_argument("--json", action="store_true", help="machine-readable JSON")
+    bench.add_argument("--no-save", action="store_true", help="do not keep the result")
+    results = sub.add_parser("results", help="kept benchmark results: history, compare, export")
+    results.add_argument("--model", help="only this model")
+    results.add_argument("--compare", nargs=2, type=int, metavar=("A", "B"))
+    results.add_argument("--export", choices=["markdown", "csv", "json"])
+
+
+def _err(message: str) -> int:
+    print(f"sparktop: error: {message}", file=sys.stderr)
+    return 1
+
+
+def cmd_bench(config: Config, args: argparse.Namespace) -> int:
+    from sparktop.bench.api import BenchCancelled, BenchError, run_api_bench
+    from sparktop.bench.store import ResultStore
+    from sparktop.control import Control
+    from sparktop.servers.supervisor import ServeError
+
+    engine, entry, model_file = None, None, None
+    if args.target.startswith(("http://", "https://")):
+        base = args.target.rstrip("/").removesuffix("/v1")
+        from sparktop.servers.http import get
+
+        models = get(base + "/v1/models", timeout=10).json() or {}
+        ids = [m.get("id") for m in models.get("data") or [] if isinstance(m, dict)]
+        if not ids:
+            return _err(f"{base} lists no model at /v1/models")
+        name = ids[0]
+    else:
+        control = Control.from_config(config)
+        try:
+            try:
+                server = control.resolve_server(args.target, control.poll())
+            except ServeError as exc:
+                return _err(str(exc))
+            if server.url is None or server.health != "ready":
+                return _err(f"{server.name} is not ready ({server.health})")
+            base, name, engine = server.url, server.name, server.engine
+            entry = control.catalog.get(server.catalog_name or "")
+            if entry is not None:
+                from sparktop.catalog.files import model_path
+
+                model_file = model_path(entry)
+        finally:
+            control.close()
+    cancel = threading.Event()
+
+    def progress(step: str, result) -> None:
+        if not args.json:
+            done = len(result.samples)
+            print(f"  {step} ({done} done)", flush=True)
+
+    try:
+        result = run_api_bench(base, name, prompt_tokens=args.prompt, gen_tokens=args.gen,
+                               repetitions=args.reps, progress=progress, cancel=cancel)  # fmt: skip
+    except KeyboardInterrupt:
+        cancel.set()
+        return 130
+    except (BenchError, BenchCancelled) as exc:
+        return _err(str(exc) or "cancelled")
+    summary = result.summary()
+    doc: dict = {"model": name, "url": base, "api": result.to_json()}
+    rows = []
+    if args.llama_bench:
+        from sparktop.bench.llama_bench import run_llama_bench
+
+        if model_file is None or not model_file.is_file():
+            return _err("--llama-bench needs a catalog model whose GGUF is on this machine")
+        try:
+            rows = run_llama_bench(model_file, prompt=args.prompt, gen=args.gen,
+                                   repetitions=args.reps)  # fmt: skip
+        except RuntimeError as exc:
+            return _err(str(exc))
+        doc["llama_bench"] = [row.__dict__ for row in rows]
+    if not args.no_save:
+        store = ResultStore()
+        flags = " ".join(entry.serve.args) if entry else None
+        doc["run_id"] = store.add(
+            model=name, quant=entry.quant if entry else None, engine=engine, serve_flags=flags,
+            kind="api", prompt_tokens=result.prompt_tokens, gen_tokens=result.gen_tokens,
+            repetitions=len(result.samples), prefill_tps=summary["prefill_tps"]["median"],
+            decode_tps=summary["decode_tps"]["median"], ttft_s=summary["ttft_s"]["median"],
+            server_prefill_tps=summary["server_prefill_tps"]["median"],
+            server_decode_tps=summary["server_decode_tps"]["median"], detail=doc,
+        )  # fmt: skip
+    if args.json:
+        json.dump(doc, sys.stdout, indent=2)
+        print()
+        return 0
+
+    def fmt(stat: dict, unit: str) -> str:
+        if stat["median"] is None:
+            return "–"
+        return f"{stat['median']:.1f} ± {stat['stdev']:.1f} {unit}"
+
+    exact = "exact (tokenized)" if result.exact_prompt else "approximate (~4 chars/token)"
+    print(f"{name} at {base}: prompt {result.prompt_tokens} tokens {exact}, "
+          f"{result.gen_tokens} generated, {len(result.samples)} repetitions")  # fmt: skip
+    print(f"  TTFT          {summary['ttft_s']['median'] * 1000:.0f} ms")
+    print(f"  prefill       {fmt(summary['prefill_tps'], 't/s')}   "
+          f"(server: {fmt(summary['server_prefill_tps'], 't/s')})")  # fmt: skip
+    print(f"  decode        {fmt(summary['decode_tps'], 't/s')}   "
+          f"(server: {fmt(summary['server_decode_tps'], 't/s')})")  # fmt: skip
+    for row in rows:
+        print(f"  llama-bench {row.test:>12}  {row.avg_ts:.1f} ± {row.stddev_ts:.1f} t/s")
+    if "run_id" in doc:
+        print(f"  kept as run {doc['run_id']} (sparktop results)")
+    return 0
+
+
+def cmd_results(config: Config, args: argparse.Namespace) -> int:
+    from sparktop.bench.store import ResultStore
+
+    store = ResultStore()
+    if args.compare:
+        try:
+            json.dump(store.compare(*args.compare), sys.stdout, indent=2)
+        except KeyError as exc:
+            return _err(str(exc.args[0]))
+        print()
+        return 0
+    if args.export:
+        sys.stdout.write(store.export(args.export, args.model))
+        return 0
+    for row in store.history(args.model):
+        pp = f"{row['prefill_tps']:.1f}" if row["prefill_tps"] else "–"
+        tg = f"{row['decode_tps']:.1f}" if row["decode_tps"] else "–"
+        print(f"{row['id']:>5}  {row['model']:<28} {row['kind']:<11} pp {pp:>8}  tg {tg:>7}")
+    return 0
