@@ -1,0 +1,92 @@
+"""Benchmarks against a real llama-server: client vs server timings, llama-bench, kept results."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import time
+
+import pytest
+from conftest import free_port, run_cli, tiny_entry, write_user_catalog
+
+from sparktop.bench.api import BenchCancelled, run_api_bench
+from sparktop.servers import http
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def bench_gguf(tmp_path_factory):
+    """Large enough (8 layers x 512, ~77 MB) for stable tok/s on a CPU."""
+    from tinymodel import write_tiny_llama
+
+    path = tmp_path_factory.mktemp("bench") / "bench-f32.gguf"
+    return write_tiny_llama(path, layers=8, n_embd=512, n_head=8, n_kv_head=4, n_ff=1024)
+
+
+@pytest.fixture
+def served(llama_server, bench_gguf, isolated_dirs):
+    port = free_port()
+    entry = tiny_entry("benchy", bench_gguf, port)
+    entry["serve"]["context"] = 2048
+    write_user_catalog(isolated_dirs["config"], [entry])
+    assert run_cli("serve", "benchy", timeout=120).returncode == 0
+    yield port
+    run_cli("stop", "benchy", timeout=60)
+
+
+def test_client_decode_speed_agrees_with_the_servers_own_timings(served):
+    result = run_cli("bench", "benchy", "--json", "--prompt", "128", "--gen", "64", "--reps", "3",
+                     "--llama-bench", timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    samples = doc["api"]["samples"]
+    assert len(samples) == 3 and doc["api"]["exact_prompt"] is True
+    for sample in samples:
+        assert sample["prompt_tokens"] == 128 and sample["generated_tokens"] == 64
+        client, server = sample["decode_tps"], sample["server_decode_tps"]
+        assert abs(client - server) / server < 0.10, (client, server)
+        assert sample["prefill_tps"] > 0 and sample["ttft_s"] > 0
+    tests = {row["test"]: row for row in doc["llama_bench"]}
+    assert set(tests) == {"pp128", "tg64"}
+    assert all(row["avg_ts"] > 0 and len(row["samples_ts"]) == 3 for row in tests.values())
+
+
+def test_results_are_kept_compared_and_exported(served):
+    for _ in range(2):
+        assert run_cli("bench", "benchy", "--prompt", "64", "--gen", "16", "--reps", "2",
+                       timeout=300).returncode == 0  # fmt: skip
+    listing = run_cli("results")
+    assert listing.returncode == 0 and listing.stdout.count("benchy") == 2
+    rows = json.loads(run_cli("results", "--export", "json").stdout)
+    assert [r["model"] for r in rows] == ["benchy", "benchy"]
+    assert all(r["decode_tps"] > 0 and r["sparktop_version"] for r in rows)
+    table = list(csv.DictReader(io.StringIO(run_cli("results", "--export", "csv").stdout)))
+    assert len(table) == 2 and float(table[0]["decode_tps"]) > 0
+    markdown = run_cli("results", "--export", "markdown").stdout.splitlines()
+    assert markdown[0].startswith("| time | model") and len(markdown) == 4
+    ids = sorted(r["id"] for r in rows)
+    compared = json.loads(run_cli("results", "--compare", str(ids[0]), str(ids[1])).stdout)
+    assert "decode_tps" in compared["delta"] and compared["delta"]["decode_tps"]["pct"] is not None
+
+
+def test_cancel_mid_run_leaves_the_server_idle(served):
+    base = f"http://127.0.0.1:{served}"
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(BenchCancelled):
+        run_api_bench(base, "benchy", prompt_tokens=64, gen_tokens=100000, repetitions=1,
+                      warmup=False, cancel=cancel)  # fmt: skip
+    assert time.monotonic() - started < 5
+
+    def idle() -> bool:
+        slots = http.get(base + "/slots", timeout=2).json()
+        return isinstance(slots, list) and not any(s.get("is_processing") for s in slots)
+
+    deadline = time.monotonic() + 5
+    while not idle():
+        assert time.monotonic() < deadline, "the server kept generating after cancel"
+        time.sleep(0.1)
