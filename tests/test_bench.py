@@ -90,3 +90,44 @@ def test_cancel_mid_run_leaves_the_server_idle(served):
     while not idle():
         assert time.monotonic() < deadline, "the server kept generating after cancel"
         time.sleep(0.1)
+
+
+def test_depth_and_concurrency_sweeps(served):
+    from sparktop.bench.api import concurrency_sweep, depth_sweep
+
+    base = f"http://127.0.0.1:{served}"
+    sweep = depth_sweep(base, "benchy", prompt_tokens=64, gen_tokens=16,
+                        depths=(0, 512, 1024, 4096))  # fmt: skip
+    assert [d for d, _ in sweep] == [0, 512, 1024]  # 4096 is beyond the 2048 served context
+    assert [r.samples[0].prompt_tokens for _, r in sweep] == [64, 576, 1088]
+    rows = concurrency_sweep(base, "benchy", streams=(1, 2), prompt_tokens=32, gen_tokens=16)
+    assert [r["streams"] for r in rows] == [1, 2] and all(r["completed"] == r["streams"]
+                                                          for r in rows)  # fmt: skip
+    assert all(r["aggregate_decode_tps"] > 0 for r in rows)
+
+
+def test_champions_follow_the_configured_replacement_rules(served, isolated_dirs):
+    (isolated_dirs["config"] / "config.yaml").write_text(
+        "bench:\n  rules:\n    code: {min_decode_tps: 1000000}\n    ask: {min_decode_tps: 1}\n"
+    )
+    assert run_cli("bench", "benchy", "--prompt", "32", "--gen", "8", "--reps", "1",
+                   timeout=300).returncode == 0  # fmt: skip
+    run_id = json.loads(run_cli("results", "--export", "json").stdout)[0]["id"]
+    refused = run_cli("results", "--promote", str(run_id), "--mode", "code")
+    assert refused.returncode == 1
+    assert "does not replace the code champion" in refused.stderr and "1e+06" in refused.stderr
+    assert run_cli("results", "--promote", str(run_id), "--mode", "ask").returncode == 0
+    forced = run_cli("results", "--promote", str(run_id), "--mode", "code", "--force")
+    assert forced.returncode == 0
+    table = run_cli("results", "--champions").stdout
+    assert f"ask        run {run_id}: benchy" in table and "forced" in table
+    assert "architect  –" in table
+
+
+def test_a_bad_bench_rule_is_one_line_with_file_and_line(isolated_dirs):
+    path = isolated_dirs["config"] / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("bench:\n  rules:\n    code: {min_decode_tpss: 50}\n")
+    result = run_cli("results")
+    assert result.returncode == 2
+    assert f"{path}:3: unknown setting bench.rules.code.min_decode_tpss" in result.stderr

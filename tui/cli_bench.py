@@ -23,12 +23,31 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also run llama-bench on the model file (local llama.cpp only)",
     )
+    bench.add_argument(
+        "--depths",
+        action="store_true",
+        help="also sweep context depth 0, 4K, 16K, 32K … up to the served context",
+    )
+    bench.add_argument(
+        "--concurrency",
+        action="store_true",
+        help="also run 1, 2, 4, 8 streams at once (aggregate tok/s)",
+    )
     bench.add_argument("--json", action="store_true", help="machine-readable JSON")
     bench.add_argument("--no-save", action="store_true", help="do not keep the result")
     results = sub.add_parser("results", help="kept benchmark results: history, compare, export")
     results.add_argument("--model", help="only this model")
     results.add_argument("--compare", nargs=2, type=int, metavar=("A", "B"))
     results.add_argument("--export", choices=["markdown", "csv", "json"])
+    results.add_argument("--champions", action="store_true", help="the champion run per mode")
+    results.add_argument(
+        "--promote",
+        type=int,
+        metavar="RUN",
+        help="make RUN the champion of --mode (if it passes the mode's rule)",
+    )
+    results.add_argument("--mode", help="mode for --promote (see config bench.modes)")
+    results.add_argument("--force", action="store_true", help="promote even if the rule fails")
 
 
 def _err(message: str) -> int:
@@ -86,6 +105,23 @@ def cmd_bench(config: Config, args: argparse.Namespace) -> int:
         return _err(str(exc) or "cancelled")
     summary = result.summary()
     doc: dict = {"model": name, "url": base, "api": result.to_json()}
+    if args.depths or args.concurrency:
+        from sparktop.bench.api import concurrency_sweep, depth_sweep
+
+        try:
+            if args.depths:
+                sweep = depth_sweep(base, name, prompt_tokens=args.prompt, gen_tokens=args.gen,
+                                    progress=progress, cancel=cancel)  # fmt: skip
+                doc["depth_sweep"] = [
+                    {"depth": d, **r.summary()} for d, r in sweep
+                ]  # fmt: skip
+            if args.concurrency:
+                doc["concurrency"] = concurrency_sweep(base, name, cancel=cancel)
+        except KeyboardInterrupt:
+            cancel.set()
+            return 130
+        except (BenchError, BenchCancelled) as exc:
+            return _err(str(exc) or "cancelled")
     rows = []
     if args.llama_bench:
         from sparktop.bench.llama_bench import run_llama_bench
@@ -129,6 +165,12 @@ def cmd_bench(config: Config, args: argparse.Namespace) -> int:
           f"(server: {fmt(summary['server_decode_tps'], 't/s')})")  # fmt: skip
     for row in rows:
         print(f"  llama-bench {row.test:>12}  {row.avg_ts:.1f} ± {row.stddev_ts:.1f} t/s")
+    for item in doc.get("depth_sweep", []):
+        print(f"  depth {item['depth']:>6}: prefill {fmt(item['prefill_tps'], 't/s')}, "
+              f"decode {fmt(item['decode_tps'], 't/s')}")  # fmt: skip
+    for item in doc.get("concurrency", []):
+        print(f"  {item['streams']} streams: {item['aggregate_decode_tps']:.1f} t/s aggregate "
+              f"({item['completed']} completed)")  # fmt: skip
     if "run_id" in doc:
         print(f"  kept as run {doc['run_id']} (sparktop results)")
     return 0
@@ -138,6 +180,26 @@ def cmd_results(config: Config, args: argparse.Namespace) -> int:
     from sparktop.bench.store import ResultStore
 
     store = ResultStore()
+    if args.promote is not None:
+        if args.mode not in config.bench_modes:
+            return _err(f"--mode must be one of {', '.join(config.bench_modes)}")
+        try:
+            reason = store.promote(args.mode, args.promote, config.champion_rule(args.mode),
+                                   force=args.force)  # fmt: skip
+        except (KeyError, ValueError) as exc:
+            return _err(str(exc.args[0]))
+        print(f"run {args.promote} is the {args.mode} champion ({reason})")
+        return 0
+    if args.champions:
+        champions = store.champions()
+        for mode in config.bench_modes:
+            run = champions.get(mode)
+            if run is None:
+                print(f"{mode:<10} –")
+                continue
+            print(f"{mode:<10} run {run['id']}: {run['model']}  pp {run['prefill_tps'] or 0:.1f}"
+                  f"  tg {run['decode_tps'] or 0:.1f} t/s  ({run['reason']})")  # fmt: skip
+        return 0
     if args.compare:
         try:
             json.dump(store.compare(*args.compare), sys.stdout, indent=2)

@@ -28,6 +28,9 @@ class MemoryHints:
     """... or truly free (unreclaimed) memory is below this share of total."""
 
 
+DEFAULT_MODES = ("ask", "code", "architect", "debug")
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """How often and how patiently sparktop polls inference servers."""
@@ -48,14 +51,23 @@ class Config:
     servers: ServerSettings = ServerSettings()
     engines: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """Engine name → argv prefix that starts it (e.g. llama.cpp: /opt/llama/llama-server)."""
+    bench_modes: tuple[str, ...] = DEFAULT_MODES
+    bench_rules: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
+    """mode → champion rule fields (see sparktop.bench.store.ChampionRule)."""
     source: Path | None = None
 
     @property
     def engine_binaries(self) -> dict[str, tuple[str, ...]]:
         return dict(self.engines)
 
+    def champion_rule(self, mode: str):
+        from sparktop.bench.store import ChampionRule
 
-_TOP_KEYS = {"interval", "theme", "memory", "servers", "engines"}
+        return ChampionRule(**dict(dict(self.bench_rules).get(mode, ())))
+
+
+_TOP_KEYS = {"interval", "theme", "memory", "servers", "engines", "bench"}
+_RULE_KEYS = {"min_prefill_tps", "min_decode_tps", "beat_champion"}
 _SERVER_KEYS = {
     "interval": (0.2, 3600),
     "timeout": (0.05, 120),
@@ -137,14 +149,57 @@ def parse_config(data: Any, lines: Lines) -> Config:
                     f"engines.{key} must be a path or a list of arguments", "engines", key
                 )
             engines.append((key, argv))
+    modes, rules = _bench(data.get("bench"), lines)
     return Config(
         interval=interval,
         theme=theme,
         memory_hints=hints,
         servers=servers,
         engines=tuple(engines),
+        bench_modes=modes,
+        bench_rules=rules,
         source=lines.path,
     )
+
+
+def _bench(raw: Any, lines: Lines) -> tuple[tuple[str, ...], tuple]:
+    """bench: {modes: [...], rules: {MODE: {min_prefill_tps, min_decode_tps, beat_champion}}}"""
+    if raw is None:
+        return DEFAULT_MODES, ()
+    if not isinstance(raw, dict):
+        raise lines.error("bench must be a mapping", "bench")
+    for key in raw:
+        if key not in ("modes", "rules"):
+            raise lines.error(f"unknown setting bench.{key} (known: modes, rules)", "bench", key)
+    modes = raw.get("modes", list(DEFAULT_MODES))
+    if not isinstance(modes, list) or not all(isinstance(m, str) and m for m in modes):
+        raise lines.error("bench.modes must be a list of names", "bench", "modes")
+    rules = []
+    for mode, rule in (raw.get("rules") or {}).items():
+        if mode not in modes:
+            raise lines.error(f"bench.rules.{mode}: not one of bench.modes", "bench", "rules", mode)
+        if not isinstance(rule, dict):
+            raise lines.error(f"bench.rules.{mode} must be a mapping", "bench", "rules", mode)
+        fields = []
+        for key, value in rule.items():
+            if key not in _RULE_KEYS:
+                known = ", ".join(sorted(_RULE_KEYS))
+                raise lines.error(
+                    f"unknown setting bench.rules.{mode}.{key} (known: {known})",
+                    "bench", "rules", mode, key,
+                )  # fmt: skip
+            if key == "beat_champion":
+                if not isinstance(value, bool):
+                    raise lines.error(
+                        f"bench.rules.{mode}.beat_champion must be true or false",
+                        "bench", "rules", mode, key,
+                    )  # fmt: skip
+                fields.append((key, value))
+            else:
+                fields.append((key, _number(value, lines, "bench", "rules", mode, key,
+                                            low=0, high=1e7)))  # fmt: skip
+        rules.append((mode, tuple(fields)))
+    return tuple(modes), tuple(rules)
 
 
 def load_config(path: Path | None = None) -> Config:

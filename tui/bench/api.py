@@ -227,3 +227,94 @@ def _one(base: str, model: str, prompt: str | list[int], gen_tokens: int,
         server_prompt_tps=timings.get("prompt_per_second"),
         server_decode_tps=timings.get("predicted_per_second"),
     )
+
+
+def context_of(base: str) -> int | None:
+    """The context a server gives one request (llama.cpp /props n_ctx; vLLM max_model_len)."""
+    props = http.get(base + "/props", timeout=10).json()
+    if isinstance(props, dict):
+        n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx")
+        if isinstance(n_ctx, int):
+            return n_ctx
+    models = http.get(base + "/v1/models", timeout=10).json()
+    for item in (models or {}).get("data") or [] if isinstance(models, dict) else []:
+        if isinstance(item, dict) and isinstance(item.get("max_model_len"), int):
+            return item["max_model_len"]
+    return None
+
+
+DEPTHS = (0, 4096, 16384, 32768, 65536, 131072)
+
+
+def depth_sweep(
+    base: str,
+    model: str,
+    *,
+    prompt_tokens: int = 512,
+    gen_tokens: int = 128,
+    repetitions: int = 1,
+    depths: tuple[int, ...] = DEPTHS,
+    context: int | None = None,
+    progress: Callable[[str, ApiResult], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> list[tuple[int, ApiResult]]:
+    """pp/tg with `depth` tokens of context ahead of the measured prompt, up to the context
+    the server gives a request (the prompt is depth + prompt_tokens long)."""
+    limit = context or context_of(base) or 0
+    out = []
+    for depth in depths:
+        if depth + prompt_tokens + gen_tokens > limit:
+            break
+        result = run_api_bench(
+            base, model, prompt_tokens=depth + prompt_tokens, gen_tokens=gen_tokens,
+            repetitions=repetitions, warmup=False, cancel=cancel,
+            progress=(lambda step, r, d=depth: progress(f"depth {d}: {step}", r))
+            if progress else None,
+        )  # fmt: skip
+        out.append((depth, result))
+    return out
+
+
+def concurrency_sweep(
+    base: str,
+    model: str,
+    *,
+    streams: tuple[int, ...] = (1, 2, 4, 8),
+    prompt_tokens: int = 128,
+    gen_tokens: int = 64,
+    cancel: threading.Event | None = None,
+) -> list[dict]:
+    """N requests at once → aggregate generated tok/s over the wall time (slots permitting)."""
+    ids = exact_prompt(base, prompt_tokens)
+    prompt: str | list[int] = ids if ids is not None else FILLER[: prompt_tokens * 4]
+    rows = []
+    for n in streams:
+        samples: list[Sample] = []
+        errors: list[str] = []
+
+        def one(samples: list[Sample] = samples, errors: list[str] = errors) -> None:
+            try:
+                samples.append(_one(base, model, prompt, gen_tokens, cancel, 600.0))
+            except (BenchError, BenchCancelled) as exc:
+                errors.append(str(exc) or "cancelled")
+
+        threads = [threading.Thread(target=one) for _ in range(n)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.monotonic() - started
+        if cancel is not None and cancel.is_set():
+            raise BenchCancelled()
+        generated = sum(s.generated_tokens for s in samples)
+        rows.append({
+            "streams": n,
+            "completed": len(samples),
+            "errors": errors,
+            "wall_s": wall,
+            "aggregate_decode_tps": generated / wall if wall > 0 else 0.0,
+            "per_stream_decode_tps": statistics.median([s.decode_tps for s in samples])
+            if samples else None,
+        })  # fmt: skip
+    return rows

@@ -8,6 +8,7 @@ import json
 import platform
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,12 @@ CREATE TABLE IF NOT EXISTS runs (
     server_prefill_tps REAL,
     server_decode_tps REAL,
     detail TEXT                    -- the whole result as JSON
+);
+CREATE TABLE IF NOT EXISTS champions (
+    mode TEXT PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    time REAL NOT NULL,
+    reason TEXT
 );
 """
 COLUMNS = (
@@ -123,3 +130,78 @@ class ResultStore:
                 lines.append("| " + " | ".join(cells) + " |")
             return "\n".join(lines) + "\n"
         raise ValueError(f"unknown format {fmt!r} (json, csv, markdown)")
+
+    # -- champions -------------------------------------------------------------------------
+
+    def champions(self) -> dict[str, dict[str, Any]]:
+        """mode → the champion run (with when and why it was crowned)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT c.mode, c.time AS crowned, c.reason, r.* FROM champions c "
+                "JOIN runs r ON r.id = c.run_id ORDER BY c.mode"
+            ).fetchall()
+        return {row["mode"]: dict(row) for row in rows}
+
+    def promote(self, mode: str, run_id: int, rule: ChampionRule, force: bool = False) -> str:
+        """Make run `run_id` the champion of `mode` if it passes the rule; return why.
+
+        Raises ValueError with the reason when it does not (unless `force`).
+        """
+        run = self.get(run_id)
+        if run is None:
+            raise KeyError(f"no run {run_id}")
+        current = self.champions().get(mode)
+        problems = rule.check(run, current)
+        if problems and not force:
+            raise ValueError(
+                f"run {run_id} does not replace the {mode} champion: " + "; ".join(problems)
+            )
+        reason = "forced: " + "; ".join(problems) if problems else rule.describe()
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO champions (mode, run_id, time, reason) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(mode) DO UPDATE SET run_id=excluded.run_id, time=excluded.time, "
+                "reason=excluded.reason",
+                (mode, run_id, time.time(), reason),
+            )
+        return reason
+
+
+@dataclass(frozen=True)
+class ChampionRule:
+    """When a run may replace a mode's champion, e.g. "> 1200 t/s prompt and > 50 t/s gen"."""
+
+    min_prefill_tps: float | None = None
+    min_decode_tps: float | None = None
+    beat_champion: bool = True
+    """Also be faster than the current champion at decode (and prefill, when both know it)."""
+
+    def describe(self) -> str:
+        parts = []
+        if self.min_prefill_tps is not None:
+            parts.append(f"prefill > {self.min_prefill_tps:g} t/s")
+        if self.min_decode_tps is not None:
+            parts.append(f"decode > {self.min_decode_tps:g} t/s")
+        if self.beat_champion:
+            parts.append("faster than the champion")
+        return " and ".join(parts) or "no rule"
+
+    def check(self, run: dict[str, Any], champion: dict[str, Any] | None) -> list[str]:
+        problems = []
+        pp, tg = run.get("prefill_tps") or 0.0, run.get("decode_tps") or 0.0
+        if self.min_prefill_tps is not None and pp <= self.min_prefill_tps:
+            problems.append(f"prefill {pp:.1f} t/s is not > {self.min_prefill_tps:g}")
+        if self.min_decode_tps is not None and tg <= self.min_decode_tps:
+            problems.append(f"decode {tg:.1f} t/s is not > {self.min_decode_tps:g}")
+        if self.beat_champion and champion is not None and champion["id"] != run["id"]:
+            if tg <= (champion.get("decode_tps") or 0.0):
+                problems.append(
+                    f"decode {tg:.1f} t/s is not faster than the champion's "
+                    f"{champion.get('decode_tps') or 0:.1f} (run {champion['id']})"
+                )
+            if pp and champion.get("prefill_tps") and pp <= champion["prefill_tps"]:
+                problems.append(
+                    f"prefill {pp:.1f} t/s is not faster than the champion's "
+                    f"{champion['prefill_tps']:.1f}"
+                )
+        return problems
