@@ -131,3 +131,35 @@ def test_a_bad_bench_rule_is_one_line_with_file_and_line(isolated_dirs):
     result = run_cli("results")
     assert result.returncode == 2
     assert f"{path}:3: unknown setting bench.rules.code.min_decode_tpss" in result.stderr
+
+
+async def test_bench_screen_runs_shows_progress_cancels_and_keeps_history(served):
+    from conftest import make_app
+    from test_tui_servers import names, select, wait_until
+
+    from sparktop.ui.screens.bench import BenchScreen
+
+    app = make_app("nogpu", watch_servers=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: names(app).get("benchy") == "ready")
+        select(app, "benchy")
+        await pilot.press("b")
+        await wait_until(pilot, lambda: isinstance(app.screen, BenchScreen))
+        screen = app.screen
+        await wait_until(pilot, lambda: not screen.running, timeout=120)
+        log = "\n".join(screen.query_one("#bench-log").lines)
+        assert "warm-up" in log and "repetition 3/3" in log and "kept as run" in log
+        assert "decode" in log and "(server" in log
+        assert screen.query_one("#bench-history").row_count >= 1
+        # run again with a long generation and cancel it with Esc
+        screen.gen = 100000
+        await pilot.press("r")
+        await wait_until(pilot, lambda: screen.running)
+        await pilot.pause(1.0)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not screen.running, timeout=30)
+        assert "cancelled" in "\n".join(screen.query_one("#bench-log").lines)
+        slots = http.get(f"http://127.0.0.1:{served}/slots", timeout=5).json()
+        assert not any(s.get("is_processing") for s in slots)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, BenchScreen)

@@ -52,6 +52,7 @@ class SparktopApp(App[int]):
         Binding("t", "test", "Test"),
         Binding("l", "logs", "Logs"),
         Binding("e", "export", "Export"),
+        Binding("b", "bench", "Bench"),
         Binding("c", "cycle_theme", "Theme"),
         Binding("r", "refresh_now", "Refresh"),
     ]
@@ -389,7 +390,7 @@ class SparktopApp(App[int]):
 
     # -- servers --------------------------------------------------------------------------
 
-    SERVER_ACTIONS = frozenset({"stop", "test", "logs", "export"})
+    SERVER_ACTIONS = frozenset({"stop", "test", "logs", "export", "bench"})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Server keys appear in the footer once there is a server to act on."""
@@ -573,6 +574,17 @@ class SparktopApp(App[int]):
             return "\n".join(tail(path, 200, max_bytes=256 * 1024))
 
         self.push_screen(TextScreen(f"log {path}", read(), refresh=read))
+
+    def action_bench(self) -> None:
+        server = self._selected_server()
+        if server is None:
+            return
+        if server.health != "ready" or server.url is None:
+            self.notify(f"{server.name} is not ready ({server.health})", timeout=4)
+            return
+        from sparktop.ui.screens.bench import BenchScreen
+
+        self.push_screen(BenchScreen(server))
 
     def action_export(self) -> None:
         server = self._selected_server()
