@@ -163,3 +163,33 @@ async def test_bench_screen_runs_shows_progress_cancels_and_keeps_history(served
         assert not any(s.get("is_processing") for s in slots)
         await pilot.press("escape")
         assert not isinstance(app.screen, BenchScreen)
+
+
+def test_overnight_queue_serves_each_model_benchmarks_and_summarises(llama_server, bench_gguf,
+                                                                      isolated_dirs):  # fmt: skip
+    entries = []
+    for name in ("night-a", "night-b"):
+        entry = tiny_entry(name, bench_gguf, free_port(), exclusive="big")
+        entry["serve"]["context"] = 1024
+        entries.append(entry)
+    write_user_catalog(isolated_dirs["config"], entries)
+    try:
+        result = run_cli("bench", "--queue", "night-a", "night-b", "--prompt", "32", "--gen",
+                         "8", "--reps", "1", "--quality", "--json", timeout=600)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        queue = json.loads(result.stdout)["queue"]
+        assert [row["model"] for row in queue] == ["night-a", "night-b"]
+        assert all(row["decode_tps"] > 0 and row["run_id"] for row in queue)
+        # random weights: the quality smoke keeps the answers and calls them incoherent
+        assert all(row["coherent"] is False for row in queue)
+        status = json.loads(run_cli("status", "--json").stdout)
+        assert [s["name"] for s in status["servers"]] == ["night-b"]  # the switch stopped a
+        kept = json.loads(run_cli("results", "--export", "json").stdout)
+        detail = json.loads(
+            __import__("sqlite3").connect(isolated_dirs["data"] / "bench.sqlite3")
+            .execute("SELECT detail FROM runs WHERE id = ?", (kept[0]["id"],)).fetchone()[0]
+        )  # fmt: skip
+        assert {q["mode"] for q in detail["quality"]} == {"ask", "code", "architect", "debug"}
+        assert all("answer" in q for q in detail["quality"])
+    finally:
+        run_cli("stop", "night-b", timeout=60)

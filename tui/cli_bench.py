@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmark a served model (prefill/decode tok/s, TTFT)")
-    bench.add_argument("target", metavar="NAME|URL")
+    bench.add_argument("target", metavar="NAME|URL", nargs="?")
     bench.add_argument("--prompt", type=int, default=512, help="prompt tokens (default 512)")
     bench.add_argument("--gen", type=int, default=128, help="generated tokens (default 128)")
     bench.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
@@ -32,6 +32,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--concurrency",
         action="store_true",
         help="also run 1, 2, 4, 8 streams at once (aggregate tok/s)",
+    )
+    bench.add_argument(
+        "--quality",
+        action="store_true",
+        help="also ask a few prompts per mode and judge the answers' coherence",
+    )
+    bench.add_argument(
+        "--queue",
+        nargs="+",
+        metavar="NAME",
+        help="benchmark these catalog models in turn, serving each (exclusive "
+        "switch, no questions asked): for unattended overnight runs",
     )
     bench.add_argument("--json", action="store_true", help="machine-readable JSON")
     bench.add_argument("--no-save", action="store_true", help="do not keep the result")
@@ -56,30 +68,93 @@ def _err(message: str) -> int:
 
 
 def cmd_bench(config: Config, args: argparse.Namespace) -> int:
+    if args.queue:
+        return cmd_bench_queue(config, args)
+    if not args.target:
+        return _err("give a served model NAME or URL (or --queue NAME ...)")
+    _doc, code = bench_one(config, args, args.target)
+    return code
+
+
+def cmd_bench_queue(config: Config, args: argparse.Namespace) -> int:
+    """Serve each model through the exclusive switch, benchmark it, then print a summary."""
+    from sparktop.control import Control
+    from sparktop.servers.supervisor import ServeError
+
+    summary = []
+    for name in args.queue:
+        control = Control.from_config(config)
+        try:
+            try:
+                entry = control.resolve_entry(name)
+                plan = control.supervisor.plan(entry, control.poll(), control.catalog.entries)
+                if plan.already_running is None:
+                    if not args.json:
+                        print(f"== serving {name} ({plan.fit.summary()})", flush=True)
+                    control.supervisor.serve(plan, force=False)
+            except ServeError as exc:
+                summary.append({"model": name, "error": str(exc)})
+                print(f"sparktop: error: {name}: {exc}", file=sys.stderr)
+                continue
+        finally:
+            control.close()
+        if not args.json:
+            print(f"== benchmarking {name}", flush=True)
+        doc, code = bench_one(config, args, entry.serve.served_name, quiet=True)
+        if code != 0 or doc is None:
+            summary.append({"model": name, "error": "benchmark failed"})
+            continue
+        api = doc["api"]["summary"]
+        summary.append({
+            "model": name,
+            "run_id": doc.get("run_id"),
+            "prefill_tps": api["prefill_tps"]["median"],
+            "decode_tps": api["decode_tps"]["median"],
+            "ttft_s": api["ttft_s"]["median"],
+            "coherent": all(q["ok"] for q in doc.get("quality", [])) if "quality" in doc else None,
+        })  # fmt: skip
+    if args.json:
+        json.dump({"queue": summary}, sys.stdout, indent=2)
+        print()
+    else:
+        print("== summary")
+        for row in summary:
+            if "error" in row:
+                print(f"  {row['model']:<28} FAILED: {row['error']}")
+                continue
+            coherent = {None: "", True: "  coherent", False: "  INCOHERENT"}[row["coherent"]]
+            speeds = f"pp {row['prefill_tps']:8.1f}  tg {row['decode_tps']:7.1f} t/s"
+            ttft = f"TTFT {row['ttft_s'] * 1000:5.0f} ms"
+            print(f"  {row['model']:<28} {speeds}  {ttft}  run {row['run_id']}{coherent}")
+    return 0 if all("error" not in row for row in summary) else 1
+
+
+def bench_one(config: Config, args: argparse.Namespace, target: str,
+              quiet: bool = False) -> tuple[dict | None, int]:  # fmt: skip
     from sparktop.bench.api import BenchCancelled, BenchError, run_api_bench
     from sparktop.bench.store import ResultStore
     from sparktop.control import Control
     from sparktop.servers.supervisor import ServeError
 
     engine, entry, model_file = None, None, None
-    if args.target.startswith(("http://", "https://")):
-        base = args.target.rstrip("/").removesuffix("/v1")
+    if target.startswith(("http://", "https://")):
+        base = target.rstrip("/").removesuffix("/v1")
         from sparktop.servers.http import get
 
         models = get(base + "/v1/models", timeout=10).json() or {}
         ids = [m.get("id") for m in models.get("data") or [] if isinstance(m, dict)]
         if not ids:
-            return _err(f"{base} lists no model at /v1/models")
+            return None, _err(f"{base} lists no model at /v1/models")
         name = ids[0]
     else:
         control = Control.from_config(config)
         try:
             try:
-                server = control.resolve_server(args.target, control.poll())
+                server = control.resolve_server(target, control.poll())
             except ServeError as exc:
-                return _err(str(exc))
+                return None, _err(str(exc))
             if server.url is None or server.health != "ready":
-                return _err(f"{server.name} is not ready ({server.health})")
+                return None, _err(f"{server.name} is not ready ({server.health})")
             base, name, engine = server.url, server.name, server.engine
             entry = control.catalog.get(server.catalog_name or "")
             if entry is not None:
@@ -91,7 +166,7 @@ def cmd_bench(config: Config, args: argparse.Namespace) -> int:
     cancel = threading.Event()
 
     def progress(step: str, result) -> None:
-        if not args.json:
+        if not args.json and not quiet:
             done = len(result.samples)
             print(f"  {step} ({done} done)", flush=True)
 
@@ -100,9 +175,9 @@ def cmd_bench(config: Config, args: argparse.Namespace) -> int:
                                repetitions=args.reps, progress=progress, cancel=cancel)  # fmt: skip
     except KeyboardInterrupt:
         cancel.set()
-        return 130
+        return None, 130
     except (BenchError, BenchCancelled) as exc:
-        return _err(str(exc) or "cancelled")
+        return None, _err(str(exc) or "cancelled")
     summary = result.summary()
     doc: dict = {"model": name, "url": base, "api": result.to_json()}
     if args.depths or args.concurrency:
@@ -119,21 +194,25 @@ def cmd_bench(config: Config, args: argparse.Namespace) -> int:
                 doc["concurrency"] = concurrency_sweep(base, name, cancel=cancel)
         except KeyboardInterrupt:
             cancel.set()
-            return 130
+            return None, 130
         except (BenchError, BenchCancelled) as exc:
-            return _err(str(exc) or "cancelled")
+            return None, _err(str(exc) or "cancelled")
     rows = []
     if args.llama_bench:
         from sparktop.bench.llama_bench import run_llama_bench
 
         if model_file is None or not model_file.is_file():
-            return _err("--llama-bench needs a catalog model whose GGUF is on this machine")
+            return None, _err("--llama-bench needs a catalog model whose GGUF is on this machine")
         try:
             rows = run_llama_bench(model_file, prompt=args.prompt, gen=args.gen,
                                    repetitions=args.reps)  # fmt: skip
         except RuntimeError as exc:
-            return _err(str(exc))
+            return None, _err(str(exc))
         doc["llama_bench"] = [row.__dict__ for row in rows]
+    if args.quality:
+        from sparktop.bench.quality import quality_smoke
+
+        doc["quality"] = quality_smoke(base, name, tuple(config.bench_modes))
     if not args.no_save:
         store = ResultStore()
         flags = " ".join(entry.serve.args) if entry else None
@@ -145,10 +224,12 @@ def cmd_bench(config: Config, args: argparse.Namespace) -> int:
             server_prefill_tps=summary["server_prefill_tps"]["median"],
             server_decode_tps=summary["server_decode_tps"]["median"], detail=doc,
         )  # fmt: skip
-    if args.json:
+    if args.json and not quiet:
         json.dump(doc, sys.stdout, indent=2)
         print()
-        return 0
+        return doc, 0
+    if quiet:
+        return doc, 0
 
     def fmt(stat: dict, unit: str) -> str:
         if stat["median"] is None:
@@ -173,7 +254,12 @@ def cmd_bench(config: Config, args: argparse.Namespace) -> int:
               f"({item['completed']} completed)")  # fmt: skip
     if "run_id" in doc:
         print(f"  kept as run {doc['run_id']} (sparktop results)")
-    return 0
+    for item in doc.get("quality", []):
+        mark = "ok " if item["ok"] else "BAD"
+        answer = item["answer"].strip().replace("\n", " ")[:70]
+        problems = f" ({'; '.join(item['problems'])})" if not item["ok"] else ""
+        print(f"  quality {item['mode']:<9} {mark} {answer}{problems}")
+    return doc, 0
 
 
 def cmd_results(config: Config, args: argparse.Namespace) -> int:
