@@ -63,6 +63,7 @@ def test_results_are_kept_compared_and_exported(served):
     rows = json.loads(run_cli("results", "--export", "json").stdout)
     assert [r["model"] for r in rows] == ["benchy", "benchy"]
     assert all(r["decode_tps"] > 0 and r["sparktop_version"] for r in rows)
+    assert all(" · " in r["hardware"] and r["host"] for r in rows)
     table = list(csv.DictReader(io.StringIO(run_cli("results", "--export", "csv").stdout)))
     assert len(table) == 2 and float(table[0]["decode_tps"]) > 0
     markdown = run_cli("results", "--export", "markdown").stdout.splitlines()

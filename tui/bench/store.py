@@ -63,6 +63,8 @@ class ResultStore:
         return db
 
     def add(self, **values: Any) -> int:
+        if "hardware" not in values:
+            values["hardware"] = hardware_summary()
         values.setdefault("time", time.time())
         values.setdefault("host", platform.node())
         values.setdefault("sparktop_version", __version__)
@@ -205,3 +207,18 @@ class ChampionRule:
                     f"{champion['prefill_tps']:.1f}"
                 )
         return problems
+
+
+def hardware_summary() -> str:
+    """What the numbers were measured on, e.g. "NVIDIA GB10 · 119.7 GiB unified · aarch64"."""
+    from sparktop.probes.system import SystemProbe
+    from sparktop.units import fmt_bytes
+
+    probe = SystemProbe()
+    try:
+        snap = probe.collect()
+    finally:
+        probe.close()
+    gpus = ", ".join(g.name for g in snap.gpus) or "no GPU"
+    memory = fmt_bytes(snap.memory.total_bytes) if snap.memory else "? memory"
+    return f"{gpus} · {memory}{' unified' if snap.unified else ''} · {platform.machine()}"
