@@ -15,29 +15,16 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from llama_common import free_port, start_llama_server
+from tinymodel import write_tiny_llama
 
-from tinymodel import write_tiny_llama  # noqa: E402
-
-from sparktop.bench.api import run_api_bench  # noqa: E402
-from sparktop.bench.llama_bench import run_llama_bench  # noqa: E402
-from sparktop.servers.http import get  # noqa: E402
-from sparktop.servers.supervisor import find_llama_server  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from sparktop.bench.api import run_api_bench
+from sparktop.bench.llama_bench import run_llama_bench
 
 
 def main() -> int:
@@ -46,23 +33,13 @@ def main() -> int:
     parser.add_argument("--embd", type=int, default=512)
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
-    server = find_llama_server()
-    if server is None:
-        print("llama-server not found: run tests/tools/install_llama.py", file=sys.stderr)
-        return 2
     work = Path(tempfile.mkdtemp(prefix="sparktop-benchcost-"))
     model = write_tiny_llama(work / "m.gguf", layers=args.layers, n_embd=args.embd, n_head=8,
                              n_kv_head=4, n_ff=args.embd * 2)  # fmt: skip
     port = free_port()
-    proc = subprocess.Popen(
-        [server, "-m", str(model), "--alias", "m", "--port", str(port), "-c", "4096",
-         "--parallel", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    proc = start_llama_server(model, "m", port, "-c", "4096", "--parallel", "1")
     base = f"http://127.0.0.1:{port}"
     try:
-        while get(base + "/health", timeout=1).status != 200:
-            time.sleep(0.1)
         print(f"model: {args.layers} layers x {args.embd}, {model.stat().st_size / 1e6:.1f} MB "
               f"(f32), {os.cpu_count()} cores")  # fmt: skip
         started = time.perf_counter()

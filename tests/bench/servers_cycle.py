@@ -15,28 +15,15 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from llama_common import free_port, llama_server_or_exit, start_llama_server
+from tinymodel import write_tiny_llama
 
-from tinymodel import write_tiny_llama  # noqa: E402
-
-from sparktop.servers.http import get  # noqa: E402
-from sparktop.servers.monitor import ServerMonitor  # noqa: E402
-from sparktop.servers.registry import Registry  # noqa: E402
-from sparktop.servers.supervisor import find_llama_server  # noqa: E402
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from sparktop.servers.monitor import ServerMonitor
+from sparktop.servers.registry import Registry
 
 
 def count_processes() -> int:
@@ -49,10 +36,7 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=1000)
     parser.add_argument("--cycles", type=int, default=30)
     args = parser.parse_args()
-    binary = find_llama_server()
-    if binary is None:
-        print("llama-server not found: run tests/tools/install_llama.py", file=sys.stderr)
-        return 2
+    llama_server_or_exit()
     counts = [int(n) for n in args.servers.split(",")]
     work = Path(tempfile.mkdtemp(prefix="sparktop-bench-"))
     model = write_tiny_llama(work / "tiny.gguf")
@@ -72,19 +56,9 @@ def main() -> int:
         for count in counts:
             while len(servers) < count:
                 port = free_port()
-                proc = subprocess.Popen(
-                    [binary, "-m", str(model), "--alias", f"s{port}", "--port", str(port),
-                     "-c", "256", "--metrics", "-t", "1"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    stdin=subprocess.DEVNULL, start_new_session=True,
-                )  # fmt: skip
+                proc = start_llama_server(model, f"s{port}", port, "-c", "256", "--metrics",
+                                          "-t", "1")  # fmt: skip
                 servers.append((proc, port))
-            for _proc, port in servers:
-                deadline = time.monotonic() + 60
-                while get(f"http://127.0.0.1:{port}/health", timeout=1).status != 200:
-                    if time.monotonic() > deadline:
-                        raise SystemExit(f"server on {port} did not start")
-                    time.sleep(0.1)
             monitor = ServerMonitor(registry=Registry(work / "state"), timeout=1.0)
             cpu0 = time.process_time()
             found = monitor.poll()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sparktop.servers import http
 from sparktop.servers.coherence import check_coherence
+from sparktop.servers.smoke import reply_text
 
 PROMPTS: dict[str, tuple[str, ...]] = {
     "ask": (
@@ -36,14 +37,7 @@ def quality_smoke(
                     "max_tokens": max_tokens}  # fmt: skip
             reply = http.request("POST", base + "/v1/chat/completions", body=body,
                                  timeout=300.0, headers=headers)  # fmt: skip
-            answer = ""
-            data = reply.json() if reply.ok else None
-            if isinstance(data, dict):
-                try:
-                    message = data["choices"][0]["message"]
-                    answer = str(message.get("content") or message.get("reasoning_content") or "")
-                except (KeyError, IndexError, TypeError):
-                    answer = ""
+            answer = reply_text(reply.json() if reply.ok else None)
             verdict = check_coherence(answer) if reply.ok else None
             out.append({
                 "mode": mode,

@@ -47,6 +47,15 @@ class SmokeResult:
         }
 
 
+def reply_text(answer: object) -> str:
+    """The assistant's text in a chat completion (reasoning models: the reasoning if no content)."""
+    try:
+        message = answer["choices"][0]["message"]  # type: ignore[index]
+        return str(message.get("content") or message.get("reasoning_content") or "")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+
+
 def run_smoke(
     base_url: str,
     model: str | None = None,
@@ -91,16 +100,11 @@ def run_smoke(
     chat = http.request(
         "POST", base_url + "/v1/chat/completions", body=body, timeout=timeout, headers=headers
     )
-    reply = ""
     usage: dict = {}
     timings: dict = {}
     answer = chat.json() if chat.ok else None
+    reply = reply_text(answer)
     if isinstance(answer, dict):
-        try:
-            message = answer["choices"][0]["message"]
-            reply = str(message.get("content") or message.get("reasoning_content") or "")
-        except (KeyError, IndexError, TypeError):
-            reply = ""
         usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
         timings = answer.get("timings") if isinstance(answer.get("timings"), dict) else {}
     if chat.ok and answer is not None:
