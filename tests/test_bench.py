@@ -194,3 +194,44 @@ def test_overnight_queue_serves_each_model_benchmarks_and_summarises(llama_serve
         assert all("answer" in q for q in detail["quality"])
     finally:
         run_cli("stop", "night-b", timeout=60)
+
+
+async def test_bench_screen_sweeps_llama_bench_compare_and_champions(served):
+    from conftest import make_app
+    from test_tui_servers import names, select, wait_until
+
+    from sparktop.ui.screens.bench import BenchScreen
+    from sparktop.ui.screens.dialogs import TextScreen
+
+    app = make_app("nogpu", watch_servers=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: names(app).get("benchy") == "ready")
+        select(app, "benchy")
+        await pilot.press("b")
+        await wait_until(pilot, lambda: isinstance(app.screen, BenchScreen))
+        screen = app.screen
+        await wait_until(pilot, lambda: not screen.running, timeout=120)
+        screen.prompt, screen.gen, screen.reps = 64, 16, 2
+
+        def log() -> str:
+            return "\n".join(screen.query_one("#bench-log").lines)
+
+        for key, expect in (("c", "8 streams"), ("d", "depth      0"), ("l", "llama-bench")):
+            await pilot.press(key)
+            await wait_until(pilot, lambda: not screen.running, timeout=120)
+            assert expect in log(), log()
+        await pilot.press("r")
+        await wait_until(pilot, lambda: not screen.running, timeout=120)
+        history = screen.query_one("#bench-history")
+        assert history.row_count >= 2
+        history.focus()
+        history.move_cursor(row=0)
+        await pilot.press("m")
+        history.move_cursor(row=1)
+        await pilot.press("m")
+        await wait_until(pilot, lambda: isinstance(app.screen, TextScreen))
+        assert "decode_tps" in app.screen.text and "%" in app.screen.text
+        await pilot.press("escape")
+        await pilot.press("h")
+        await wait_until(pilot, lambda: isinstance(app.screen, TextScreen))
+        assert "code" in app.screen.text and "--promote" in app.screen.text

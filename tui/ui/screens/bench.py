@@ -21,6 +21,12 @@ class BenchScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel_or_close", "Cancel / back"),
         Binding("r", "rerun", "Run again"),
+        Binding("d", "sweep('depth')", "Depth sweep"),
+        Binding("c", "sweep('concurrency')", "Concurrency"),
+        Binding("k", "sweep('quality')", "Quality"),
+        Binding("l", "sweep('llama-bench')", "llama-bench"),
+        Binding("m", "mark", "Mark to compare"),
+        Binding("h", "champions", "Champions"),
     ]
     DEFAULT_CSS = """
     BenchScreen #bench-title { height: auto; padding: 0 1; text-style: bold; }
@@ -36,6 +42,7 @@ class BenchScreen(Screen[None]):
         self.cancel = threading.Event()
         self.running = False
         self.result = None
+        self.marked: int | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -154,3 +161,111 @@ class BenchScreen(Screen[None]):
     def action_rerun(self) -> None:
         if not self.running:
             self._start()
+
+    def action_sweep(self, kind: str) -> None:
+        if self.running:
+            self.notify("a benchmark is running (esc cancels it)", timeout=3)
+            return
+        self.cancel.clear()
+        self.running = True
+        self.query_one("#bench-summary", Static).update(f"{kind} …")
+        self._sweep(kind)
+
+    @work(thread=True, exclusive=True, group="bench")
+    def _sweep(self, kind: str) -> None:
+        from sparktop.bench import api
+
+        post = self.app._post  # type: ignore[attr-defined]
+        base, name = self.server.url or "", self.server.name
+        try:
+            if kind == "depth":
+                for depth, result in api.depth_sweep(
+                    base, name, prompt_tokens=self.prompt, gen_tokens=self.gen,
+                    cancel=self.cancel,
+                ):  # fmt: skip
+                    s = result.summary()
+                    pp, tg = s["prefill_tps"]["median"], s["decode_tps"]["median"]
+                    post(self._log, f"depth {depth:>6}: prefill {pp:.1f} t/s, decode {tg:.1f} t/s")
+            elif kind == "concurrency":
+                for row in api.concurrency_sweep(base, name, cancel=self.cancel):
+                    post(self._log, f"{row['streams']} streams: {row['aggregate_decode_tps']:.1f}"
+                                    f" t/s aggregate ({row['completed']} completed)")  # fmt: skip
+            elif kind == "quality":
+                from sparktop.bench.quality import quality_smoke
+
+                for item in quality_smoke(base, name):
+                    verdict = "ok " if item["ok"] else "BAD " + "; ".join(item["problems"])
+                    post(self._log, f"{item['mode']}: {verdict}")
+                    post(self._log, "   " + item["answer"].strip().replace("\n", " ")[:200])
+            elif kind == "llama-bench":
+                self._llama_bench(post)
+        except (api.BenchError, api.BenchCancelled, RuntimeError) as exc:
+            post(self._finished, f"{kind}: {exc or 'cancelled'}")
+            return
+        post(self._finished, f"{kind}: done")
+
+    def _llama_bench(self, post) -> None:
+        from sparktop.bench.llama_bench import run_llama_bench
+        from sparktop.catalog.files import model_path
+
+        app = self.app
+        entry = app.control.catalog.get(self.server.catalog_name or "")  # type: ignore[attr-defined]
+        path = model_path(entry) if entry is not None else None
+        if path is None or not path.is_file():
+            raise RuntimeError("llama-bench needs a catalog model whose GGUF is on this machine")
+        post(self._log, f"llama-bench -p {self.prompt} -n {self.gen} -r {self.reps} {path}")
+        for row in run_llama_bench(path, prompt=self.prompt, gen=self.gen,
+                                   repetitions=self.reps, cancel=self.cancel):  # fmt: skip
+            post(
+                self._log, f"llama-bench {row.test:>12}: {row.avg_ts:.1f} ± {row.stddev_ts:.1f} t/s"
+            )
+
+    def action_mark(self) -> None:
+        """Mark a history row; marking a second one shows the two side by side with deltas."""
+        from sparktop.bench.store import ResultStore
+        from sparktop.ui.screens.dialogs import TextScreen
+
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return
+        run_id = int(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value or 0)
+        if self.marked is None or self.marked == run_id:
+            self.marked = run_id
+            self.notify(f"run {run_id} marked: m on another run compares them", timeout=4)
+            return
+        comparison = ResultStore().compare(self.marked, run_id)
+        self.marked = None
+        a, b = comparison["a"], comparison["b"]
+        lines = [f"{'':<22}{'run ' + str(a['id']):>16}{'run ' + str(b['id']):>16}{'Δ':>18}"]
+        for key in ("model", "engine", "prompt_tokens", "gen_tokens", "prefill_tps",
+                    "decode_tps", "ttft_s", "server_decode_tps", "hardware"):  # fmt: skip
+            va, vb = a.get(key), b.get(key)
+            delta = comparison["delta"].get(key)
+            d = (
+                f"{delta['abs']:+.2f} ({delta['pct']:+.1f}%)"
+                if delta and delta["pct"] is not None
+                else ""
+            )
+            fa = f"{va:.2f}" if isinstance(va, float) else str(va)
+            fb = f"{vb:.2f}" if isinstance(vb, float) else str(vb)
+            lines.append(f"{key:<22}{fa:>16}{fb:>16}{d:>18}")
+        self.app.push_screen(TextScreen(f"run {a['id']} vs run {b['id']}", "\n".join(lines)))
+
+    def action_champions(self) -> None:
+        from sparktop.bench.store import ResultStore
+        from sparktop.ui.screens.dialogs import TextScreen
+
+        config = self.app.config  # type: ignore[attr-defined]
+        champions = ResultStore().champions()
+        lines = []
+        for mode in config.bench_modes:
+            run = champions.get(mode)
+            rule = config.champion_rule(mode).describe()
+            if run is None:
+                lines.append(f"{mode:<10} –   (rule: {rule})")
+            else:
+                lines.append(f"{mode:<10} run {run['id']} {run['model']}: pp "
+                             f"{run['prefill_tps'] or 0:.1f}, tg {run['decode_tps'] or 0:.1f} t/s"
+                             f"   (rule: {rule})")  # fmt: skip
+        lines += ["", "promote a run: sparktop results --promote RUN --mode MODE"]
+        self.app.push_screen(TextScreen("champions per mode", "\n".join(lines)))
