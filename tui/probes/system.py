@@ -60,6 +60,21 @@ class SystemProbe:
         )
         self.amd = AmdProbe(roots.sys, sys_shown=roots.shown(roots.sys))
 
+    def memory_only(self) -> Snapshot:
+        """A snapshot with memory alone: never blocks (procfs), for the very first frame."""
+        try:
+            memory = read_memory(self.roots.proc)
+        except (OSError, KeyError, ValueError):
+            memory = None
+        hints = memory_hints(memory, self.hint_rules) if memory else ()
+        return Snapshot(
+            time=time.time(),
+            hostname=hostname(self.roots.proc),
+            uptime_s=uptime_seconds(self.roots.proc),
+            memory=memory,
+            hints=hints,
+        )
+
     def collect(self) -> Snapshot:
         memory: MemoryInfo | None = None
         memory_error = None

@@ -241,7 +241,15 @@ class SparktopApp(App[int]):
             self.startup_warnings.append(self.ui_state.problem)
         for warning in self.startup_warnings:
             self.notify(warning, title="warning", severity="warning", timeout=12)
+        self._show_memory_now()
         self._probe_loop()
+
+    def _show_memory_now(self) -> None:
+        """The first frame already shows memory: /proc/meminfo is read here, on the UI thread,
+        because procfs answers at once; NVML and sysfs wait for the worker (they can hang)."""
+        snapshot = self.probe.memory_only()
+        if snapshot.memory is not None:
+            self.query_one(MemoryPanel).show(snapshot, record=False)  # history: the worker's
 
     def _initial_theme(self) -> str:
         saved = self.ui_state.load().get("theme")
@@ -345,11 +353,15 @@ class SparktopApp(App[int]):
             box.border_title = title
         self.servers_ready.set()
 
+    def _after_first_frame(self) -> None:
+        """Servers and downloads join once memory and GPUs are on screen."""
+        self._mount_servers_box()
+        if self.watch_servers:
+            self._servers_loop()
+
     def _show(self, snapshot: Snapshot) -> None:
         if self.last_snapshot is None:
-            self._mount_servers_box()
-            if self.watch_servers:
-                self._servers_loop()  # after the first frame: servers cost nothing at start-up
+            self.call_after_refresh(self._after_first_frame)
         self.last_snapshot = snapshot
         self.query_one(MemoryPanel).show(snapshot)
         self.query_one(GpuPanel).show(snapshot)

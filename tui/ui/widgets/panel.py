@@ -63,8 +63,9 @@ class SnapshotPanel(Widget):
     def record(self, snapshot: Snapshot) -> None:
         """Update histories from a new snapshot (called before build)."""
 
-    def show(self, snapshot: Snapshot) -> None:
-        self.record(snapshot)
+    def show(self, snapshot: Snapshot, record: bool = True) -> None:
+        if record:
+            self.record(snapshot)
         self.snapshot = snapshot
         self.redraw()
 
