@@ -111,7 +111,8 @@ class MemoryPanel(SnapshotPanel):
                         ),
                     )
                 )
-                lines += [
-                    Content.assemble((row, "$mem-other")) for row in chart(values, width, rows)
-                ]
+                # one multi-row line: the chart redraws as one widget, not ten
+                lines.append(
+                    Content.assemble(("\n".join(chart(values, width, rows)), "$mem-other"))
+                )
         return lines
