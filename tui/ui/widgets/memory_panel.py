@@ -20,6 +20,14 @@ CHART_SECONDS_PER_COLUMN = 5.0
 SHORT = {"gpu": "GPU", "other": "other", "cache": "cache", "free": "free"}
 
 
+def _rows(line: Content, width: int) -> int:
+    """Rows a line takes at `width` (wrapping only when it cannot fit: wrap is not cheap)."""
+    parts = line.plain.split("\n")
+    if all(len(part) <= width for part in parts):  # one cell per character in this panel
+        return len(parts)
+    return len(line.wrap(width))
+
+
 class MemoryPanel(SnapshotPanel):
     """Shows total/used/available/cache/swap, one stacked bar and a used-% sparkline."""
 
@@ -94,7 +102,7 @@ class MemoryPanel(SnapshotPanel):
                 text += f": {hint.command}"
             lines.append(Content.assemble((text, "$warning")))
         if self.fill:
-            used_rows = sum(len(line.wrap(width)) for line in lines)
+            used_rows = sum(_rows(line, width) for line in lines)
             rows = min(CHART_ROWS, height - used_rows - 2)
             if rows >= 3:
                 per = max(1, round(CHART_SECONDS_PER_COLUMN / max(self.interval, 0.001)))

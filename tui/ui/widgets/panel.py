@@ -37,7 +37,12 @@ class Line(Widget):
         if key == self._key:
             return
         width = self.content_size.width
-        rows = len(content.wrap(width)) if width else 0
+        if not width:
+            rows = 0
+        elif "\n" not in content.plain and content.cell_length <= width:
+            rows = 1  # the common case, without wrapping
+        else:
+            rows = len(content.wrap(width))
         relayout = rows != self._rows or not width
         self._rows = rows
         self._content, self._key = content, key
