@@ -4,8 +4,10 @@ on a worker thread, so a slow probe never freezes the screen."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import os
+import signal
 import threading
 import time
 from typing import TYPE_CHECKING, ClassVar
@@ -232,6 +234,10 @@ class SparktopApp(App[int]):
     def on_mount(self) -> None:
         self._ui_loop = asyncio.get_running_loop()
         self._ui_context = contextvars.copy_context()  # callbacks see the active app
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            # SSH dropped or the tmux pane killed: leave quietly; served models keep running
+            # (they live in their own sessions) and are adopted again on the next start.
+            self._ui_loop.add_signal_handler(signal.SIGHUP, self._hang_up)
         for theme in self.sparktop_themes.values():
             self.register_theme(theme)
         self.theme = self._initial_theme()
@@ -243,6 +249,12 @@ class SparktopApp(App[int]):
             self.notify(warning, title="warning", severity="warning", timeout=12)
         self._show_memory_now()
         self._probe_loop()
+
+    def _hang_up(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._servers_wake.set()
+        self.exit(0)
 
     def _show_memory_now(self) -> None:
         """The first frame already shows memory: /proc/meminfo is read here, on the UI thread,
