@@ -174,6 +174,7 @@ def test_ordinary_text_passes_the_coherence_check(text):
         ("xq zt bvvk qqwrt plmnb zzxc vbnm qwert asdf ghjk lkjh", "gibberish"),
         ("\ufffd+[\ufffd you\x0bo&\ufffd` arer7\ufffd\x0e\ufffd4\ufffd\x14 R\ufffd", "gibberish"),
         ("", "empty"),
+        ("5-3", "no words"),
     ],
 )
 def test_gibberish_and_loops_are_flagged(text, problem):

@@ -220,6 +220,8 @@ def check_coherence(text: str) -> Coherence:
     if run:
         problems.append(f"repetition loop: {run.group(1)!r} repeated {len(run.group(0))} times")
     words = [w.lower() for w in _WORD.findall(stripped)]
+    if not words and not any(ch.isalpha() for ch in stripped):
+        problems.append("gibberish: no words at all")
     cjk = sum(1 for ch in stripped if _is_cjk(ch))
     stats["words"] = len(words)
     share, gram = _loop_share(words)

@@ -96,6 +96,7 @@ def run_smoke(
         "messages": [{"role": "user", "content": PROMPT}],
         "max_tokens": max_tokens,
         "stream": False,
+        "seed": 42,  # the same model answers the same way: a test can be repeated
     }
     chat = http.request(
         "POST", base_url + "/v1/chat/completions", body=body, timeout=timeout, headers=headers
