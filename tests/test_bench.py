@@ -134,20 +134,30 @@ def test_a_bad_bench_rule_is_one_line_with_file_and_line(isolated_dirs):
     assert f"{path}:3: unknown setting bench.rules.code.min_decode_tpss" in result.stderr
 
 
+async def open_bench_screen(pilot, app):
+    """Select the served model, press b, and wait for the screen's first run to finish."""
+    from test_tui_servers import names, select, wait_until
+
+    from sparktop.ui.screens.bench import BenchScreen
+
+    await wait_until(pilot, lambda: names(app).get("benchy") == "ready")
+    select(app, "benchy")
+    await pilot.press("b")
+    await wait_until(pilot, lambda: isinstance(app.screen, BenchScreen))
+    screen = app.screen
+    await wait_until(pilot, lambda: not screen.running, timeout=120)
+    return screen
+
+
 async def test_bench_screen_runs_shows_progress_cancels_and_keeps_history(served):
     from conftest import make_app
-    from test_tui_servers import names, select, wait_until
+    from test_tui_servers import wait_until
 
     from sparktop.ui.screens.bench import BenchScreen
 
     app = make_app("nogpu", watch_servers=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: names(app).get("benchy") == "ready")
-        select(app, "benchy")
-        await pilot.press("b")
-        await wait_until(pilot, lambda: isinstance(app.screen, BenchScreen))
-        screen = app.screen
-        await wait_until(pilot, lambda: not screen.running, timeout=120)
+        screen = await open_bench_screen(pilot, app)
         log = "\n".join(screen.query_one("#bench-log").lines)
         assert "warm-up" in log and "repetition 3/3" in log and "kept as run" in log
         assert "decode" in log and "(server" in log
@@ -198,19 +208,13 @@ def test_overnight_queue_serves_each_model_benchmarks_and_summarises(llama_serve
 
 async def test_bench_screen_sweeps_llama_bench_compare_and_champions(served):
     from conftest import make_app
-    from test_tui_servers import names, select, wait_until
+    from test_tui_servers import wait_until
 
-    from sparktop.ui.screens.bench import BenchScreen
     from sparktop.ui.screens.dialogs import TextScreen
 
     app = make_app("nogpu", watch_servers=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: names(app).get("benchy") == "ready")
-        select(app, "benchy")
-        await pilot.press("b")
-        await wait_until(pilot, lambda: isinstance(app.screen, BenchScreen))
-        screen = app.screen
-        await wait_until(pilot, lambda: not screen.running, timeout=120)
+        screen = await open_bench_screen(pilot, app)
         screen.prompt, screen.gen, screen.reps = 64, 16, 2
 
         def log() -> str:

@@ -83,8 +83,7 @@ def cmd_bench_queue(config: Config, args: argparse.Namespace) -> int:
 
     summary = []
     for name in args.queue:
-        control = Control.from_config(config)
-        try:
+        with Control.from_config(config) as control:
             try:
                 entry = control.resolve_entry(name)
                 plan = control.supervisor.plan(entry, control.poll(), control.catalog.entries)
@@ -96,8 +95,6 @@ def cmd_bench_queue(config: Config, args: argparse.Namespace) -> int:
                 summary.append({"model": name, "error": str(exc)})
                 print(f"sparktop: error: {name}: {exc}", file=sys.stderr)
                 continue
-        finally:
-            control.close()
         if not args.json:
             print(f"== benchmarking {name}", flush=True)
         doc, code = bench_one(config, args, entry.serve.served_name, quiet=True)
@@ -147,8 +144,7 @@ def bench_one(config: Config, args: argparse.Namespace, target: str,
             return None, _err(f"{base} lists no model at /v1/models")
         name = ids[0]
     else:
-        control = Control.from_config(config)
-        try:
+        with Control.from_config(config) as control:
             try:
                 server = control.resolve_server(target, control.poll())
             except ServeError as exc:
@@ -161,8 +157,6 @@ def bench_one(config: Config, args: argparse.Namespace, target: str,
                 from sparktop.catalog.files import model_path
 
                 model_file = model_path(entry)
-        finally:
-            control.close()
     cancel = threading.Event()
 
     def progress(step: str, result) -> None:
@@ -216,14 +210,13 @@ def bench_one(config: Config, args: argparse.Namespace, target: str,
     if not args.no_save:
         store = ResultStore()
         flags = " ".join(entry.serve.args) if entry else None
-        doc["run_id"] = store.add(
-            model=name, quant=entry.quant if entry else None, engine=engine, serve_flags=flags,
-            kind="api", prompt_tokens=result.prompt_tokens, gen_tokens=result.gen_tokens,
-            repetitions=len(result.samples), prefill_tps=summary["prefill_tps"]["median"],
-            decode_tps=summary["decode_tps"]["median"], ttft_s=summary["ttft_s"]["median"],
-            server_prefill_tps=summary["server_prefill_tps"]["median"],
-            server_decode_tps=summary["server_decode_tps"]["median"], detail=doc,
-        )  # fmt: skip
+        doc["run_id"] = store.add_api(
+            result,
+            engine=engine,
+            quant=entry.quant if entry else None,
+            serve_flags=flags,
+            detail=doc,
+        )
     if args.json and not quiet:
         json.dump(doc, sys.stdout, indent=2)
         print()

@@ -69,13 +69,9 @@ def cmd_download(config: Config, args: argparse.Namespace) -> int:
         print(f"  … and {len(plan.files) - 20} more files")
     resume = f", {fmt_bytes(plan.present_bytes)} already here" if plan.present_bytes else ""
     print(f"  {len(plan.files)} files, {fmt_bytes(plan.total_bytes)}{resume}")
-    if not plan.fits:
-        print(
-            f"sparktop: error: not enough space under {plan.local_dir}: needs "
-            f"{fmt_bytes(plan.needed_bytes)} more (+1 GiB margin), {fmt_bytes(plan.free_bytes)} "
-            "free",
-            file=sys.stderr,
-        )
+    problem = plan.space_problem()
+    if problem:
+        print(f"sparktop: error: {problem}", file=sys.stderr)
         return 1
     job = job_from_plan(plan, tuple(args.include))
     store = DownloadStore()

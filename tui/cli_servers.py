@@ -94,8 +94,7 @@ def cmd_catalog(config: Config, args: argparse.Namespace) -> int:
     from sparktop.catalog.files import disk_state
     from sparktop.servers.supervisor import ServeError
 
-    control = _control(config)
-    try:
+    with _control(config) as control:
         for problem in control.catalog.errors:
             print(f"sparktop: error: {problem}", file=sys.stderr)
         servers = _servers(control)
@@ -158,15 +157,12 @@ def cmd_catalog(config: Config, args: argparse.Namespace) -> int:
             if together is not None:
                 print(f"together: {together.summary()}")
         return 1 if control.catalog.errors else 0
-    finally:
-        control.close()
 
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     from sparktop.servers.supervisor import ServeError
 
-    control = _control(config)
-    try:
+    with _control(config) as control:
         for problem in control.catalog.errors:
             print(f"sparktop: warning: {problem}", file=sys.stderr)
         try:
@@ -197,15 +193,12 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
             f"(pid {record.pid}, log {record.log_path})"
         )
         return 0
-    finally:
-        control.close()
 
 
 def cmd_stop(config: Config, args: argparse.Namespace) -> int:
     from sparktop.servers.supervisor import ServeError
 
-    control = _control(config)
-    try:
+    with _control(config) as control:
         servers = _servers(control)
         try:
             server = control.resolve_server(args.target, servers)
@@ -229,8 +222,6 @@ def cmd_stop(config: Config, args: argparse.Namespace) -> int:
         print(f"stopped {server.name} (pid {server.pid}){how} in {result.elapsed_s:.1f} s: "
               f"{port}{memory}")  # fmt: skip
         return 0 if result.port_freed else 1
-    finally:
-        control.close()
 
 
 def cmd_test(config: Config, args: argparse.Namespace) -> int:
@@ -243,8 +234,7 @@ def cmd_test(config: Config, args: argparse.Namespace) -> int:
         url = args.target.rstrip("/")
         url = url[:-3] if url.endswith("/v1") else url
     else:
-        control = _control(config)
-        try:
+        with _control(config) as control:
             servers = _servers(control)
             try:
                 server = control.resolve_server(args.target, servers)
@@ -257,8 +247,6 @@ def cmd_test(config: Config, args: argparse.Namespace) -> int:
             entry = control.catalog.get(server.catalog_name or "")
             if entry and entry.serve.proxy and entry.serve.proxy.token_env:
                 token = os.environ.get(entry.serve.proxy.token_env)
-        finally:
-            control.close()
     result = run_smoke(url, model, token=token)
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=2)
@@ -286,8 +274,7 @@ def cmd_test(config: Config, args: argparse.Namespace) -> int:
 def cmd_logs(config: Config, args: argparse.Namespace) -> int:
     from sparktop.servers.registry import tail
 
-    control = _control(config)
-    try:
+    with _control(config) as control:
         records = [
             r for r in control.registry.load() if args.name in (r.name, r.served_name, str(r.pid))
         ]
@@ -298,16 +285,13 @@ def cmd_logs(config: Config, args: argparse.Namespace) -> int:
         for line in tail(record.log_path, args.lines):
             print(line)
         return 0
-    finally:
-        control.close()
 
 
 def cmd_export(config: Config, args: argparse.Namespace) -> int:
     from sparktop.servers.export import opencode_entry
     from sparktop.servers.supervisor import ServeError
 
-    control = _control(config)
-    try:
+    with _control(config) as control:
         try:
             entry = control.resolve_entry(args.name)
         except ServeError as exc:
@@ -315,8 +299,6 @@ def cmd_export(config: Config, args: argparse.Namespace) -> int:
         json.dump(opencode_entry(entry, host=args.host), sys.stdout, indent=2)
         print()
         return 0
-    finally:
-        control.close()
 
 
 COMMANDS = {

@@ -58,6 +58,12 @@ class Control:
         _ = self.catalog
         return self.monitor.poll(gpu_by_pid)
 
+    def __enter__(self) -> Control:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.monitor.close()
 

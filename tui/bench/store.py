@@ -78,6 +78,27 @@ class ResultStore:
             )
             return int(cursor.lastrowid or 0)
 
+    def add_api(
+        self,
+        result: Any,
+        *,
+        engine: str | None,
+        quant: str | None = None,
+        serve_flags: str | None = None,
+        detail: Any = None,
+    ) -> int:
+        """Keep an API benchmark (sparktop.bench.api.ApiResult): its medians and all of it."""
+        summary = result.summary()
+        return self.add(
+            model=result.model, quant=quant, engine=engine, serve_flags=serve_flags,
+            kind="api", prompt_tokens=result.prompt_tokens, gen_tokens=result.gen_tokens,
+            repetitions=len(result.samples), prefill_tps=summary["prefill_tps"]["median"],
+            decode_tps=summary["decode_tps"]["median"], ttft_s=summary["ttft_s"]["median"],
+            server_prefill_tps=summary["server_prefill_tps"]["median"],
+            server_decode_tps=summary["server_decode_tps"]["median"],
+            detail=detail if detail is not None else result.to_json(),
+        )  # fmt: skip
+
     def history(self, model: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         query = f"SELECT {', '.join(COLUMNS)} FROM runs"
         args: list[Any] = []

@@ -49,6 +49,17 @@ class DownloadPlan:
     def fits(self) -> bool:
         return self.free_bytes - self.needed_bytes >= SPACE_MARGIN
 
+    def space_problem(self) -> str | None:
+        """Why the download cannot start here, with the numbers; None when it fits."""
+        if self.fits:
+            return None
+        from sparktop.units import fmt_bytes
+
+        return (
+            f"not enough space under {self.local_dir}: needs {fmt_bytes(self.needed_bytes)} "
+            f"more (+1 GiB margin), {fmt_bytes(self.free_bytes)} free"
+        )
+
 
 def endpoint() -> str | None:
     """HF_ENDPOINT read now (huggingface_hub reads it once, at import)."""

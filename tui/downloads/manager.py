@@ -46,6 +46,8 @@ class DownloadManager:
         self.jobs: list[DownloadJob] = []
         self.watcher = ExternalWatcher(local_dirs=local_dirs)
         self.external: list[ExternalDownload] = []
+        self._history: list[dict] = []
+        """The download records as last read (by `scan_external`, off the UI thread)."""
         self._lock = threading.Lock()
         self._saved: dict[str, float] = {}
 
@@ -140,14 +142,20 @@ class DownloadManager:
     # -- views ---------------------------------------------------------------------------
 
     def scan_external(self) -> list[ExternalDownload]:
+        """Blocking file system reads (call it off the UI thread): downloads started elsewhere,
+        and the records other sparktop processes wrote."""
         self.external = self.watcher.scan()
+        self._history = self.store.load()
         return self.external
 
     def rows(self) -> list[dict]:
-        """Everything the panel and `status --json` list: live jobs, then history, external."""
+        """What the panel lists: live jobs, then history, then downloads started elsewhere.
+
+        No I/O here: the panel redraws this several times a second during a download.
+        """
         live = {j.id: j.to_json() for j in self.jobs}
         out = list(live.values())
-        for record in self.store.load():
+        for record in self._history:
             if record.get("id") not in live:
                 out.append(record)
         out.sort(key=lambda r: r.get("created_at") or 0)

@@ -63,8 +63,3 @@ class DownloadStore:
             records = [r for r in self._read() if r.get("id") != record.get("id")]
             records.append(record)
             write_json_atomic(self.path, {"version": 1, "downloads": records[-KEEP:]})
-
-    def remove(self, record_id: str) -> None:
-        with self._locked():
-            records = [r for r in self._read() if r.get("id") != record_id]
-            write_json_atomic(self.path, {"version": 1, "downloads": records})

@@ -62,34 +62,28 @@ class SystemProbe:
 
     def memory_only(self) -> Snapshot:
         """A snapshot with memory alone: never blocks (procfs), for the very first frame."""
-        try:
-            memory = read_memory(self.roots.proc)
-        except (OSError, KeyError, ValueError):
-            memory = None
-        hints = memory_hints(memory, self.hint_rules) if memory else ()
-        return Snapshot(
-            time=time.time(),
-            hostname=hostname(self.roots.proc),
-            uptime_s=uptime_seconds(self.roots.proc),
-            memory=memory,
-            hints=hints,
-        )
+        return self._snapshot()
 
     def collect(self) -> Snapshot:
+        return self._snapshot(with_gpus=True)
+
+    def _snapshot(self, with_gpus: bool = False) -> Snapshot:
         memory: MemoryInfo | None = None
         memory_error = None
         try:
             memory = read_memory(self.roots.proc)
         except (OSError, KeyError, ValueError) as exc:
             memory_error = f"cannot read {self.roots.shown(self.roots.proc)}/meminfo: {exc}"
-        gpus: list[GpuInfo] = self.nvidia.read(memory)
-        gpus += self.amd.read(first_index=len(gpus))
+        gpus: list[GpuInfo] = []
         reason = None
-        if not gpus:
-            reasons = [r for r in (self.nvidia.reason, self.amd.reason) if r]
-            reason = "; ".join(reasons) or "no GPU found"
-            if in_container(self.roots.proc, self.roots.root):
-                reason += " (running in a container: is the GPU passed through?)"
+        if with_gpus:
+            gpus = self.nvidia.read(memory)
+            gpus += self.amd.read(first_index=len(gpus))
+            if not gpus:
+                reasons = [r for r in (self.nvidia.reason, self.amd.reason) if r]
+                reason = "; ".join(reasons) or "no GPU found"
+                if in_container(self.roots.proc, self.roots.root):
+                    reason += " (running in a container: is the GPU passed through?)"
         hints = memory_hints(memory, self.hint_rules) if memory else ()
         return Snapshot(
             time=time.time(),

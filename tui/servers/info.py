@@ -12,7 +12,6 @@ READY = "ready"
 NOT_RESPONDING = "not responding"  # connect or read timed out
 ERROR = "error"  # answered, but not OK
 CRASHED = "crashed"  # a managed server's process is gone and nobody stopped it
-STOPPED = "stopped"
 
 
 @dataclass(frozen=True)

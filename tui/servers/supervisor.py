@@ -300,6 +300,7 @@ class Supervisor:
             log_path=str(log_path),
             proxy_port=entry.serve.proxy.port if entry.serve.proxy else None,
         )
+        self.registry.prune()  # ended records are kept for their log tails, not forever
         self.registry.add(record)
         return record
 

@@ -175,10 +175,10 @@ class SparktopApp(App[int]):
         from sparktop.ui.screens.dialogs import ConfirmScreen
         from sparktop.units import fmt_bytes
 
-        if not plan.fits:
+        problem = plan.space_problem()
+        if problem:
             self.notify(
-                f"not enough space under {plan.local_dir}: needs {fmt_bytes(plan.needed_bytes)}"
-                f" more (+1 GiB margin), {fmt_bytes(plan.free_bytes)} free",
+                problem,
                 title=f"download {entry.name}",
                 severity="error",
                 timeout=12,
@@ -354,10 +354,10 @@ class SparktopApp(App[int]):
             self._servers_wake.clear()
 
     def _show_servers(self, servers: tuple[ServerInfo, ...]) -> None:
-        if bool(servers) != bool(self.servers):
-            self.servers = servers
-            self.refresh_bindings()
+        appeared_or_gone = bool(servers) != bool(self.servers)
         self.servers = servers
+        if appeared_or_gone:
+            self.refresh_bindings()  # server keys show in the footer only when they can act
         self.query_one(ServersTable).show(servers)
         box = self.query_one("#servers-box")
         title = f"Servers ({len(servers)})" if servers else "Servers (none running: m for models)"

@@ -103,14 +103,7 @@ class BenchScreen(Screen[None]):
             post(self._finished, f"failed: {exc}")
             return
         summary = result.summary()
-        run_id = ResultStore().add(
-            model=self.server.name, engine=self.server.engine, kind="api",
-            prompt_tokens=result.prompt_tokens, gen_tokens=result.gen_tokens,
-            repetitions=len(result.samples), prefill_tps=summary["prefill_tps"]["median"],
-            decode_tps=summary["decode_tps"]["median"], ttft_s=summary["ttft_s"]["median"],
-            server_prefill_tps=summary["server_prefill_tps"]["median"],
-            server_decode_tps=summary["server_decode_tps"]["median"], detail=result.to_json(),
-        )  # fmt: skip
+        run_id = ResultStore().add_api(result, engine=self.server.engine)
         self.result = result
 
         def line(name: str, key: str, unit: str) -> str:

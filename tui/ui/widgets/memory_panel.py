@@ -7,7 +7,7 @@ from textual.content import Content
 from sparktop.history import History, chart, sparkline
 from sparktop.memview import bar_cells, memory_shares
 from sparktop.snapshot import Snapshot
-from sparktop.ui.widgets.panel import SnapshotPanel
+from sparktop.ui.widgets.panel import SnapshotPanel, rows_at
 from sparktop.units import fmt_bytes, fmt_duration
 
 STYLE = {"gpu": "$mem-gpu", "other": "$mem-other", "cache": "$mem-cache", "free": "$mem-free"}
@@ -18,14 +18,6 @@ CHART_SECONDS_PER_COLUMN = 5.0
 """The wide chart moves once per column (not per sample): 5 s a column shows ~10 minutes at
 160 columns and redraws a fifth as often."""
 SHORT = {"gpu": "GPU", "other": "other", "cache": "cache", "free": "free"}
-
-
-def _rows(line: Content, width: int) -> int:
-    """Rows a line takes at `width` (wrapping only when it cannot fit: wrap is not cheap)."""
-    parts = line.plain.split("\n")
-    if all(len(part) <= width for part in parts):  # one cell per character in this panel
-        return len(parts)
-    return len(line.wrap(width))
 
 
 class MemoryPanel(SnapshotPanel):
@@ -102,7 +94,7 @@ class MemoryPanel(SnapshotPanel):
                 text += f": {hint.command}"
             lines.append(Content.assemble((text, "$warning")))
         if self.fill:
-            used_rows = sum(_rows(line, width) for line in lines)
+            used_rows = sum(rows_at(line, width) for line in lines)
             rows = min(CHART_ROWS, height - used_rows - 2)
             if rows >= 3:
                 per = max(1, round(CHART_SECONDS_PER_COLUMN / max(self.interval, 0.001)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from textual.content import Content
 from textual.events import Resize
 from textual.widget import Widget
@@ -19,6 +20,14 @@ from sparktop.snapshot import Snapshot
 
 def _key(content: Content) -> tuple[Any, ...]:
     return (content.plain, tuple(content.spans))
+
+
+def rows_at(content: Content, width: int) -> int:
+    """Rows `content` takes at `width`; wraps only when a line cannot fit (wrap is not cheap)."""
+    parts = content.plain.split("\n")
+    if all(cell_len(part) <= width for part in parts):
+        return len(parts)
+    return len(content.wrap(width))
 
 
 class Line(Widget):
@@ -37,12 +46,7 @@ class Line(Widget):
         if key == self._key:
             return
         width = self.content_size.width
-        if not width:
-            rows = 0
-        elif "\n" not in content.plain and content.cell_length <= width:
-            rows = 1  # the common case, without wrapping
-        else:
-            rows = len(content.wrap(width))
+        rows = rows_at(content, width) if width else 0
         relayout = rows != self._rows or not width
         self._rows = rows
         self._content, self._key = content, key
