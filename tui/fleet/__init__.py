@@ -1,0 +1,1 @@
+"""Other boxes: hosts reached over SSH or `sparktop agent`, and llama.cpp RPC split serving."""
