@@ -32,6 +32,19 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+def set_aside(path: Path) -> Path | None:
+    """Keep a damaged file (corrupt, truncated, unknown shape) as `<name>.damaged-<time>`
+    before a fresh one replaces it, so nothing a user had is silently lost."""
+    import time
+
+    target = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        os.replace(path, target)
+    except OSError:
+        return None
+    return target
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 

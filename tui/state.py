@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from sparktop import paths
-from sparktop.atomic import write_json_atomic
+from sparktop.atomic import set_aside, write_json_atomic
 
 
 class StateFile:
     def __init__(self, name: str, directory: Path | None = None) -> None:
         self.path = (directory or paths.state_dir()) / name
         self.problem: str | None = None
+        self._damaged = False
 
     def load(self) -> dict[str, Any]:
         try:
@@ -26,9 +27,11 @@ class StateFile:
             return {}
         except (OSError, ValueError) as exc:
             self.problem = f"{self.path}: unreadable state ({exc}); using defaults"
+            self._damaged = not isinstance(exc, PermissionError)
             return {}
         if not isinstance(data, dict):
             self.problem = f"{self.path}: unexpected content; using defaults"
+            self._damaged = True
             return {}
         return data
 
@@ -37,6 +40,8 @@ class StateFile:
         data = self.load()
         data.update(changes)
         try:
+            if self._damaged and set_aside(self.path) is not None:
+                self._damaged = False
             write_json_atomic(self.path, data)
         except OSError as exc:
             self.problem = f"cannot save {self.path}: {exc.strerror or exc}"

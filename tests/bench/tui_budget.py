@@ -5,8 +5,10 @@ CPU (% of one core), peak RSS and, for sparktop, the time to its first frame.
 
     python tests/bench/tui_budget.py                 # 60 s, 80x24, this machine
     python tests/bench/tui_budget.py --machine spark --seconds 30 --size 160x48
+    python tests/bench/tui_budget.py --servers 4     # with 4 live llama-servers to watch
 
 Targets (issue #2): CPU no higher than btop's, RSS <= 60 MiB, first frame <= 0.6 s.
+Issue #6 asks the same with all panels and 4 live servers, and a first frame <= 0.5 s.
 "first frame" is the time from starting the process until the pane shows the memory
 panel filled with data (not just an empty window).
 """
@@ -105,6 +107,12 @@ def main() -> int:
     parser.add_argument(
         "--sparktop", default=str(beside) if beside.exists() else shutil.which("sparktop")
     )
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=0,
+        help="start this many real llama-servers (tiny model, --metrics) for sparktop to watch",
+    )
     args = parser.parse_args()
     if not args.sparktop:
         print("sparktop not found: pass --sparktop PATH", file=sys.stderr)
@@ -124,6 +132,31 @@ def main() -> int:
     (scratch / "btop").mkdir()
     (scratch / "btop" / "btop.conf").write_text(f"update_ms = {int(args.interval * 1000)}\n")
 
+    servers = start_servers(args.servers, scratch)
+    try:
+        return measure(args, size, scratch, env)
+    finally:
+        for proc in servers:
+            os.killpg(proc.pid, 15)
+            proc.wait(timeout=30)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def start_servers(count: int, scratch: Path) -> list[subprocess.Popen]:
+    """`count` real llama-servers on loopback, each in its own process group."""
+    if not count:
+        return []
+    from llama_common import free_port, start_llama_server
+    from tinymodel import write_tiny_llama
+
+    model = write_tiny_llama(scratch / "models" / "tiny-f32.gguf")
+    return [
+        start_llama_server(model, f"bench-{i}", free_port(), "--metrics", "-c", "512")
+        for i in range(count)
+    ]
+
+
+def measure(args: argparse.Namespace, size: tuple[int, ...], scratch: Path, env: dict) -> int:
     if args.starts:
         times = []
         for _ in range(args.starts):
@@ -134,7 +167,6 @@ def main() -> int:
             if seen is not None:
                 times.append(seen - t0)
             time.sleep(0.5)
-        shutil.rmtree(scratch, ignore_errors=True)
         times.sort()
         median = times[len(times) // 2] if times else float("nan")
         print(
@@ -168,11 +200,11 @@ def main() -> int:
     rss = {name: status_kib(pid, "VmHWM") / 1024 for name, pid in runs.items()}
     for session in ("bench-sparktop", "bench-btop", "bench-glances"):
         tmux("kill-session", "-t", session)
-    shutil.rmtree(scratch, ignore_errors=True)
 
     print(
         f"window {elapsed:.1f} s at {args.interval:g} s refresh, {args.size}, "
-        f"machine={args.machine or 'this one'}, {os.cpu_count()} cores"
+        f"machine={args.machine or 'this one'}, {args.servers} live servers, "
+        f"{os.cpu_count()} cores"
     )
     print(f"{'tool':<10} {'CPU % of a core':>16} {'peak RSS MiB':>13}")
     for name in runs:

@@ -237,23 +237,10 @@ class ProcessScanner:
         return None
 
 
-_BOOT: dict[Path, float] = {}
+def process_age(proc: Path, start_ticks: int) -> float | None:
+    """Seconds since the process started, from the time since boot (/proc/uptime): unlike
+    the wall clock, it does not jump when NTP or a user sets the time."""
+    from sparktop.probes.procfs import uptime_seconds
 
-
-def boot_time(proc: Path) -> float | None:
-    if proc in _BOOT:
-        return _BOOT[proc]
-    try:
-        for line in (proc / "stat").read_text().splitlines():
-            if line.startswith("btime "):
-                _BOOT[proc] = float(line.split()[1])
-                return _BOOT[proc]
-    except OSError:
-        pass
-    return None
-
-
-def start_time(proc: Path, start_ticks: int) -> float | None:
-    """Wall-clock start of a process from its start ticks and the boot time."""
-    booted = boot_time(proc)
-    return booted + start_ticks / TICKS if booted is not None else None
+    up = uptime_seconds(proc)
+    return max(0.0, up - start_ticks / TICKS) if up is not None else None

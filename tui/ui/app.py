@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 import os
 import signal
 import threading
@@ -21,7 +22,7 @@ from textual.theme import Theme
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from sparktop import __version__
+from sparktop import __version__, logs
 from sparktop.config import Config
 from sparktop.probes.system import SystemProbe
 from sparktop.servers.info import ServerInfo
@@ -32,6 +33,7 @@ from sparktop.ui.themes import CONSOLE_THEME, DEFAULT_THEME, load_themes
 from sparktop.ui.widgets.gpu_panel import GpuPanel
 from sparktop.ui.widgets.memory_panel import MemoryPanel
 from sparktop.ui.widgets.servers_panel import ServersTable
+from sparktop.ui.widgets.summary_panel import MIN_COLUMNS, MIN_ROWS, SummaryPanel
 from sparktop.units import fmt_uptime
 
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ class SparktopApp(App[int]):
         Binding("e", "export", "Export"),
         Binding("b", "bench", "Bench"),
         Binding("c", "cycle_theme", "Theme"),
+        Binding("w", "warnings", "Warnings"),
         Binding("r", "refresh_now", "Refresh"),
     ]
 
@@ -84,6 +87,9 @@ class SparktopApp(App[int]):
         self.ui_state = ui_state or StateFile("ui.json")
         self.requested_theme = theme
         self.last_snapshot: Snapshot | None = None
+        self.refreshes = 0
+        self.compact = False
+        """Snapshots shown so far (the soak benchmark counts them)."""
         self.snapshot_ready = asyncio.Event()
         self._wake = threading.Event()
         self._stopping = False
@@ -98,6 +104,8 @@ class SparktopApp(App[int]):
         self._servers_wake = threading.Event()
         self.busy: str | None = None
         """What a serve/stop in progress is doing (one at a time)."""
+        self._health: dict[tuple[int | None, int | None], str] = {}
+        self._gpu_problem: str | None = None
 
     @property
     def control(self) -> Control:
@@ -138,6 +146,7 @@ class SparktopApp(App[int]):
         if self._downloads is None:
             return
         rows = self._downloads.rows()
+        self.query_one(SummaryPanel).downloads = rows
         for table in self.query(DownloadsTable).results(DownloadsTable):
             table.show(rows)
             box = self.query_one("#downloads-box")
@@ -212,6 +221,7 @@ class SparktopApp(App[int]):
             with VerticalScroll(id="gpus") as gpus:
                 gpus.border_title = "GPUs"
                 yield GpuPanel(id="gpu-panel")
+        yield SummaryPanel(id="summary")
         yield Footer()
 
     def _mount_servers_box(self) -> None:
@@ -241,16 +251,40 @@ class SparktopApp(App[int]):
         for theme in self.sparktop_themes.values():
             self.register_theme(theme)
         self.theme = self._initial_theme()
+        self._start_theme: str | None = self.theme  # chosen for this run, not by the user
+        self._match_no_color_filter()
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.query_one(MemoryPanel).interval = self.interval
         if self.ui_state.problem:
             self.startup_warnings.append(self.ui_state.problem)
+        if logs.problem():
+            self.startup_warnings.append(str(logs.problem()))
         for warning in self.startup_warnings:
             self.notify(warning, title="warning", severity="warning", timeout=12)
+        logs.LOGGER.info(
+            "view started: %sx%s, TERM=%s%s, every %g s",
+            self.size.width,
+            self.size.height,
+            os.environ.get("TERM", "?"),
+            ", NO_COLOR" if os.environ.get("NO_COLOR") else "",
+            self.interval,
+        )
         self._show_memory_now()
         self._probe_loop()
 
+    def notify(self, message: str, *, title: str = "", severity: str = "information",
+               **kwargs) -> None:  # fmt: skip
+        """Every notification also goes to the log (warnings and errors to the `w` list)."""
+        level = {"warning": logging.WARNING, "error": logging.ERROR}.get(severity, logging.INFO)
+        logs.LOGGER.log(level, "%s%s", f"{title}: " if title else "", message)
+        super().notify(message, title=title, severity=severity, **kwargs)  # type: ignore[arg-type]
+
+    def _handle_exception(self, error: Exception) -> None:
+        logs.LOGGER.error("unexpected error", exc_info=error)
+        super()._handle_exception(error)
+
     def _hang_up(self) -> None:
+        logs.LOGGER.info("SIGHUP: leaving; served models keep running")
         self._stopping = True
         self._wake.set()
         self._servers_wake.set()
@@ -277,7 +311,27 @@ class SparktopApp(App[int]):
         default = CONSOLE_THEME if os.environ.get("TERM") == "linux" else DEFAULT_THEME
         return default if default in self.available_themes else "textual-dark"
 
+    def _match_no_color_filter(self) -> None:
+        """NO_COLOR: Textual picks its colour-removing filter once, for the theme at start-up
+        (greys for RGB themes). A 16-colour theme needs the terminal's default colours
+        instead: greyed ANSI colours come out black on black."""
+        from textual.filter import Monochrome, NoColor
+
+        if not self.no_color:
+            return
+        wanted = NoColor if self.native_ansi_color else Monochrome
+        for index, current in enumerate(self._filters):
+            if isinstance(current, (NoColor, Monochrome)) and type(current) is not wanted:
+                self._filters[index] = wanted()
+
     def _remember_theme(self, theme: Theme) -> None:
+        self._match_no_color_filter()
+        if theme.name == self._start_theme:
+            # the start-up theme (--theme, TERM=linux's default) is announced once too:
+            # only a theme the user switches to is remembered
+            self._start_theme = None
+            return
+        self._start_theme = None
         if self.ui_state.load().get("theme") != theme.name and not self.ui_state.update(
             theme=theme.name
         ):
@@ -285,8 +339,13 @@ class SparktopApp(App[int]):
 
     def on_resize(self, event: Resize) -> None:
         wide = event.size.width >= WIDE_AT
+        # too small a window for the panels: the one-line-per-fact summary shows instead
+        self.compact = event.size.width < MIN_COLUMNS or event.size.height < MIN_ROWS
         self.screen.set_class(wide, "wide")
+        self.screen.set_class(self.compact, "compact")
         self.query_one(MemoryPanel).fill = wide
+        if self.last_snapshot is not None:
+            self._show_topbar(self.last_snapshot)
 
     # -- data ---------------------------------------------------------------------------
 
@@ -353,12 +412,41 @@ class SparktopApp(App[int]):
             self._servers_wake.wait(max(0.0, self.control.config.servers.interval - spent))
             self._servers_wake.clear()
 
+    def _log_health(self, servers: tuple[ServerInfo, ...]) -> None:
+        """A server's health changing (ready → not responding, crashed, gone) is logged."""
+        seen: dict[tuple[int | None, int | None], str] = {}
+        for server in servers:
+            key = (server.pid, server.port)
+            seen[key] = server.health
+            before = self._health.get(key)
+            if before == server.health:
+                continue
+            bad = server.health in ("not responding", "crashed", "error")
+            logs.LOGGER.log(
+                logging.WARNING if bad else logging.INFO,
+                "server %s (pid %s, port %s): %s%s%s",
+                server.name,
+                server.pid,
+                server.port,
+                f"{before} → " if before else "",
+                server.health,
+                f" ({server.health_detail})" if server.health_detail else "",
+            )
+        for key in self._health.keys() - seen.keys():
+            logs.LOGGER.info("server pid %s port %s: gone", *key)
+        self._health = seen
+
     def _show_servers(self, servers: tuple[ServerInfo, ...]) -> None:
+        self._log_health(servers)
         appeared_or_gone = bool(servers) != bool(self.servers)
         self.servers = servers
         if appeared_or_gone:
             self.refresh_bindings()  # server keys show in the footer only when they can act
         self.query_one(ServersTable).show(servers)
+        summary = self.query_one(SummaryPanel)
+        summary.servers = servers
+        if self.compact and summary.snapshot is not None:
+            summary.redraw()
         box = self.query_one("#servers-box")
         title = f"Servers ({len(servers)})" if servers else "Servers (none running: m for models)"
         if box.border_title != title:
@@ -375,20 +463,44 @@ class SparktopApp(App[int]):
         if self.last_snapshot is None:
             self.call_after_refresh(self._after_first_frame)
         self.last_snapshot = snapshot
+        self.refreshes += 1
+        gpu_problem = snapshot.gpu_unavailable_reason or "; ".join(
+            f"GPU {g.index}: {g.error}" for g in snapshot.gpus if g.error
+        )
+        if gpu_problem != (self._gpu_problem or ""):
+            if gpu_problem:  # a warning when it changes mid-run (GPU lost), not at start
+                level = logging.INFO if self._gpu_problem is None else logging.WARNING
+                logs.LOGGER.log(level, "GPU: %s", gpu_problem)
+            elif self._gpu_problem is not None:
+                logs.LOGGER.info("GPU: answering again")
+            self._gpu_problem = gpu_problem
         self.query_one(MemoryPanel).show(snapshot)
         self.query_one(GpuPanel).show(snapshot)
+        if self.compact:
+            self.query_one(SummaryPanel).show(snapshot)
+        else:
+            self.query_one(SummaryPanel).snapshot = snapshot
         gpus = self.query_one("#gpus", VerticalScroll)
         title = f"GPUs ({len(snapshot.gpus)})" if snapshot.gpus else "GPUs"
         if gpus.border_title != title:
             gpus.border_title = title
-        topbar = (
-            f"sparktop {__version__} │ {snapshot.hostname} │ up {fmt_uptime(snapshot.uptime_s)}"
-            f" │ every {self.interval:g} s │ ? help"
-        )
+        self._show_topbar(snapshot)
+        self.snapshot_ready.set()
+
+    def _show_topbar(self, snapshot: Snapshot) -> None:
+        warned = len(logs.recent())
+        warnings = f"{warned} warning{'s' if warned != 1 else ''} (w) │ " if warned else ""
+        up = f"up {fmt_uptime(snapshot.uptime_s)}"
+        if self.compact:
+            topbar = f"{snapshot.hostname} │ {up} │ {warnings}? help"
+        else:
+            topbar = (
+                f"sparktop {__version__} │ {snapshot.hostname} │ {up} │ "
+                f"every {self.interval:g} s │ {warnings}? help"
+            )
         if topbar != self._topbar_text:
             self._topbar_text = topbar
             self.query_one("#topbar", Static).update(topbar)
-        self.snapshot_ready.set()
 
     # -- actions ------------------------------------------------------------------------
 
@@ -628,6 +740,22 @@ class SparktopApp(App[int]):
 
         text = json.dumps(opencode_entry(entry), indent=2)
         self.push_screen(TextScreen(f"OpenCode provider for {entry.name}", text))
+
+    def action_warnings(self) -> None:
+        """Recent warnings and errors of this run, and where the full log is."""
+        from sparktop.ui.screens.dialogs import TextScreen
+
+        def text() -> str:
+            entries = logs.recent()
+            where = logs.path()
+            lines = [f"log: {where}" if where else f"log: none ({logs.problem()})"]
+            if logs.problem() and where:
+                lines.append(str(logs.problem()))
+            lines.append("")
+            lines += [e.line() for e in entries] or ["no warnings since sparktop started"]
+            return "\n".join(lines)
+
+        self.push_screen(TextScreen(f"warnings ({len(logs.recent())})", text(), refresh=text))
 
     def action_cycle_theme(self) -> None:
         names = sorted(self.sparktop_themes) or sorted(self.available_themes)
