@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sparktop.units import fmt_bytes
 
 if TYPE_CHECKING:  # the verbs import their machinery when run, keeping `sparktop` quick
+    from sparktop.catalog.entry import ModelEntry
     from sparktop.config import Config
     from sparktop.control import Control
     from sparktop.servers.info import ServerInfo
@@ -134,6 +135,7 @@ def cmd_catalog(config: Config, args: argparse.Namespace) -> int:
                             "verified": d.verified,
                         },
                         "fit": f.to_json(),
+                        "rpc_workers": _rpc_json(e),
                         "source": e.source,
                     }
                     for e, d, f in rows
@@ -154,9 +156,32 @@ def cmd_catalog(config: Config, args: argparse.Namespace) -> int:
                     f"{entry.name:28} {entry.engine:9} {(entry.quant or '–'):11} "
                     f"{on_disk:>9} {need:>9}  {fit.summary()}"
                 )
+                if entry.rpc is not None:
+                    print(f"{'':28} rpc workers: {_rpc_text(entry)}")
             if together is not None:
                 print(f"together: {together.summary()}")
         return 1 if control.catalog.errors else 0
+
+
+def _rpc_json(entry: ModelEntry) -> list[dict] | None:
+    """A catalog entry's llama.cpp RPC workers for `catalog --json` (None: not split)."""
+    if entry.rpc is None:
+        return None
+    return [
+        {"endpoint": w.endpoint, "host": w.host, "start": w.start, "memory_gb": w.memory_gb,
+         "args": list(w.args)}
+        for w in entry.rpc.workers
+    ]  # fmt: skip
+
+
+def _rpc_text(entry: ModelEntry) -> str:
+    parts = []
+    for w in entry.rpc.workers if entry.rpc else ():
+        notes = [w.host or "this machine"] + (["start"] if w.start else [])
+        if w.memory_gb is not None:
+            notes.append(f"{w.memory_gb:g} GB")
+        parts.append(f"{w.endpoint} ({', '.join(notes)})")
+    return ", ".join(parts)
 
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
@@ -192,6 +217,12 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
             f"{entry.serve.served_name} is ready: http://{record.host}:{record.port}/v1 "
             f"(pid {record.pid}, log {record.log_path})"
         )
+        if record.rpc_workers:
+            workers = ", ".join(
+                f"{w['endpoint']} (" + (f"pid {w['pid']}" if w.get("started") else "running") + ")"
+                for w in record.rpc_workers
+            )
+            print(f"  split over rpc workers: {workers}")
         return 0
 
 

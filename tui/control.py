@@ -50,6 +50,7 @@ class Control:
             roots=roots,
             engines=config.engine_binaries,
             stop_timeout_s=config.servers.stop_timeout,
+            hosts=getattr(config, "hosts", ()),  # RPC workers started over SSH
         )
         return cls(config, registry, monitor, supervisor, roots)
 

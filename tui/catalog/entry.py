@@ -65,6 +65,43 @@ class ServeProfile:
 
 
 @dataclass(frozen=True)
+class RpcWorker:
+    """One llama.cpp RPC worker (`ggml-rpc-server`) that llama-server reaches with `--rpc`."""
+
+    endpoint: str
+    """`address:port` as llama-server connects to it."""
+    host: str | None = None
+    """Name of a configured host (SSH start, memory); None: this machine."""
+    start: bool = False
+    """Start `ggml-rpc-server` there when nothing listens on the endpoint."""
+    memory_gb: float | None = None
+    """Memory this worker's host contributes to the pool (else probed where possible)."""
+    args: tuple[str, ...] = ()
+    """Extra `ggml-rpc-server` arguments, one item per argv element."""
+    binary: str | None = None
+    """Path of ggml-rpc-server there (default: next to llama-server here, on PATH there)."""
+
+    @property
+    def address(self) -> str:
+        return self.endpoint.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint.rpartition(":")[2])
+
+
+@dataclass(frozen=True)
+class RpcSpec:
+    """Split serving: llama-server on this machine plus RPC workers (llama.cpp only)."""
+
+    workers: tuple[RpcWorker, ...]
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return tuple(w.endpoint for w in self.workers)
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     name: str
     engine: str
@@ -85,6 +122,8 @@ class ModelEntry:
     source: str = ""
     """file:line the entry was read from."""
     tags: tuple[str, ...] = field(default=())
+    rpc: RpcSpec | None = None
+    """RPC workers the model is split over (llama.cpp `--rpc`); None: this machine alone."""
 
     @property
     def model_path(self) -> Path | None:

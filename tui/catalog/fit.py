@@ -6,7 +6,8 @@ kv cache 2 (K,V) x layers x kv_heads x head_dim x context x bytes per element, f
 overhead llama.cpp: 1.5 GiB of compute buffers and runtime; vLLM and SGLang preallocate a
          fraction of the whole pool (--gpu-memory-utilization, default 0.9;
          --mem-fraction-static, default 0.88), so that fraction is what they need
-available MemAvailable now, plus what the servers that would be stopped hold (RSS + GPU)
+available MemAvailable now, plus what the servers that would be stopped hold (RSS + GPU);
+         split serving (llama.cpp RPC) adds each other host's memory once (`memory_gb`)
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class FitVerdict:
     headroom_bytes: int | None
     needs: tuple[Need, ...]
     notes: tuple[str, ...] = field(default=())
+    hosts: tuple[tuple[str, int | None], ...] = field(default=())
+    """Split serving: (host, available bytes) per host pooled; this machine first."""
 
     def summary(self) -> str:
         """One line with the numbers, e.g. for a refusal."""
@@ -77,7 +80,13 @@ class FitVerdict:
         if self.need_bytes is None:
             return f"size unknown; {_gib(avail)} available"
         freed = f" (incl. {_gib(self.freed_bytes)} freed by stopping)" if self.freed_bytes else ""
-        return f"{self.verdict}: needs {_gib(self.need_bytes)}, {_gib(avail)} available{freed}"
+        pooled = ""
+        if len(self.hosts) > 1:
+            parts = [f"{h} {_gib(b) if b is not None else '?'}" for h, b in self.hosts]
+            pooled = f" pooled over {len(self.hosts)} hosts ({' + '.join(parts)})"
+        return (
+            f"{self.verdict}: needs {_gib(self.need_bytes)}, {_gib(avail)} available{pooled}{freed}"
+        )
 
     def to_json(self) -> dict:
         return {
@@ -101,6 +110,7 @@ class FitVerdict:
                 for n in self.needs
             ],
             "notes": list(self.notes),
+            "hosts": [{"host": h, "available_bytes": b} for h, b in self.hosts],
         }
 
 
@@ -198,8 +208,11 @@ def check_fit(
     freed_bytes: int = 0,
 ) -> FitVerdict:
     """Verdict for serving `entries` together, after freeing `freed_bytes`."""
+    entries = list(entries)
     needs = tuple(estimate_need(e, pool_total_bytes) for e in entries)
     notes = []
+    hosts = _pooled_hosts(entries, available_bytes, notes)
+    available_bytes += sum(b or 0 for _h, b in hosts[1:])
     for need in needs:
         if need.kv_bytes is None:
             notes.append(f"{need.name}: KV cache {need.kv_source}; counted as 0")
@@ -209,7 +222,9 @@ def check_fit(
             )
     totals = [n.total_bytes for n in needs]
     if any(t is None for t in totals):
-        return FitVerdict(UNKNOWN, None, available_bytes, freed_bytes, None, needs, tuple(notes))
+        return FitVerdict(
+            UNKNOWN, None, available_bytes, freed_bytes, None, needs, tuple(notes), hosts
+        )
     need = sum(t for t in totals if t is not None)
     headroom = available_bytes + freed_bytes - need
     if headroom >= reserve_bytes(pool_total_bytes):
@@ -218,4 +233,24 @@ def check_fit(
         verdict = TIGHT
     else:
         verdict = NO_FIT
-    return FitVerdict(verdict, need, available_bytes, freed_bytes, headroom, needs, tuple(notes))
+    return FitVerdict(
+        verdict, need, available_bytes, freed_bytes, headroom, needs, tuple(notes), hosts
+    )
+
+
+def _pooled_hosts(
+    entries: Sequence[ModelEntry], local_available: int, notes: list[str]
+) -> tuple[tuple[str, int | None], ...]:
+    """Hosts whose memory split-served entries pool: each host once, this machine first."""
+    if not any(e.rpc for e in entries):
+        return ()
+    from sparktop.fleet.rpc import pooled_memory
+
+    hosts: dict[str, int | None] = {}
+    for entry in entries:
+        for share in pooled_memory(entry, local_available):
+            if share.available_bytes is None:
+                notes.append(f"{entry.name}: memory of {share.host} {share.source}; counted as 0")
+            old = hosts.get(share.host)
+            hosts[share.host] = max(old or 0, share.available_bytes or 0) or share.available_bytes
+    return tuple(hosts.items())

@@ -22,6 +22,8 @@ from sparktop.catalog.entry import (
     KnownSpeed,
     ModelEntry,
     ProxySpec,
+    RpcSpec,
+    RpcWorker,
     ServeProfile,
 )
 from sparktop.yamlio import Lines, YamlError, load_yaml
@@ -37,6 +39,7 @@ MODES = ("ask", "code", "architect", "debug", "autocomplete")
 _ENTRY_KEYS = {
     "name", "description", "engine", "repo", "include", "files", "local_dir", "quant",
     "bits_per_weight", "size_gb", "params_b", "architecture", "serve", "speeds", "modes", "tags",
+    "rpc",
 }  # fmt: skip
 _SERVE_KEYS = {
     "served_name", "host", "port", "context", "args", "argv", "env", "exclusive", "proxy",
@@ -45,6 +48,9 @@ _SERVE_KEYS = {
 _PROXY_KEYS = {"port", "host", "requires_token", "token_env"}
 _ARCH_KEYS = {"layers", "kv_heads", "head_dim", "attention_layers"}
 _SPEED_KEYS = {"hardware", "prompt_tps", "gen_tps", "source"}
+_RPC_KEYS = {"workers"}
+_WORKER_KEYS = {"endpoint", "host", "start", "memory_gb", "args", "binary"}
+ENDPOINT_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):([0-9]{1,5})$")
 
 
 class EntryError(Exception):
@@ -86,7 +92,7 @@ class _Source:
             found = self.where.get(tuple(keys[:end]))
             if found is not None:
                 lines, prefix = found
-                line = lines.line(*prefix, *keys[:end])
+                line = lines.line(*prefix, *keys)  # list items are only in `lines`
                 return f"{lines.path}:{line}" if line else str(lines.path)
         return "?"
 
@@ -199,6 +205,66 @@ def _port(check: _Check, *keys: str, required: bool = False) -> int | None:
     if port is None and required:
         raise check.fail(f"{'.'.join(keys)} is required", *keys[:-1])
     return port
+
+
+def _rpc(check: _Check, engine: str) -> RpcSpec | None:
+    """The `rpc:` section: llama.cpp RPC workers the model is split over."""
+    if check.get("rpc") is None:
+        return None
+    if engine != "llama.cpp":
+        raise check.fail(f"rpc (split serving) needs engine llama.cpp, not {engine}", "rpc")
+    check.keys(_RPC_KEYS, "rpc")
+    raw = check.get("rpc", "workers")
+    if not isinstance(raw, list) or not raw:
+        raise check.fail("rpc.workers must be a non-empty list of workers", "rpc", "workers")
+    workers: list[RpcWorker] = []
+    for i, item in enumerate(raw):
+        at = ("rpc", "workers", i)
+        label = f"rpc.workers[{i}]"
+        if isinstance(item, str):  # shorthand: just the endpoint
+            item = {"endpoint": item}
+        if not isinstance(item, dict):
+            raise check.fail(f"{label} must be a mapping with an endpoint", *at)
+        unknown = sorted(set(map(str, item)) - _WORKER_KEYS)
+        if unknown:
+            raise check.fail(
+                f"unknown key {label}.{unknown[0]} (known: {', '.join(sorted(_WORKER_KEYS))})",
+                *at,
+                unknown[0],
+            )
+        endpoint = item.get("endpoint")
+        match = ENDPOINT_RE.match(endpoint) if isinstance(endpoint, str) else None
+        if match is None:
+            raise check.fail(
+                f"{label}.endpoint must be address:port (e.g. 127.0.0.1:50052), got {endpoint!r}",
+                *at,
+                "endpoint",
+            )
+        port = int(match.group(1))
+        if not 1 <= port <= 65535:
+            raise check.fail(
+                f"{label}.endpoint port must be between 1 and 65535, got {port}", *at, "endpoint"
+            )
+        if endpoint in (w.endpoint for w in workers):
+            raise check.fail(f"{label}.endpoint {endpoint} is listed twice", *at, "endpoint")
+        start = item.get("start", False)
+        if not isinstance(start, bool):
+            raise check.fail(f"{label}.start must be true or false", *at, "start")
+        host = check.string(*at, "host")
+        if host is not None and not NAME_RE.match(host):
+            raise check.fail(f"{label}.host must be a host name, got {host!r}", *at, "host")
+        memory = check.number(*at, "memory_gb", low=0, high=1_000_000)
+        workers.append(
+            RpcWorker(
+                endpoint=endpoint,
+                host=host,
+                start=start,
+                memory_gb=float(memory) if memory is not None else None,
+                args=check.strings(*at, "args"),
+                binary=check.string(*at, "binary"),
+            )
+        )
+    return RpcSpec(workers=tuple(workers))
 
 
 def build_entry(src: _Source) -> ModelEntry:
@@ -331,6 +397,7 @@ def build_entry(src: _Source) -> ModelEntry:
         modes=modes,
         source=src.at(),
         tags=check.strings("tags"),
+        rpc=_rpc(check, engine),
     )
 
 

@@ -28,6 +28,23 @@ class ProxyStatus:
 
 
 @dataclass(frozen=True)
+class RpcWorkerStatus:
+    """One llama.cpp RPC worker (`ggml-rpc-server`) of a split-served llama-server."""
+
+    endpoint: str
+    host: str | None = None
+    """Configured host name; None: this machine."""
+    pid: int | None = None
+    """When sparktop started it on this machine."""
+    started_by_sparktop: bool = False
+    listening: bool | None = None
+    """Local workers: from the socket table; remote ones: None (not probed)."""
+    rss_bytes: int | None = None
+    memory_bytes: int | None = None
+    """What its host brings to the pool (catalog memory_gb), when known."""
+
+
+@dataclass(frozen=True)
 class ServerInfo:
     name: str
     """The served model name (what clients put in "model")."""
@@ -56,6 +73,7 @@ class ServerInfo:
     log_tail: tuple[str, ...] = ()
     children: tuple[int, ...] = ()
     latency_s: float | None = None
+    rpc_workers: tuple[RpcWorkerStatus, ...] = ()
 
     @property
     def url(self) -> str | None:
@@ -73,4 +91,5 @@ class ServerInfo:
         doc["log_tail"] = list(self.log_tail)
         doc["models"] = list(self.models)
         doc["children"] = list(self.children)
+        doc["rpc_workers"] = [asdict(w) for w in self.rpc_workers]
         return doc

@@ -241,6 +241,8 @@ class ServerMonitor:
                 log_tail=tuple(tail(record.log_path, 12)) if record else (),
             )
         info = replace(info, **self._process_facts(target, now, gpu_by_pid))
+        if target.engine == "llama.cpp":
+            info = replace(info, rpc_workers=self._rpc_workers(target))
         if target.port is None:
             return replace(info, health=STARTING, health_detail="no port known")
         if state.conn is None:
@@ -277,6 +279,18 @@ class ServerMonitor:
             "gpu_bytes": sum(gpu) if gpu else None,
             "uptime_s": max(0.0, now - started) if started else None,
         }
+
+    def _rpc_workers(self, target: _Target) -> tuple:
+        """Split serving: the head's llama.cpp RPC workers (from its record or its --rpc)."""
+        record = target.managed
+        recorded = record.rpc_workers if record else []
+        argv = target.process.argv if target.process else (record.argv if record else ())
+        if not recorded and "--rpc" not in argv and not any(a.startswith("--rpc=") for a in argv):
+            return ()
+        from sparktop.fleet.rpc import worker_statuses
+
+        entry = self.catalog.get(target.catalog_name or "")
+        return worker_statuses(recorded, argv, entry, self.roots.proc)
 
     def _ready_facts(self, target: _Target, state: _PollState, now: float) -> dict:
         facts: dict = {}

@@ -38,6 +38,9 @@ class ManagedServer:
     exit_code: int | None = None
     ended_at: float | None = None
     proxy_port: int | None = None
+    rpc_workers: list[dict[str, Any]] = field(default_factory=list)
+    """llama.cpp RPC workers of a split-served head: endpoint, host, started (by sparktop),
+    remote, pid, pgid, start_ticks, log_path. Stopping the head stops the started ones."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ManagedServer | None:

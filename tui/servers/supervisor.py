@@ -17,10 +17,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sparktop.catalog.entry import ModelEntry
 from sparktop.catalog.files import model_path
 from sparktop.catalog.fit import FitVerdict, check_fit
+from sparktop.fleet import rpc
 from sparktop.probes import ProbeRoots
 from sparktop.probes.memory import read_memory
 from sparktop.servers import http
@@ -147,7 +149,7 @@ def build_argv(entry: ModelEntry, configured: dict[str, Sequence[str]] | None = 
         if not model:
             raise ServeError(f"model {entry.name}: neither local_dir on disk nor repo set")
     engine = ENGINES[entry.engine]
-    return engine.serve_argv(
+    argv = engine.serve_argv(
         binary=engine_binary(entry.engine, configured or {}),
         model=model,
         served_name=serve.served_name,
@@ -156,6 +158,9 @@ def build_argv(entry: ModelEntry, configured: dict[str, Sequence[str]] | None = 
         context=serve.context,
         args=serve.args,
     )
+    if entry.rpc is not None and not rpc.rpc_endpoints(serve.args):
+        argv += ["--rpc", ",".join(entry.rpc.endpoints)]
+    return argv
 
 
 def _freed_by(server: ServerInfo, unified: bool) -> int:
@@ -172,6 +177,11 @@ class Supervisor:
     engines: dict[str, Sequence[str]] = field(default_factory=dict)
     stop_timeout_s: float = 15.0
     poll_s: float = 0.25
+    hosts: Sequence[Any] = ()
+    """Configured hosts (config.yaml `hosts:`), for RPC workers started over SSH."""
+    remote: rpc.RemoteRunner | None = None
+    """Runs a command on a host (default: over SSH); tests pass a local stand-in."""
+    rpc_listen_timeout_s: float = 30.0
     _children: dict[int, subprocess.Popen] = field(default_factory=dict)
 
     # -- planning -------------------------------------------------------------------------
@@ -257,13 +267,20 @@ class Supervisor:
             owner = port_owner(self.roots.proc, entry.serve.port)
             who = f"pid {owner[0]} ({owner[1]})" if owner else "another process"
             raise ServeError(f"port {entry.serve.port} is still in use by {who}")
-        record = self._spawn(entry, argv)
-        progress(ServeEvent("starting", f"started {argv[0]} as pid {record.pid}", 0.0))
-        timeout = ready_timeout_s or entry.serve.ready_timeout_s
-        self._wait_ready(record, timeout, started, progress)
+        workers = self._start_rpc_workers(entry, progress)
+        try:
+            record = self._spawn(entry, argv, workers)
+            progress(ServeEvent("starting", f"started {argv[0]} as pid {record.pid}", 0.0))
+            timeout = ready_timeout_s or entry.serve.ready_timeout_s
+            self._wait_ready(record, timeout, started, progress)
+        except ServeError:
+            self._stop_rpc_workers(workers, progress)  # no orphans when the head fails
+            raise
         return record
 
-    def _spawn(self, entry: ModelEntry, argv: list[str]) -> ManagedServer:
+    def _spawn(
+        self, entry: ModelEntry, argv: list[str], rpc_workers: Sequence[dict] = ()
+    ) -> ManagedServer:
         logs = self.registry.logs_dir()
         logs.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -299,6 +316,7 @@ class Supervisor:
             argv=argv,
             log_path=str(log_path),
             proxy_port=entry.serve.proxy.port if entry.serve.proxy else None,
+            rpc_workers=[dict(w) for w in rpc_workers],
         )
         self.registry.prune()  # ended records are kept for their log tails, not forever
         self.registry.add(record)
@@ -366,6 +384,149 @@ class Supervisor:
                 )
             time.sleep(self.poll_s)
 
+    # -- llama.cpp RPC workers ------------------------------------------------------------
+
+    def _start_rpc_workers(self, entry: ModelEntry, progress: Progress) -> list[dict]:
+        """Make sure each RPC worker listens; start those asked for. Records for the registry."""
+        if entry.rpc is None:
+            return []
+        done: list[dict] = []
+        try:
+            for worker in entry.rpc.workers:
+                done.append(self._ensure_worker(entry, worker, progress))
+        except ServeError:
+            self._stop_rpc_workers(done, progress)
+            raise
+        return done
+
+    def _ensure_worker(self, entry: ModelEntry, worker: Any, progress: Progress) -> dict:
+        endpoint = worker.endpoint
+        local = rpc.is_local(worker)
+        if local and worker.host is None and not rpc.address_is_local(worker.address):
+            local = False  # no host named, but the address is another machine's
+        listening = rpc.listening_locally(endpoint, self.roots.proc) if local else None
+        if listening is None:
+            listening = rpc.endpoint_listening(endpoint, timeout=2.0)
+        info: dict = {"endpoint": endpoint, "host": worker.host, "started": False,
+                      "remote": not local, "pid": None, "pgid": None, "start_ticks": 0,
+                      "log_path": None}  # fmt: skip
+        if listening:
+            progress(ServeEvent("starting", f"rpc worker {endpoint}: already listening", 0.0))
+            return info
+        if not worker.start:
+            raise ServeError(f"rpc worker {endpoint} is not listening (start: false)")
+        if not local and worker.host is None:
+            raise ServeError(
+                f"rpc worker {endpoint} is on another machine: name its host: "
+                "(configured in config.yaml) so sparktop can start it over SSH"
+            )
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        log_name = f"{entry.name}-rpc-{worker.port}-{stamp}.log"
+        if local:
+            info.update(self._spawn_local_worker(worker, self.registry.logs_dir() / log_name))
+        else:
+            info.update(self._spawn_remote_worker(worker, log_name))
+        where = "" if local else f" on {worker.host}"
+        progress(ServeEvent("starting", f"rpc worker {endpoint}: started pid {info['pid']}"
+                            f"{where}, listening", 0.0))  # fmt: skip
+        return info
+
+    def _spawn_local_worker(self, worker: Any, log_path: Path) -> dict:
+        llama = self.engines.get("llama.cpp")
+        binary = worker.binary or rpc.find_rpc_server(llama[0] if llama else find_llama_server())
+        if binary is None:
+            raise ServeError(
+                f"rpc worker {worker.endpoint}: ggml-rpc-server not found next to llama-server "
+                "or on PATH (build llama.cpp with -DGGML_RPC=ON, or set the worker's binary:)"
+            )
+        argv = rpc.worker_argv(binary, worker)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            log.write(f"# sparktop: {' '.join(argv)}\n".encode())
+            log.flush()
+            try:
+                popen = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True, close_fds=True,
+                )  # fmt: skip
+            except OSError as exc:
+                raise ServeError(
+                    f"rpc worker {worker.endpoint}: cannot start {binary}: {exc.strerror or exc}"
+                ) from None
+        self._children[popen.pid] = popen
+        stat = read_stat(self.roots.proc, popen.pid)
+        info = {"started": True, "pid": popen.pid, "pgid": popen.pid, "log_path": str(log_path),
+                "start_ticks": stat.start_ticks if stat else 0}  # fmt: skip
+        deadline = time.monotonic() + self.rpc_listen_timeout_s
+        while not rpc.listening_locally(worker.endpoint, self.roots.proc):
+            code = popen.poll()
+            if code is not None:
+                lines = tail(log_path, 10)
+                last = f": {lines[-1]}" if lines else ""
+                raise ServeError(
+                    f"rpc worker {worker.endpoint} exited with code {code} before listening"
+                    f"{last} (log: {log_path})",
+                    lines,
+                )
+            if time.monotonic() >= deadline:
+                self._signal_and_wait(popen.pid, popen.pid, False, info["start_ticks"])
+                raise ServeError(
+                    f"rpc worker {worker.endpoint} was not listening after "
+                    f"{self.rpc_listen_timeout_s:.0f} s; stopped it (log: {log_path})",
+                    tail(log_path, 10),
+                )
+            time.sleep(0.05)
+        return info
+
+    def _spawn_remote_worker(self, worker: Any, log_name: str) -> dict:
+        runner = self.remote or rpc.ssh_runner(self.hosts)
+        argv = rpc.worker_argv(worker.binary or rpc.BINARIES[0], worker)
+        log_path = f".local/state/sparktop/logs/{log_name}"  # under the remote user's home
+        result = runner(worker.host, rpc.remote_start_argv(argv, log_path), 30.0)
+        lines = [line for line in (result.stdout or "").splitlines() if line.strip()]
+        if result.reason or result.returncode != 0 or not lines or not lines[-1].isdigit():
+            why = result.reason or (result.stderr or "").strip()[-200:] or "no PID printed"
+            raise ServeError(f"rpc worker {worker.endpoint}: cannot start it on {worker.host}: "
+                             f"{why}")  # fmt: skip
+        info = {"started": True, "pid": int(lines[-1]), "pgid": int(lines[-1]),
+                "log_path": f"{worker.host}:~/{log_path}"}  # fmt: skip
+        deadline = time.monotonic() + self.rpc_listen_timeout_s
+        while not rpc.endpoint_listening(worker.endpoint, timeout=1.0):
+            if time.monotonic() >= deadline:
+                runner(worker.host, rpc.remote_stop_argv(info["pid"], self.stop_timeout_s),
+                       self.stop_timeout_s + 30)  # fmt: skip
+                raise ServeError(
+                    f"rpc worker {worker.endpoint} on {worker.host} was not listening after "
+                    f"{self.rpc_listen_timeout_s:.0f} s; stopped it (log: {info['log_path']})"
+                )
+            time.sleep(0.2)
+        return info
+
+    def _stop_rpc_workers(self, workers: Sequence[dict], progress: Progress = _quiet) -> None:
+        """Stop the workers sparktop started (by PID/PGID, never by name); leave the rest."""
+        for worker in workers:
+            pid = worker.get("pid")
+            if not worker.get("started") or not isinstance(pid, int):
+                continue
+            endpoint = worker.get("endpoint", "?")
+            if worker.get("remote"):
+                runner = self.remote or rpc.ssh_runner(self.hosts)
+                host = worker.get("host") or ""
+                done = runner(host, rpc.remote_stop_argv(pid, self.stop_timeout_s),
+                              self.stop_timeout_s + 30)  # fmt: skip
+                if done.reason or done.returncode != 0:
+                    why = done.reason or f"exit {done.returncode}"
+                    progress(ServeEvent("failed", f"could not stop rpc worker {endpoint} "
+                                        f"(pid {pid}) on {host}: {why}", 0.0))  # fmt: skip
+                    continue
+            else:
+                ticks = int(worker.get("start_ticks") or 0)
+                popen = self._children.get(pid)
+                if popen is None and not process_matches(self.roots.proc, pid, ticks):
+                    continue  # gone already (or the PID now belongs to someone else)
+                self._signal_and_wait(pid, worker.get("pgid") or pid, False, ticks)
+            progress(ServeEvent("stopping", f"stopped rpc worker {endpoint} (pid {pid})", 0.0))
+
     # -- stopping -------------------------------------------------------------------------
 
     def stop(self, server: ServerInfo, *, progress: Progress = _quiet) -> StopResult:
@@ -374,6 +535,7 @@ class Supervisor:
             # a crashed managed server: just forget the record
             for record in self.registry.load():
                 if record.served_name == server.name and record.port == server.port:
+                    self._stop_rpc_workers(record.rpc_workers, progress)
                     self.registry.remove(record.pid)
             raise ServeError(f"{server.name} is not running (record cleared)")
         started = time.monotonic()
@@ -413,6 +575,8 @@ class Supervisor:
             memory_returned_bytes=after - before,
             elapsed_s=time.monotonic() - started,
         )
+        if record is not None:
+            self._stop_rpc_workers(record.rpc_workers, progress)
         progress(ServeEvent("stopped", f"stopped {server.name}", result.elapsed_s))
         return result
 
