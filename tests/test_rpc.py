@@ -4,6 +4,7 @@ a real `llama-server --rpc` serving the tiny model, stop tearing it all down."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import textwrap
 from pathlib import Path
@@ -324,6 +325,43 @@ def test_remote_worker_start_and_stop_through_the_runner(tmp_path, isolated_dirs
     assert calls[-1][1][-2] == str(pid)
     wait_for(lambda: not _alive(pid), timeout=10)
     assert not rpc.listening_locally(worker.endpoint)
+
+
+def test_remote_worker_over_ssh_quoting_with_a_stand_in_ssh(tmp_path, isolated_dirs, monkeypatch):
+    """Through sparktop.fleet.ssh: an `ssh` on PATH that runs the remote command string with
+    sh, as sshd would, so argv quoting and the remote scripts are exercised for real."""
+    from sparktop.fleet.hosts import Host
+
+    binary = rpc_server_path()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ssh").write_text(
+        '#!/bin/sh\nwhile [ "$1" != "--" ]; do shift; done\nshift\ncd "$HOME" && exec sh -c "$1"\n'
+    )
+    (bin_dir / "ssh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    port = free_port()
+    worker = RpcWorker(f"127.0.0.1:{port}", host="box2", start=True, binary=binary)
+    entry = ModelEntry("s", "llama.cpp", ServeProfile("s", free_port()), rpc=RpcSpec((worker,)))
+    box2 = Host(name="box2", transport="ssh", ssh="me@box2")
+    supervisor = Supervisor(
+        registry=Registry(isolated_dirs["state"]), hosts=(box2,), stop_timeout_s=5
+    )
+    (info,) = supervisor._start_rpc_workers(entry, lambda _e: None)
+    try:
+        pid = info["pid"]
+        assert cmdline(pid) == [binary, "-H", "127.0.0.1", "-p", str(port)]
+        logs = list((tmp_path / ".local/state/sparktop/logs").glob("s-rpc-*.log"))
+        assert len(logs) == 1 and "Starting RPC server" in logs[0].read_text()
+    finally:
+        supervisor._stop_rpc_workers([info])
+    wait_for(lambda: not _alive(pid), timeout=10)
+
+    unknown = RpcWorker(f"127.0.0.1:{free_port()}", host="box9", start=True, binary=binary)
+    entry = ModelEntry("u", "llama.cpp", ServeProfile("u", free_port()), rpc=RpcSpec((unknown,)))
+    with pytest.raises(ServeError, match="cannot start it on box9: host box9 is not configured"):
+        supervisor._start_rpc_workers(entry, lambda _e: None)
 
 
 def test_rpc_endpoints_of_a_command_line() -> None:
