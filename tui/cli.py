@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sparktop.cli_bench import add_parsers as add_bench_parsers
 
     add_bench_parsers(sub)
+    from sparktop.cli_fleet import add_parsers as add_fleet_parsers
+
+    add_fleet_parsers(sub)
     return parser
 
 
@@ -66,27 +69,9 @@ def _error(message: str, code: int = 2) -> int:
 
 
 def cmd_status(config: Config, as_json: bool) -> int:
-    import dataclasses
+    from sparktop.collect import collect_status
 
-    from sparktop.control import Control
-    from sparktop.probes.system import SystemProbe
-
-    probe = SystemProbe(hint_rules=config.memory_hints)
-    control = Control.from_config(config)
-    try:
-        snapshot = probe.collect()
-        gpu_by_pid = {p.pid: p.used_bytes or 0 for g in snapshot.gpus for p in g.processes}
-        servers = control.poll(gpu_by_pid)
-        from sparktop.downloads.records import DownloadStore
-        from sparktop.downloads.watch import ExternalWatcher
-
-        dirs = [(e.local_dir, e.repo) for e in control.catalog if e.local_dir is not None]
-        external = ExternalWatcher(local_dirs=lambda: dirs).scan()
-        downloads = tuple(DownloadStore().load()) + tuple(e.to_json() for e in external)
-        snapshot = dataclasses.replace(snapshot, servers=servers, downloads=downloads)
-    finally:
-        probe.close()
-        control.close()
+    snapshot = collect_status(config)
     if as_json:
         json.dump(snapshot.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -139,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_status(config, args.json)
         if args.command == "themes":
             return cmd_themes(config)
+        if args.command in ("hosts", "agent"):
+            from sparktop.cli_fleet import cmd_agent, cmd_hosts
+
+            return (cmd_hosts if args.command == "hosts" else cmd_agent)(config, args)
         from sparktop.cli_servers import COMMANDS
 
         if args.command in ("bench", "results"):

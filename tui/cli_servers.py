@@ -41,6 +41,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     test = sub.add_parser("test", help="check a server: /health, /v1/models, a chat, coherence")
     test.add_argument("target", metavar="NAME|URL")
     test.add_argument("--json", action="store_true", help="machine-readable JSON")
+    from sparktop.cli_fleet import add_host_option
+
+    for verb in (serve, stop, test):
+        add_host_option(verb)
 
     logs = sub.add_parser("logs", help="show the log of a server sparktop started")
     logs.add_argument("name", metavar="NAME")
@@ -185,6 +189,10 @@ def _rpc_text(entry: ModelEntry) -> str:
 
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
+    if getattr(args, "on_host", None):
+        from sparktop.cli_fleet import cmd_remote
+
+        return cmd_remote(config, args, "serve")
     from sparktop.servers.supervisor import ServeError
 
     with _control(config) as control:
@@ -227,6 +235,10 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_stop(config: Config, args: argparse.Namespace) -> int:
+    if getattr(args, "on_host", None):
+        from sparktop.cli_fleet import cmd_remote
+
+        return cmd_remote(config, args, "stop")
     from sparktop.servers.supervisor import ServeError
 
     with _control(config) as control:
@@ -256,6 +268,10 @@ def cmd_stop(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_test(config: Config, args: argparse.Namespace) -> int:
+    if getattr(args, "on_host", None):
+        from sparktop.cli_fleet import cmd_remote
+
+        return cmd_remote(config, args, "test")
     from sparktop.servers.smoke import run_smoke
     from sparktop.servers.supervisor import ServeError
 

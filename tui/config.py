@@ -54,6 +54,8 @@ class Config:
     bench_modes: tuple[str, ...] = DEFAULT_MODES
     bench_rules: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
     """mode → champion rule fields (see sparktop.bench.store.ChampionRule)."""
+    hosts: tuple = ()
+    """Other boxes (sparktop.fleet.hosts.Host), in config order."""
     source: Path | None = None
 
     @property
@@ -66,7 +68,7 @@ class Config:
         return ChampionRule(**dict(dict(self.bench_rules).get(mode, ())))
 
 
-_TOP_KEYS = {"interval", "theme", "memory", "servers", "engines", "bench"}
+_TOP_KEYS = {"interval", "theme", "memory", "servers", "engines", "bench", "hosts"}
 _RULE_KEYS = {"min_prefill_tps", "min_decode_tps", "beat_champion"}
 _SERVER_KEYS = {
     "interval": (0.2, 3600),
@@ -150,6 +152,9 @@ def parse_config(data: Any, lines: Lines) -> Config:
                 )
             engines.append((key, argv))
     modes, rules = _bench(data.get("bench"), lines)
+    from sparktop.fleet.hosts import parse_hosts
+
+    hosts = parse_hosts(data.get("hosts"), lines)
     return Config(
         interval=interval,
         theme=theme,
@@ -158,6 +163,7 @@ def parse_config(data: Any, lines: Lines) -> Config:
         engines=tuple(engines),
         bench_modes=modes,
         bench_rules=rules,
+        hosts=hosts,
         source=lines.path,
     )
 

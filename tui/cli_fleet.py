@@ -1,0 +1,170 @@
+"""CLI verbs for other hosts: `hosts`, `agent`, and `--host NAME` on serve / stop / test."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from sparktop.units import fmt_bytes
+
+if TYPE_CHECKING:
+    from sparktop.config import Config
+    from sparktop.fleet.hosts import Host
+    from sparktop.fleet.remote import HostState
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0.5 <= value <= 300:
+        raise argparse.ArgumentTypeError(f"must be 0.5..300 seconds, got {text}")
+    return value
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from sparktop.fleet.agent import DEFAULT_PORT, DEFAULT_TOKEN_ENV
+
+    hosts = sub.add_parser("hosts", help="the other hosts of the config: reachable or why not")
+    hosts.add_argument("--json", action="store_true", help="machine-readable JSON")
+    hosts.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="S",
+        help="seconds per host (default: each host's `timeout`, 10)",
+    )
+
+    agent = sub.add_parser(
+        "agent", help="serve this box's `status --json` over HTTP (read-only) for other hosts"
+    )
+    agent.add_argument(
+        "--bind",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address to listen on (default 127.0.0.1; others need a token)",
+    )
+    agent.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        metavar="N",
+        help=f"port (default {DEFAULT_PORT})",
+    )
+    agent.add_argument(
+        "--token-env",
+        metavar="NAME",
+        help="environment variable holding the bearer token "
+        f"(default: {DEFAULT_TOKEN_ENV} when set)",
+    )
+
+
+def add_host_option(parser: argparse.ArgumentParser) -> None:
+    """`--host NAME` on serve / stop / test: run it on that host over SSH."""
+    parser.add_argument(
+        "--host",
+        dest="on_host",
+        metavar="HOST",
+        help="run it on this host of the config's `hosts` (over SSH)",
+    )
+
+
+def _err(message: str, code: int = 1) -> int:
+    print(f"sparktop: error: {message}", file=sys.stderr)
+    return code
+
+
+def find_host(config: Config, name: str) -> Host | None:
+    return next((h for h in config.hosts if h.name == name), None)
+
+
+def host_line(host: Host, state: HostState) -> str:
+    """One line of `sparktop hosts`."""
+    from sparktop.fleet.remote import summary_of
+
+    where = f"{host.transport} {host.address}"
+    if not state.reachable or state.status is None:
+        return f"{host.name:16} {where:32} UNREACHABLE: {state.reason}"
+    s = summary_of(state.status)
+    memory = "mem ?"
+    if s.memory_total_bytes:
+        memory = f"mem {fmt_bytes(s.memory_used_bytes)}/{fmt_bytes(s.memory_total_bytes)}"
+    gpus = ", ".join(s.gpus) if s.gpus else "no GPU"
+    servers = ", ".join(s.servers) if s.servers else "none"
+    latency = f"{state.latency_s:.1f}s" if state.latency_s is not None else ""
+    return (
+        f"{host.name:16} {where:32} ok {latency:>5}  {s.hostname}  {memory}  GPUs: {gpus}  "
+        f"servers: {servers}  downloads: {s.downloads_active} active / {s.downloads_total}"
+    )
+
+
+def cmd_hosts(config: Config, args: argparse.Namespace) -> int:
+    """Exit 0 when every host answered, 1 when any is unreachable."""
+    from sparktop.fleet.remote import fetch_all
+
+    states = fetch_all(config.hosts, args.timeout)
+    if args.json:
+        json.dump({"hosts": [s.to_json() for s in states]}, sys.stdout, indent=2)
+        print()
+    elif not config.hosts:
+        print("no hosts in the config (see README: Other hosts)", file=sys.stderr)
+    else:
+        for host, state in zip(config.hosts, states, strict=True):
+            print(host_line(host, state))
+    return 0 if all(s.reachable for s in states) else 1
+
+
+def cmd_agent(config: Config, args: argparse.Namespace) -> int:
+    from sparktop.fleet.agent import run_agent
+
+    return run_agent(config, args.bind, args.port, args.token_env)
+
+
+def remote_flags(verb: str, args: argparse.Namespace) -> list[str]:
+    """The flags of this local command line that mean the same on the remote one."""
+    flags: list[str] = []
+    if verb == "serve":
+        flags += ["--yes"] * bool(args.yes) + ["--force"] * bool(args.force)
+        if args.timeout is not None:
+            flags += ["--timeout", f"{args.timeout:g}"]
+    elif verb == "stop" and args.yes:
+        flags.append("--yes")
+    elif verb == "test" and args.json:
+        flags.append("--json")
+    return flags
+
+
+def cmd_remote(config: Config, args: argparse.Namespace, verb: str) -> int:
+    """`sparktop serve|stop|test … --host NAME`: the same verb run there, output streamed."""
+    from sparktop.fleet.remote import ACTION_TIMEOUTS, RemoteError, run_action
+
+    host = find_host(config, args.on_host)
+    if host is None:
+        known = ", ".join(h.name for h in config.hosts) or "none in the config"
+        return _err(f"no host named {args.on_host!r} (known: {known})", 2)
+    target = args.name if verb == "serve" else args.target
+    timeout = ACTION_TIMEOUTS[verb]
+    if verb == "serve" and args.timeout is not None:
+        timeout = args.timeout + 120
+    try:
+        result = run_action(
+            host, verb, target, remote_flags(verb, args), timeout=timeout, capture=False
+        )
+    except RemoteError as exc:
+        return _err(str(exc), 2)
+    if result.reason is not None:
+        return _err(f"{host.name}: {result.reason}")
+    sys.stderr.write(result.output)  # the remote stderr (stdout was streamed)
+    return result.returncode if result.returncode is not None else 1

@@ -1,0 +1,193 @@
+"""`sparktop agent`: this box's `status --json` over HTTP, read-only, for another sparktop.
+
+GET /status: the `sparktop status --json` document; GET /health: {"status": "ok"}.
+Bound to 127.0.0.1 by default. With a token (read from the environment variable named by
+--token-env) every request needs `Authorization: Bearer TOKEN`; an address other than
+loopback is refused without one. The token is compared in constant time and never printed
+or logged; request log lines carry no headers.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DEFAULT_PORT = 7377
+DEFAULT_TOKEN_ENV = "SPARKTOP_AGENT_TOKEN"
+CACHE_S = 1.0
+"""Requests within this many seconds share one snapshot (a probe + server poll each)."""
+
+
+class AgentError(Exception):
+    """Why the agent will not start (one line)."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and "localhost"; any other name counts as reachable."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def read_token(token_env: str | None, *, explicit: bool) -> str | None:
+    """The token from the environment; an explicitly named but empty variable is an error."""
+    name = token_env or DEFAULT_TOKEN_ENV
+    value = os.environ.get(name, "")
+    if not value:
+        if explicit:
+            raise AgentError(f"--token-env {name}: that environment variable is empty or unset")
+        return None
+    return value
+
+
+class StatusCache:
+    """Builds the status document at most once per CACHE_S seconds, one build at a time."""
+
+    def __init__(self, build: Callable[[], dict[str, Any]]) -> None:
+        self.build = build
+        self.lock = threading.Lock()
+        self.doc: dict[str, Any] | None = None
+        self.at = 0.0
+
+    def get(self) -> dict[str, Any]:
+        with self.lock:
+            if self.doc is None or time.monotonic() - self.at > CACHE_S:
+                self.doc = self.build()
+                self.at = time.monotonic()
+            return self.doc
+
+
+def make_handler(
+    status: Callable[[], dict[str, Any]], token: str | None, log: Callable[[str], None]
+) -> type[BaseHTTPRequestHandler]:
+    expected = f"Bearer {token}".encode() if token else None
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "sparktop-agent"
+        sys_version = ""
+
+        def _send(self, code: int, doc: Any, headers: dict[str, str] | None = None) -> None:
+            body = (json.dumps(doc) + "\n").encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _authorized(self) -> bool:
+            if expected is None:
+                return True
+            given = (self.headers.get("Authorization") or "").encode()
+            return hmac.compare_digest(given, expected)
+
+        def do_GET(self) -> None:
+            if not self._authorized():
+                self._send(
+                    401,
+                    {"error": "bearer token required"},
+                    {"WWW-Authenticate": 'Bearer realm="sparktop"'},
+                )
+                return
+            path = self.path.split("?", 1)[0]
+            if path == "/health":
+                self._send(200, {"status": "ok"})
+            elif path == "/status":
+                try:
+                    doc = status()
+                except Exception as exc:  # a probe bug answers 500, the agent keeps serving
+                    self._send(500, {"error": f"status failed: {exc}"})
+                    return
+                self._send(200, doc)
+            else:
+                self._send(404, {"error": "not found (try /status or /health)"})
+
+        def do_POST(self) -> None:
+            self._send(405, {"error": "read-only: GET /status or /health"}, {"Allow": "GET"})
+
+        do_PUT = do_DELETE = do_PATCH = do_POST
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # http.server's own lines; requests are logged by log_request below
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            # method and path only: never headers (the token), never the query string
+            method = (self.command or "-")[:10]
+            path = (self.path or "-").split("?", 1)[0][:100]
+            log(f"{self.client_address[0]} {method} {path} {code}")
+
+    return Handler
+
+
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def make_server(
+    bind: str,
+    port: int,
+    token: str | None,
+    status: Callable[[], dict[str, Any]],
+    log: Callable[[str], None],
+) -> ThreadingHTTPServer:
+    """The agent's HTTP server (not started); refuses a non-loopback bind without a token."""
+    if token is None and not is_loopback(bind):
+        raise AgentError(
+            f"refusing to listen on {bind} without a token: set a token in an environment "
+            f"variable and name it with --token-env (default {DEFAULT_TOKEN_ENV})"
+        )
+    handler = make_handler(StatusCache(status).get, token, log)
+    cls = _Server6 if ":" in bind else ThreadingHTTPServer
+    try:
+        server = cls((bind.strip("[]"), port), handler)
+    except OSError as exc:
+        raise AgentError(f"cannot listen on {bind}:{port}: {exc.strerror or exc}") from None
+    server.daemon_threads = True
+    return server
+
+
+def run_agent(config, bind: str, port: int, token_env: str | None) -> int:
+    """`sparktop agent`: serve until SIGINT/SIGTERM. Exit 2 on a refused or impossible bind."""
+    from sparktop.collect import collect_status
+
+    def log(line: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{stamp} {line}", file=sys.stderr, flush=True)
+
+    try:
+        token = read_token(token_env, explicit=token_env is not None)
+        server = make_server(bind, port, token, lambda: collect_status(config).to_json(), log)
+    except AgentError as exc:
+        print(f"sparktop: error: {exc}", file=sys.stderr)
+        return 2
+    host, real_port = server.server_address[:2]
+    auth = "bearer token required" if token else "no token (loopback only)"
+    log(f"sparktop agent on http://{host}:{real_port}/status ({auth})")
+
+    def stop(signum: int, frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    log("sparktop agent stopped")
+    return 0

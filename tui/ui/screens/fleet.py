@@ -1,0 +1,301 @@
+"""`f`: every host in one table (this box first); enter shows a host's whole state, and
+`s` / `x` / `t` serve, stop and test on it over SSH.
+
+Each host is polled on its own thread (sparktop.fleet.remote.FleetPoller): a dead host
+shows *unreachable* with the reason and never delays the other rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, OptionList, Static
+
+from sparktop.fleet.describe import describe_status
+from sparktop.fleet.hosts import LOCAL, Host
+from sparktop.fleet.remote import FleetPoller, HostState, run_action, summary_of
+from sparktop.snapshot import Snapshot
+from sparktop.ui.screens.dialogs import MODAL_CSS, ConfirmScreen, TextScreen
+from sparktop.units import fmt_bytes
+
+COLUMNS = ("HOST", "VIA", "MEMORY", "GPUS", "SERVERS", "DOWNLOADS", "STATE")
+LocalStatus = Callable[[], "dict[str, Any] | Snapshot | None"]
+
+
+def app_local_status(app: Any) -> dict[str, Any] | None:
+    """This box's status document from what the main view already collected."""
+    snapshot = getattr(app, "last_snapshot", None)
+    if snapshot is None:
+        return None
+    manager = getattr(app, "_downloads", None)
+    downloads = tuple(manager.rows()) if manager is not None else snapshot.downloads
+    servers = getattr(app, "servers", snapshot.servers)
+    return dataclasses.replace(snapshot, servers=servers, downloads=downloads).to_json()
+
+
+class PickScreen(ModalScreen["str | None"]):
+    """Choose one of a few names (a catalog entry to serve, a server to stop or test)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
+    DEFAULT_CSS = (
+        MODAL_CSS.format(name="PickScreen")
+        + """
+    PickScreen OptionList { height: auto; max-height: 20; }
+    """
+    )
+
+    def __init__(self, title: str, choices: Sequence[str]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.choices = list(choices)
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = self.title_text
+            yield OptionList(*self.choices)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.choices[event.option_index])
+
+
+class FleetScreen(Screen[None]):
+    """One row per host; `local` is this box (from `local_status`), the others are polled."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,f", "app.pop_screen", "Back"),
+        Binding("s", "remote('serve')", "Serve there"),
+        Binding("x", "remote('stop')", "Stop there"),
+        Binding("t", "remote('test')", "Test there"),
+        Binding("r", "refresh", "Refresh"),
+    ]
+    DEFAULT_CSS = """
+    FleetScreen #fleet-table { height: auto; max-height: 14; border: round $primary 60%; }
+    FleetScreen #fleet-detail-box { height: 1fr; border: round $primary 60%; padding: 0 1; }
+    FleetScreen #fleet-note { height: auto; color: $text-muted; padding: 0 1; }
+    """
+
+    def __init__(
+        self,
+        hosts: Sequence[Host],
+        local_status: LocalStatus,
+        *,
+        interval: float = 5.0,
+        catalog_names: Callable[[], list[str]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.hosts = {h.name: h for h in hosts}
+        self.local_status = local_status
+        self.interval = interval
+        self.catalog_names = catalog_names
+        self.states: dict[str, HostState] = {}
+        self.shown = LOCAL
+        """The host whose whole state the detail box shows."""
+        self.poller = FleetPoller(hosts, self._from_thread, interval=interval)
+        self.stopped = threading.Event()
+        self.local_wake = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield DataTable(cursor_type="row", id="fleet-table")
+            yield Static(
+                "enter: show that host · s/x/t: serve/stop/test there (over SSH) · r: refresh",
+                id="fleet-note",
+            )
+            with VerticalScroll(id="fleet-detail-box"):
+                yield Static("", id="fleet-detail", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for column in COLUMNS:
+            table.add_column(column, key=column)
+        for name in [LOCAL, *self.hosts]:
+            host = self.hosts.get(name)
+            via = "this box" if host is None else host.address
+            table.add_row(name, via, "…", "…", "…", "…", "polling…", key=name)
+        table.focus()
+        self._show_detail()
+        self.poller.start()
+        threading.Thread(target=self._local_loop, name="fleet-local", daemon=True).start()
+
+    def on_unmount(self) -> None:
+        self.stopped.set()
+        self.local_wake.set()
+        self.poller.stop()
+
+    # -- polling (threads) ---------------------------------------------------------------
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        """Hand `callback(*args)` to the UI loop without waiting; dropped once closing."""
+        if self.stopped.is_set():
+            return
+        post = getattr(self.app, "_post", None)
+        if post is not None:
+            post(callback, *args)
+            return
+        with contextlib.suppress(RuntimeError):  # the app is gone
+            self.app.call_from_thread(callback, *args)
+
+    def _from_thread(self, state: HostState) -> None:
+        self._post(self._set_state, state)
+
+    def _local_loop(self) -> None:
+        import time
+
+        while not self.stopped.is_set():
+            started = time.monotonic()
+            status = None
+            try:
+                status = self.local_status()
+                if isinstance(status, Snapshot):
+                    status = status.to_json()
+                if status is None:
+                    state = HostState(
+                        LOCAL, False, "no snapshot yet", None, time.time(), transport="local"
+                    )
+                else:
+                    state = HostState(
+                        LOCAL, True, None, status, time.time(), time.monotonic() - started, "local"
+                    )
+            except Exception as exc:  # a probe bug shows in the row, the loop keeps going
+                state = HostState(LOCAL, False, str(exc), None, time.time(), transport="local")
+            self._post(self._set_state, state)
+            wait = 0.5 if status is None else self.interval
+            self.local_wake.wait(wait)
+            self.local_wake.clear()
+
+    # -- drawing (UI thread) ---------------------------------------------------------------
+
+    def _set_state(self, state: HostState) -> None:
+        if not self.is_mounted:
+            return
+        self.states[state.name] = state
+        table = self.query_one(DataTable)
+        if state.reachable and state.status is not None:
+            s = summary_of(state.status)
+            memory = "?"
+            if s.memory_total_bytes:
+                memory = f"{fmt_bytes(s.memory_used_bytes)}/{fmt_bytes(s.memory_total_bytes)}"
+            cells = {
+                "MEMORY": memory,
+                "GPUS": ", ".join(s.gpus) or "none",
+                "SERVERS": ", ".join(s.servers) or "none",
+                "DOWNLOADS": f"{s.downloads_active} active" if s.downloads_total else "none",
+                "STATE": f"ok ({s.hostname})",
+            }
+        else:
+            cells = {
+                "MEMORY": "–",
+                "GPUS": "–",
+                "SERVERS": "–",
+                "DOWNLOADS": "–",
+                "STATE": f"unreachable: {state.reason}",
+            }
+        for column, value in cells.items():
+            table.update_cell(state.name, column, value, update_width=True)
+        if state.name == self.shown:
+            self._show_detail()
+
+    def _show_detail(self) -> None:
+        name = self.shown
+        state = self.states.get(name)
+        host = self.hosts.get(name)
+        via = "this box" if host is None else f"{host.transport} {host.address}"
+        box = self.query_one("#fleet-detail-box")
+        box.border_title = f"{name} ({via})"
+        if state is None:
+            text = "polling…"
+        elif not state.reachable or state.status is None:
+            text = f"unreachable: {state.reason}"
+        else:
+            text = "\n".join(describe_status(state.status))
+        self.query_one("#fleet-detail", Static).update(text)
+
+    def _selected(self) -> str | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        name = event.row_key.value
+        if name is not None:
+            self.show_host(name)
+
+    def show_host(self, name: str) -> None:
+        """Switch the detail box to host `name` (enter on its row)."""
+        self.shown = name
+        self._show_detail()
+
+    def action_refresh(self) -> None:
+        self.poller.refresh()
+        self.local_wake.set()
+
+    # -- actions on a host (over SSH) -------------------------------------------------------
+
+    def action_remote(self, verb: str) -> None:
+        name = self._selected()
+        if name is None:
+            return
+        if name == LOCAL:
+            self.notify("this box: use the main view's keys (esc)", timeout=4)
+            return
+        host = self.hosts[name]
+        if not host.can_act:
+            self.notify(f"{name} has no ssh destination: serve/stop/test need SSH", timeout=5)
+            return
+        if verb == "serve":
+            choices = self.catalog_names() if self.catalog_names else []
+        else:
+            state = self.states.get(name)
+            servers = (state.status or {}).get("servers", []) if state else []
+            choices = [s.get("name") for s in servers if s.get("name")]
+        if not choices:
+            what = "catalog entries" if verb == "serve" else f"servers known on {name}"
+            self.notify(f"no {what} to {verb}", timeout=4)
+            return
+
+        def picked(target: str | None) -> None:
+            if target:
+                self._confirm(host, verb, target)
+
+        if len(choices) == 1 and verb != "serve":
+            picked(choices[0])
+        else:
+            self.app.push_screen(PickScreen(f"{verb} on {name}", choices), picked)
+
+    def _confirm(self, host: Host, verb: str, target: str) -> None:
+        question = {
+            "serve": f"Serve {target} on {host.name}? Servers there in the same exclusive "
+            "group or on the same port are stopped.",
+            "stop": f"Stop {target} on {host.name}?",
+            "test": f"Test {target} on {host.name} (health, models, a chat, coherence)?",
+        }[verb]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                flags = ["--yes"] if verb in ("serve", "stop") else []
+                self.notify(f"{verb} {target} on {host.name}…", timeout=4)
+                self.run_worker(
+                    lambda: self._run(host, verb, target, flags), thread=True, group="fleet-action"
+                )
+
+        self.app.push_screen(ConfirmScreen(f"{verb} on {host.name}", question), answered)
+
+    def _run(self, host: Host, verb: str, target: str, flags: list[str]) -> None:
+        result = run_action(host, verb, target, flags)
+        if result.reason:
+            text = f"{verb} {target} on {host.name} failed: {result.reason}\n\n{result.output}"
+        else:
+            status = "ok" if result.ok else f"failed (exit {result.returncode})"
+            text = f"{verb} {target} on {host.name}: {status}\n\n{result.output}"
+        self._post(self.app.push_screen, TextScreen(f"{verb} {target} on {host.name}", text))
+        self.poller.refresh()
