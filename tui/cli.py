@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="refresh interval of the view (default 1 s, or the config's `interval`)",
     )
     parser.add_argument("--theme", metavar="NAME", help="colour theme for this run")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="write debug detail to sparktop's log (<state dir>/sparktop.log)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     status = sub.add_parser("status", help="print the box's state once (no TTY needed)")
     status.add_argument("--json", action="store_true", help="machine-readable JSON (see README)")
@@ -115,10 +120,15 @@ def cmd_tui(config: Config, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from sparktop import logs
+
+    logs.setup(debug=args.debug)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
+        logs.LOGGER.error("%s", exc)
         return _error(str(exc))
+    logs.LOGGER.debug("sparktop %s: %s", __version__, args.command or "view")
     try:
         if args.command == "status":
             return cmd_status(config, args.json)

@@ -69,7 +69,9 @@ def start_servers(count: int, scratch: Path) -> list[subprocess.Popen]:
     return procs
 
 
-async def soak(refreshes: int, every: int, warmup: int, interval: float) -> dict:
+async def soak(
+    refreshes: int, every: int, warmup: int, interval: float, trace: bool = False
+) -> dict:
     from conftest import load_fake_nvml
 
     from sparktop.config import Config, ServerSettings
@@ -86,6 +88,11 @@ async def soak(refreshes: int, every: int, warmup: int, interval: float) -> dict
         await app.servers_ready.wait()
         while app.refreshes < warmup:
             await pilot.pause(0.05)
+        if trace:
+            import tracemalloc
+
+            tracemalloc.start(12)
+            before = tracemalloc.take_snapshot()
         base = (app.refreshes, rss_mib())
         samples.append(base)
         target = base[0] + refreshes
@@ -95,6 +102,12 @@ async def soak(refreshes: int, every: int, warmup: int, interval: float) -> dict
                 samples.append((app.refreshes, rss_mib()))
         samples.append((app.refreshes, rss_mib()))
         servers = len(app.servers)
+        if trace:
+            after = tracemalloc.take_snapshot()
+            for stat in after.compare_to(before, "traceback")[:8]:
+                print(stat, file=sys.stderr)
+                for line in stat.traceback.format()[-16:]:
+                    print("   ", line, file=sys.stderr)
     elapsed = time.monotonic() - started
     return {
         "refreshes": samples[-1][0] - base[0],
@@ -115,13 +128,16 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.001, help="refresh interval, s")
     parser.add_argument("--servers", type=int, default=4)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--trace", action="store_true", help="print tracemalloc's top growth")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="sparktop-soak-"))
     for name in ("state", "config", "data"):
         os.environ[f"SPARKTOP_{name.upper()}_DIR"] = str(scratch / name)
     servers = start_servers(args.servers, scratch)
     try:
-        result = asyncio.run(soak(args.refreshes, args.every, args.warmup, args.interval))
+        result = asyncio.run(
+            soak(args.refreshes, args.every, args.warmup, args.interval, args.trace)
+        )
     finally:
         for proc in servers:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -31,9 +31,9 @@ from sparktop.servers.procscan import (
     ServerProcess,
     listening_ports,
     listening_sockets,
+    process_age,
     read_rss,
     read_stat,
-    start_time,
 )
 from sparktop.servers.registry import ManagedServer, Registry, process_matches, tail
 
@@ -198,7 +198,7 @@ class ServerMonitor:
     def poll(self, gpu_by_pid: dict[int, int] | None = None) -> tuple[ServerInfo, ...]:
         """Discover and poll all servers now (blocking; call it off the UI thread)."""
         targets = self.targets()
-        now = time.time()
+        now = time.monotonic()  # cadences and rates: immune to the wall clock jumping
         futures = [self._pool.submit(self._poll_one, t, now, gpu_by_pid or {}) for t in targets]
         infos = [f.result() for f in futures]
         live = {(t.pid, t.port) for t in targets}
@@ -272,12 +272,11 @@ class ServerMonitor:
             rss = read_rss(self.roots.proc, target.pid) if target.pid else None
             stat = read_stat(self.roots.proc, target.pid) if target.pid else None
             ticks = stat.start_ticks if stat else None
-        started = start_time(self.roots.proc, ticks) if ticks is not None else None
         gpu = [gpu_by_pid[p] for p in pids if p in gpu_by_pid]
         return {
             "rss_bytes": rss,
             "gpu_bytes": sum(gpu) if gpu else None,
-            "uptime_s": max(0.0, now - started) if started else None,
+            "uptime_s": process_age(self.roots.proc, ticks) if ticks is not None else None,
         }
 
     def _rpc_workers(self, target: _Target) -> tuple:

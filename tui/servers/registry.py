@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sparktop import paths
-from sparktop.atomic import locked, write_json_atomic
+from sparktop.atomic import locked, set_aside, write_json_atomic
 
 VERSION = 1
 
@@ -41,14 +41,28 @@ class ManagedServer:
     rpc_workers: list[dict[str, Any]] = field(default_factory=list)
     """llama.cpp RPC workers of a split-served head: endpoint, host, started (by sparktop),
     remote, pid, pgid, start_ticks, log_path. Stopping the head stops the started ones."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Fields written by a newer sparktop: kept as they are and written back."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ManagedServer | None:
-        names = {f.name for f in fields(cls)}
+        names = {f.name for f in fields(cls)} - {"extra"}
+        known = {k: v for k, v in data.items() if k in names}
+        # records from before a field existed: derive what can be derived
+        if "pid" in known:
+            known.setdefault("pgid", known["pid"])
+            known.setdefault("served_name", known.get("name"))
         try:
-            return cls(**{k: v for k, v in data.items() if k in names})
+            record = cls(**known)
         except TypeError:
             return None
+        record.extra = {k: v for k, v in data.items() if k not in names}
+        return record
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        extra = data.pop("extra")
+        return {**extra, **data}
 
 
 class Registry:
@@ -56,6 +70,7 @@ class Registry:
         self.directory = directory or paths.state_dir()
         self.path = self.directory / "servers.json"
         self.problem: str | None = None
+        self._damaged = False
 
     def logs_dir(self) -> Path:
         return self.directory / "logs"
@@ -70,23 +85,33 @@ class Registry:
             return []
         except (OSError, ValueError) as exc:
             self.problem = f"{self.path}: unreadable ({exc}); managed servers not re-adopted"
+            self._damaged = not isinstance(exc, PermissionError)
             return []
         items = data.get("servers") if isinstance(data, dict) else None
         if not isinstance(items, list):
             self.problem = f"{self.path}: unexpected content; managed servers not re-adopted"
+            self._damaged = True
             return []
         out = []
         for item in items:
             record = ManagedServer.from_json(item) if isinstance(item, dict) else None
             if record is not None:
                 out.append(record)
+        if len(out) < len(items):
+            self.problem = f"{self.path}: {len(items) - len(out)} unreadable record(s) skipped"
+            self._damaged = True
         return out
 
     def load(self) -> list[ManagedServer]:
         return self._read()
 
     def _write(self, records: list[ManagedServer]) -> None:
-        write_json_atomic(self.path, {"version": VERSION, "servers": [asdict(r) for r in records]})
+        """Write all records; a damaged file is first set aside (`servers.json.damaged-…`)."""
+        if self._damaged and set_aside(self.path) is not None:
+            self._damaged = False
+        write_json_atomic(
+            self.path, {"version": VERSION, "servers": [r.to_json() for r in records]}
+        )
 
     def add(self, record: ManagedServer) -> None:
         with self._locked():
@@ -94,19 +119,35 @@ class Registry:
             records.append(record)
             self._write(records)
 
-    def update(self, pid: int, **changes: Any) -> None:
-        with self._locked():
-            records = self._read()
-            for record in records:
-                if record.pid == pid:
-                    for key, value in changes.items():
-                        setattr(record, key, value)
-            self._write(records)
+    def update(self, pid: int, **changes: Any) -> bool:
+        """Change one record. A failed write (disk full) keeps the previous file, is kept in
+        `.problem` and returns False: the server itself was already started or stopped."""
+        try:
+            with self._locked():
+                records = self._read()
+                for record in records:
+                    if record.pid == pid:
+                        for key, value in changes.items():
+                            setattr(record, key, value)
+                self._write(records)
+        except OSError as exc:
+            return self._write_failed(exc)
+        return True
 
-    def remove(self, pid: int) -> None:
-        with self._locked():
-            records = [r for r in self._read() if r.pid != pid]
-            self._write(records)
+    def remove(self, pid: int) -> bool:
+        try:
+            with self._locked():
+                self._write([r for r in self._read() if r.pid != pid])
+        except OSError as exc:
+            return self._write_failed(exc)
+        return True
+
+    def _write_failed(self, exc: OSError) -> bool:
+        import logging
+
+        self.problem = f"cannot update {self.path}: {exc.strerror or exc}"
+        logging.getLogger("sparktop").warning("%s", self.problem)
+        return False
 
     def prune(self, keep_ended: int = 20) -> None:
         """Forget old ended records, keeping the newest few for their log tails."""

@@ -276,6 +276,10 @@ class Supervisor:
         except ServeError:
             self._stop_rpc_workers(workers, progress)  # no orphans when the head fails
             raise
+        except OSError as exc:  # the log or the state dir cannot be written (disk full)
+            self._stop_rpc_workers(workers, progress)
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise ServeError(f"cannot start {entry.name}: {exc.strerror or exc}{where}") from None
         return record
 
     def _spawn(
@@ -318,8 +322,16 @@ class Supervisor:
             proxy_port=entry.serve.proxy.port if entry.serve.proxy else None,
             rpc_workers=[dict(w) for w in rpc_workers],
         )
-        self.registry.prune()  # ended records are kept for their log tails, not forever
-        self.registry.add(record)
+        try:
+            self.registry.prune()  # ended records are kept for their log tails, not forever
+            self.registry.add(record)
+        except OSError as exc:
+            # unrecorded, it would be a server nobody knows sparktop started: stop it now
+            self._signal_and_wait(popen.pid, popen.pid, False, record.start_ticks)
+            raise ServeError(
+                f"cannot record {entry.name} in {self.registry.path}: {exc.strerror or exc}; "
+                f"stopped it (pid {popen.pid}) rather than leave it untracked"
+            ) from None
         return record
 
     def _exit_code(self, pid: int) -> int | None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.events import Resize
@@ -224,7 +225,7 @@ class SparktopApp(App[int]):
         yield SummaryPanel(id="summary")
         yield Footer()
 
-    def _mount_servers_box(self) -> None:
+    def _mount_servers_box(self) -> AwaitComplete:
         """The servers table joins after the first frame: it is the costliest widget to style
         and lay out, and memory and GPUs are what a fresh start should show first."""
         box = Vertical(
@@ -233,13 +234,15 @@ class SparktopApp(App[int]):
             id="servers-box",
         )
         box.border_title = "Servers"
-        self.mount(box, before=self.query_one(Footer))
         from sparktop.ui.widgets.downloads_panel import DownloadsTable
 
         downloads = Vertical(DownloadsTable(id="downloads"), id="downloads-box")
         downloads.border_title = "Downloads"
         downloads.display = False  # shown once there is something to show
-        self.mount(downloads, before=self.query_one(Footer))
+        return AwaitComplete(
+            self.mount(box, before=self.query_one(Footer)),
+            self.mount(downloads, before=self.query_one(Footer)),
+        )
 
     def on_mount(self) -> None:
         self._ui_loop = asyncio.get_running_loop()
@@ -453,9 +456,9 @@ class SparktopApp(App[int]):
             box.border_title = title
         self.servers_ready.set()
 
-    def _after_first_frame(self) -> None:
+    async def _after_first_frame(self) -> None:
         """Servers and downloads join once memory and GPUs are on screen."""
-        self._mount_servers_box()
+        await self._mount_servers_box()  # before the first poll result can arrive
         if self.watch_servers:
             self._servers_loop()
 

@@ -9,6 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
+from sparktop.ui.widgets.panel import bound_table_caches
 from sparktop.units import fmt_bytes, fmt_duration
 
 COLUMNS = ("DOWNLOAD", "STATE", "PROGRESS", "BYTES", "SPEED", "ETA")
@@ -74,6 +75,7 @@ class DownloadsTable(DataTable):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", **kwargs)
+        bound_table_caches(self)
         self._rows: dict[str, tuple[str, ...]] = {}
 
     def on_mount(self) -> None:

@@ -6,6 +6,7 @@ from textual.widgets import DataTable
 
 from sparktop.servers.info import ServerInfo
 from sparktop.servers.rows import COLUMNS, server_row
+from sparktop.ui.widgets.panel import bound_table_caches
 
 HEALTH_STYLE = {
     "ready": "bold $success",
@@ -26,6 +27,7 @@ class ServersTable(DataTable):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        bound_table_caches(self)
         self.servers: dict[str, ServerInfo] = {}
         self._rows: dict[str, tuple[str, ...]] = {}
 
