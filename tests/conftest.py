@@ -164,12 +164,15 @@ def no_orphans(isolated_dirs: dict[str, Path]):
 
     leftovers = []
     registry = isolated_dirs["state"] / "servers.json"
-    if registry.exists():
-        for record in json.loads(registry.read_text()).get("servers", []):
-            if _alive(record["pid"]):
-                leftovers.append(record["pid"])
-                with contextlib.suppress(OSError):
-                    os.killpg(record["pgid"], signal.SIGKILL)
+    try:
+        records = json.loads(registry.read_text()).get("servers", [])
+    except (OSError, ValueError, AttributeError):  # absent, or damaged on purpose by a test
+        records = []
+    for record in records:
+        if isinstance(record, dict) and "pid" in record and _alive(record["pid"]):
+            leftovers.append(record["pid"])
+            with contextlib.suppress(OSError):
+                os.killpg(record.get("pgid", record["pid"]), signal.SIGKILL)
     for popen in started:
         if popen.poll() is None:
             with contextlib.suppress(OSError):

@@ -45,6 +45,26 @@ def set_aside(path: Path) -> Path | None:
     return target
 
 
+def read_json_state(path: Path, key: str, what: str) -> tuple[list[Any], str | None, bool]:
+    """Read `{"<key>": [...]}` from a state file: (items, problem, damaged).
+
+    A missing file is empty. A corrupt, truncated or odd-shaped one reads as empty with a
+    one-line problem naming the file and `damaged` set, so the next write sets it aside
+    (`set_aside`) instead of overwriting what the user had. An unreadable one (permission)
+    is not damaged: it is left alone.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return [], None, False
+    except (OSError, ValueError) as exc:
+        return [], f"{path}: unreadable ({exc}); {what}", not isinstance(exc, PermissionError)
+    items = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return [], f"{path}: unexpected content; {what}", True
+    return items, None, False
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 

@@ -259,6 +259,8 @@ def cmd_results(config: Config, args: argparse.Namespace) -> int:
     from sparktop.bench.store import ResultStore
 
     store = ResultStore()
+    if store.problem:
+        print(f"sparktop: warning: {store.problem}", file=sys.stderr)
     if args.promote is not None:
         if args.mode not in config.bench_modes:
             return _err(f"--mode must be one of {', '.join(config.bench_modes)}")

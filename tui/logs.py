@@ -62,6 +62,18 @@ class QuietRotatingHandler(logging.handlers.RotatingFileHandler):
     def handleError(self, record: logging.LogRecord) -> None:
         type(self).dropped += 1
 
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError:  # disk full: what was buffered is lost, the caller is not
+            type(self).dropped += 1
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            self.stream = None  # type: ignore[assignment]
+
 
 _recent = RecentHandler()
 _file_handler: QuietRotatingHandler | None = None

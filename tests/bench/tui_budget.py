@@ -45,6 +45,25 @@ def start(session: str, command: str, size: tuple[int, int], env: dict[str, str]
     return int(tmux("display-message", "-p", "-t", session, "#{pane_pid}").strip())
 
 
+def end(session: str, pid: int | None, timeout: float = 5.0) -> bool:
+    """Kill the tmux session (the pty closes, as when SSH drops) and wait for `pid` to
+    leave by itself; True if it did. One that stays is killed, so it cannot skew the next
+    figures, and reported."""
+    tmux("kill-session", "-t", session)
+    if pid is None:
+        return True
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists():
+            return True
+        time.sleep(0.02)
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime + stime (all threads)
@@ -159,11 +178,14 @@ def start_servers(count: int, scratch: Path) -> list[subprocess.Popen]:
 def measure(args: argparse.Namespace, size: tuple[int, ...], scratch: Path, env: dict) -> int:
     if args.starts:
         times = []
+        stayed = 0
         for _ in range(args.starts):
             t0 = time.monotonic()
-            start("bench-sparktop", f"{args.sparktop} --interval {args.interval:g}", size, env)
+            pid = start(
+                "bench-sparktop", f"{args.sparktop} --interval {args.interval:g}", size, env
+            )
             seen = wait_for_text("bench-sparktop", "Used ", timeout=20)
-            tmux("kill-session", "-t", "bench-sparktop")
+            stayed += not end("bench-sparktop", pid)
             if seen is not None:
                 times.append(seen - t0)
             time.sleep(0.5)
@@ -172,7 +194,8 @@ def measure(args: argparse.Namespace, size: tuple[int, ...], scratch: Path, env:
         print(
             f"first frame with data over {len(times)} starts ({args.size}, "
             f"machine={args.machine or 'this one'}): median {median:.3f} s, "
-            f"min {times[0]:.3f} s, max {times[-1]:.3f} s"
+            f"min {times[0]:.3f} s, max {times[-1]:.3f} s; "
+            f"{stayed} of {args.starts} still running 5 s after their pane closed"
         )
         return 0
 
@@ -198,7 +221,8 @@ def measure(args: argparse.Namespace, size: tuple[int, ...], scratch: Path, env:
     elapsed = time.monotonic() - window_start
     after = {name: cpu_ticks(pid) for name, pid in runs.items()}
     rss = {name: status_kib(pid, "VmHWM") / 1024 for name, pid in runs.items()}
-    for session in ("bench-sparktop", "bench-btop", "bench-glances"):
+    stayed = not end("bench-sparktop", runs["sparktop"])
+    for session in ("bench-btop", "bench-glances"):
         tmux("kill-session", "-t", session)
 
     print(
@@ -212,6 +236,7 @@ def measure(args: argparse.Namespace, size: tuple[int, ...], scratch: Path, env:
         print(f"{name:<10} {cpu:>16.2f} {rss[name]:>13.1f}")
     shown = f"{first_frame:.3f} s" if first_frame is not None else "never (20 s timeout)"
     print(f"sparktop first frame with data: {shown}")
+    print(f"sparktop left by itself when its pane closed: {'no (killed)' if stayed else 'yes'}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import platform
 import sqlite3
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sparktop import __version__, paths
+from sparktop.atomic import set_aside
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -54,8 +56,18 @@ class ResultStore:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or paths.data_dir() / "bench.sqlite3"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(SCHEMA)
+        self.problem: str | None = None
+        try:
+            with self._connect() as db:
+                db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:  # not a database (truncated, overwritten)
+            kept = set_aside(self.path)
+            if kept is None:
+                raise
+            self.problem = f"{self.path}: unreadable ({exc}); kept as {kept.name}, starting anew"
+            logging.getLogger("sparktop").warning("%s", self.problem)
+            with self._connect() as db:
+                db.executescript(SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=10)

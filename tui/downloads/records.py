@@ -4,13 +4,12 @@ one cut short (sparktop killed, SSH dropped) is found again as *interrupted* and
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from sparktop import paths
-from sparktop.atomic import locked, write_json_atomic
+from sparktop.atomic import locked, read_json_state, set_aside, write_json_atomic
 
 KEEP = 50
 INTERRUPTED = "interrupted"
@@ -31,20 +30,18 @@ class DownloadStore:
         self.directory = directory or paths.data_dir()
         self.path = self.directory / "downloads.json"
         self.problem: str | None = None
+        self._damaged = False
 
     def _locked(self) -> contextlib.AbstractContextManager[None]:
         return locked(self.directory / "downloads.lock")
 
     def _read(self) -> list[dict[str, Any]]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError) as exc:
-            self.problem = f"{self.path}: unreadable ({exc}); download history not shown"
-            return []
-        items = data.get("downloads") if isinstance(data, dict) else None
-        return [d for d in items if isinstance(d, dict)] if isinstance(items, list) else []
+        items, problem, damaged = read_json_state(
+            self.path, "downloads", "download history not shown"
+        )
+        if problem:
+            self.problem, self._damaged = problem, damaged
+        return [d for d in items if isinstance(d, dict)]
 
     def load(self) -> list[dict[str, Any]]:
         """All records, newest last; a running one whose process is gone reads *interrupted*."""
@@ -62,4 +59,6 @@ class DownloadStore:
         with self._locked():
             records = [r for r in self._read() if r.get("id") != record.get("id")]
             records.append(record)
+            if self._damaged and set_aside(self.path) is not None:
+                self._damaged = False  # the damaged file is kept beside, not overwritten
             write_json_atomic(self.path, {"version": 1, "downloads": records[-KEEP:]})

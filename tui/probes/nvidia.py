@@ -54,6 +54,7 @@ class NvidiaProbe:
         self._ready = False
         self._reason: str | None = None
         self._retry_at = 0.0
+        self._lost: Exception | None = None
 
     # -- initialisation -------------------------------------------------------------------
 
@@ -116,6 +117,7 @@ class NvidiaProbe:
             ):
                 self._ready = False  # re-initialise on the next read
                 self._retry_at = 0.0
+                self._lost = exc
             return None, exc
 
     def _is_not_supported(self, exc: Any) -> bool:
@@ -138,6 +140,7 @@ class NvidiaProbe:
         handle, err = self._call(nvml.nvmlDeviceGetHandleByIndex, index)
         if err is not None:
             return GpuInfo(index=index, vendor="nvidia", name="NVIDIA GPU", error=f"NVML: {err}")
+        self._lost = None
         name, _ = self._call(nvml.nvmlDeviceGetName, handle)
         if isinstance(name, bytes):
             name = name.decode(errors="replace")
@@ -162,6 +165,8 @@ class NvidiaProbe:
             used = sum(p.used_bytes or 0 for p in processes)
         elif mem_err is not None:
             error = f"memory: {mem_err}"
+        if self._lost is not None:  # fell off the bus, driver reset: say so, retry each read
+            error = f"NVML: {self._lost} (retrying)"
         return GpuInfo(
             index=index,
             vendor="nvidia",

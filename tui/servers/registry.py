@@ -7,7 +7,6 @@ flock on `servers.lock`; writes are atomic, so a crash never leaves half a file.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sparktop import paths
-from sparktop.atomic import locked, set_aside, write_json_atomic
+from sparktop.atomic import locked, read_json_state, set_aside, write_json_atomic
 
 VERSION = 1
 
@@ -79,19 +78,11 @@ class Registry:
         return locked(self.directory / "servers.lock")
 
     def _read(self) -> list[ManagedServer]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError) as exc:
-            self.problem = f"{self.path}: unreadable ({exc}); managed servers not re-adopted"
-            self._damaged = not isinstance(exc, PermissionError)
-            return []
-        items = data.get("servers") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            self.problem = f"{self.path}: unexpected content; managed servers not re-adopted"
-            self._damaged = True
-            return []
+        items, problem, damaged = read_json_state(
+            self.path, "servers", "managed servers not re-adopted"
+        )
+        if problem:
+            self.problem, self._damaged = problem, damaged
         out = []
         for item in items:
             record = ManagedServer.from_json(item) if isinstance(item, dict) else None

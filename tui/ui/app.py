@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from sparktop.servers.supervisor import ServeEvent
 
 WIDE_AT = 140  # columns from which memory and GPUs sit side by side
+HANGUP_GRACE_S = 2.0  # after SIGHUP, seconds for a clean shutdown before leaving regardless
 
 
 class SparktopApp(App[int]):
@@ -291,6 +292,14 @@ class SparktopApp(App[int]):
         self._stopping = True
         self._wake.set()
         self._servers_wake.set()
+        # When the terminal itself is gone (SSH dropped, pane killed), Textual's shutdown
+        # writes its goodbye sequences to a closed pty: its writer thread dies on EIO and
+        # the shutdown then waits on a full queue forever. Leave anyway, shortly after.
+        # Nothing is lost: state files are written as they change, and partial downloads
+        # are resumed by the next start.
+        watchdog = threading.Timer(HANGUP_GRACE_S, os._exit, (0,))
+        watchdog.daemon = True
+        watchdog.start()
         self.exit(0)
 
     def _show_memory_now(self) -> None:
@@ -470,11 +479,11 @@ class SparktopApp(App[int]):
         gpu_problem = snapshot.gpu_unavailable_reason or "; ".join(
             f"GPU {g.index}: {g.error}" for g in snapshot.gpus if g.error
         )
-        if gpu_problem != (self._gpu_problem or ""):
+        if gpu_problem != self._gpu_problem:
             if gpu_problem:  # a warning when it changes mid-run (GPU lost), not at start
                 level = logging.INFO if self._gpu_problem is None else logging.WARNING
                 logs.LOGGER.log(level, "GPU: %s", gpu_problem)
-            elif self._gpu_problem is not None:
+            elif self._gpu_problem:
                 logs.LOGGER.info("GPU: answering again")
             self._gpu_problem = gpu_problem
         self.query_one(MemoryPanel).show(snapshot)
