@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sparktop.servers.info import ProxyStatus, ServerInfo
-from sparktop.units import fmt_bytes, fmt_duration
+from sparktop.units import fmt_bytes, fmt_uptime
 
 COLUMNS = (
     "NAME", "ENGINE", "PID", "PORT", "PROXY", "HEALTH", "UP", "MEMORY", "RUN/WAIT",
@@ -53,7 +53,7 @@ def server_row(server: ServerInfo) -> tuple[str, ...]:
         str(server.port) if server.port else "–",
         fmt_proxy(server.proxy),
         server.health,
-        fmt_duration(server.uptime_s) if server.uptime_s is not None else "–",
+        fmt_uptime(server.uptime_s) if server.uptime_s is not None else "–",
         fmt_memory(server),
         f"{running}/{waiting}",
         fmt_rate(server.prompt_tps),

@@ -77,7 +77,7 @@ class SparktopApp(App[int]):
         control: Control | None = None,
         watch_servers: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(driver_class=_quiet_driver())
         self.config = config or Config()
         self.interval = interval or self.config.interval
         self.probe = probe or SystemProbe(hint_rules=self.config.memory_hints)
@@ -108,6 +108,11 @@ class SparktopApp(App[int]):
         """What a serve/stop in progress is doing (one at a time)."""
         self._health: dict[tuple[int | None, int | None], str] = {}
         self._gpu_problem: str | None = None
+        self._download_rows: list | None = None
+        self._servers_table: ServersTable | None = None
+        self._servers_box: Vertical | None = None
+        self._downloads_table = None
+        self._downloads_box: Vertical | None = None
 
     @property
     def control(self) -> Control:
@@ -142,16 +147,17 @@ class SparktopApp(App[int]):
             self._post(self._show_downloads)
 
     def _show_downloads(self) -> None:
-        from sparktop.ui.widgets.downloads_panel import DownloadsTable
-
         self._downloads_pending = False
         if self._downloads is None:
             return
         rows = self._downloads.rows()
-        self.query_one(SummaryPanel).downloads = rows
-        for table in self.query(DownloadsTable).results(DownloadsTable):
-            table.show(rows)
-            box = self.query_one("#downloads-box")
+        if rows == self._download_rows:
+            return  # called at every servers poll: nothing to redraw most of the time
+        self._download_rows = rows
+        self._summary.downloads = rows
+        if self._downloads_table is not None:
+            self._downloads_table.show(rows)
+            box = self._downloads_box
             box.display = bool(rows)
             running = sum(1 for r in rows if r.get("state") in ("downloading", "verifying"))
             title = f"Downloads ({running} running)" if running else "Downloads"
@@ -229,17 +235,22 @@ class SparktopApp(App[int]):
     def _mount_servers_box(self) -> AwaitComplete:
         """The servers table joins after the first frame: it is the costliest widget to style
         and lay out, and memory and GPUs are what a fresh start should show first."""
+        table = ServersTable(id="servers")
         box = Vertical(
-            ServersTable(id="servers"),
+            table,
             Static("", id="serve-progress", markup=False),
             id="servers-box",
         )
         box.border_title = "Servers"
         from sparktop.ui.widgets.downloads_panel import DownloadsTable
 
-        downloads = Vertical(DownloadsTable(id="downloads"), id="downloads-box")
+        self._servers_table = table
+        self._servers_box = box
+        self._downloads_table = DownloadsTable(id="downloads")
+        downloads = Vertical(self._downloads_table, id="downloads-box")
         downloads.border_title = "Downloads"
         downloads.display = False  # shown once there is something to show
+        self._downloads_box = downloads
         return AwaitComplete(
             self.mount(box, before=self.query_one(Footer)),
             self.mount(downloads, before=self.query_one(Footer)),
@@ -247,6 +258,12 @@ class SparktopApp(App[int]):
 
     def on_mount(self) -> None:
         self._ui_loop = asyncio.get_running_loop()
+        # the widgets redrawn every tick, looked up once (a DOM query per tick adds up)
+        self._memory = self.query_one(MemoryPanel)
+        self._gpu_panel = self.query_one(GpuPanel)
+        self._summary = self.query_one(SummaryPanel)
+        self._gpus_box = self.query_one("#gpus", VerticalScroll)
+        self._topbar = self.query_one("#topbar", Static)
         self._ui_context = contextvars.copy_context()  # callbacks see the active app
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             # SSH dropped or the tmux pane killed: leave quietly; served models keep running
@@ -258,7 +275,7 @@ class SparktopApp(App[int]):
         self._start_theme: str | None = self.theme  # chosen for this run, not by the user
         self._match_no_color_filter()
         self.theme_changed_signal.subscribe(self, self._remember_theme)
-        self.query_one(MemoryPanel).interval = self.interval
+        self._memory.interval = self.interval
         if self.ui_state.problem:
             self.startup_warnings.append(self.ui_state.problem)
         if logs.problem():
@@ -307,7 +324,7 @@ class SparktopApp(App[int]):
         because procfs answers at once; NVML and sysfs wait for the worker (they can hang)."""
         snapshot = self.probe.memory_only()
         if snapshot.memory is not None:
-            self.query_one(MemoryPanel).show(snapshot, record=False)  # history: the worker's
+            self._memory.show(snapshot, record=False)  # history: the worker's
 
     def _initial_theme(self) -> str:
         saved = self.ui_state.load().get("theme")
@@ -355,7 +372,7 @@ class SparktopApp(App[int]):
         self.compact = event.size.width < MIN_COLUMNS or event.size.height < MIN_ROWS
         self.screen.set_class(wide, "wide")
         self.screen.set_class(self.compact, "compact")
-        self.query_one(MemoryPanel).fill = wide
+        self.query_one(MemoryPanel).fill = wide  # resize can come before on_mount
         if self.last_snapshot is not None:
             self._show_topbar(self.last_snapshot)
 
@@ -454,12 +471,14 @@ class SparktopApp(App[int]):
         self.servers = servers
         if appeared_or_gone:
             self.refresh_bindings()  # server keys show in the footer only when they can act
-        self.query_one(ServersTable).show(servers)
-        summary = self.query_one(SummaryPanel)
+        if self._servers_table is None:
+            return
+        self._servers_table.show(servers)
+        summary = self._summary
         summary.servers = servers
         if self.compact and summary.snapshot is not None:
             summary.redraw()
-        box = self.query_one("#servers-box")
+        box = self._servers_box
         title = f"Servers ({len(servers)})" if servers else "Servers (none running: m for models)"
         if box.border_title != title:
             box.border_title = title
@@ -486,13 +505,13 @@ class SparktopApp(App[int]):
             elif self._gpu_problem:
                 logs.LOGGER.info("GPU: answering again")
             self._gpu_problem = gpu_problem
-        self.query_one(MemoryPanel).show(snapshot)
-        self.query_one(GpuPanel).show(snapshot)
+        self._memory.show(snapshot)
+        self._gpu_panel.show(snapshot)
         if self.compact:
-            self.query_one(SummaryPanel).show(snapshot)
+            self._summary.show(snapshot)
         else:
-            self.query_one(SummaryPanel).snapshot = snapshot
-        gpus = self.query_one("#gpus", VerticalScroll)
+            self._summary.snapshot = snapshot
+        gpus = self._gpus_box
         title = f"GPUs ({len(snapshot.gpus)})" if snapshot.gpus else "GPUs"
         if gpus.border_title != title:
             gpus.border_title = title
@@ -512,7 +531,7 @@ class SparktopApp(App[int]):
             )
         if topbar != self._topbar_text:
             self._topbar_text = topbar
-            self.query_one("#topbar", Static).update(topbar)
+            self._topbar.update(topbar)
 
     # -- actions ------------------------------------------------------------------------
 
@@ -792,6 +811,18 @@ class SparktopApp(App[int]):
         self.probe.close()
         if self._control is not None:
             self._control.close()
+
+
+def _quiet_driver():
+    """The Linux driver whose input thread sleeps while nothing is typed (see driver.py);
+    Textual's own elsewhere."""
+    import sys
+
+    if sys.platform != "linux":
+        return None
+    from sparktop.ui.driver import QuietLinuxDriver
+
+    return QuietLinuxDriver
 
 
 def run_app(config: Config, interval: float | None = None, theme: str | None = None) -> int:
