@@ -11,6 +11,7 @@ import json
 import shutil
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -309,3 +310,44 @@ def test_sqlite_results_survive_a_corrupt_file_next_to_them(isolated_dirs):
     assert kept.read_bytes() == b"garbage" * 100
     with pytest.raises(sqlite3.DatabaseError):
         sqlite3.connect(kept).execute("SELECT 1 FROM runs").fetchall()
+
+
+# -- its own log and a long run --------------------------------------------------------------
+
+
+def test_the_log_rotates_and_debug_adds_detail(isolated_dirs, monkeypatch):
+    state = isolated_dirs["state"]
+    assert run_cli("status").returncode == 0
+    log = (state / "sparktop.log").read_text()
+    assert "DEBUG" not in log
+    assert run_cli("--debug", "status").returncode == 0
+    assert "DEBUG sparktop: sparktop 0.1.0: status" in (state / "sparktop.log").read_text()
+
+    monkeypatch.setattr(logs, "MAX_BYTES", 4096)
+    logs.setup(directory=state)
+    try:
+        for n in range(400):
+            logs.LOGGER.warning("warning number %d from a long night", n)
+    finally:
+        logs.shutdown()
+    names = sorted(p.name for p in state.glob("sparktop.log*"))
+    assert names == ["sparktop.log", "sparktop.log.1", "sparktop.log.2", "sparktop.log.3"]
+    assert all(p.stat().st_size <= 4096 for p in state.glob("sparktop.log*"))
+    assert "warning number 399" in (state / "sparktop.log").read_text()
+
+
+def test_a_soak_at_a_fast_refresh_keeps_memory_flat(llama_server):
+    """2,000 refreshes with 4 live servers polled every 20 ms (tests/bench/soak.py runs
+    20,000 for the figures in docs/benchmarks.md); a leak of a few KiB per refresh fails."""
+    soak = Path(__file__).parent / "bench" / "soak.py"
+    done = subprocess.run(
+        [sys.executable, str(soak), "--refreshes", "2000", "--every", "500", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["refreshes"] >= 2000 and result["servers_shown"] == 4
+    assert result["server_polls"] >= 100
+    assert result["growth_mib"] <= 5.0, result

@@ -70,7 +70,12 @@ def start_servers(count: int, scratch: Path) -> list[subprocess.Popen]:
 
 
 async def soak(
-    refreshes: int, every: int, warmup: int, interval: float, trace: bool = False
+    refreshes: int,
+    every: int,
+    warmup: int,
+    interval: float,
+    trace: bool = False,
+    server_interval: float = 0.02,
 ) -> dict:
     from conftest import load_fake_nvml
 
@@ -79,7 +84,7 @@ async def soak(
     from sparktop.probes.system import SystemProbe
     from sparktop.ui.app import SparktopApp
 
-    config = Config(servers=ServerSettings(interval=0.2))
+    config = Config(servers=ServerSettings(interval=server_interval))
     probe = SystemProbe(ProbeRoots(), nvml=load_fake_nvml("spark"))
     app = SparktopApp(config, probe=probe, interval=interval)
     samples: list[tuple[int, float]] = []
@@ -94,6 +99,7 @@ async def soak(
             tracemalloc.start(12)
             before = tracemalloc.take_snapshot()
         base = (app.refreshes, rss_mib())
+        base_polls = app.server_polls
         samples.append(base)
         target = base[0] + refreshes
         while app.refreshes < target:
@@ -102,6 +108,7 @@ async def soak(
                 samples.append((app.refreshes, rss_mib()))
         samples.append((app.refreshes, rss_mib()))
         servers = len(app.servers)
+        polls = app.server_polls - base_polls
         if trace:
             after = tracemalloc.take_snapshot()
             for stat in after.compare_to(before, "traceback")[:8]:
@@ -112,6 +119,7 @@ async def soak(
     return {
         "refreshes": samples[-1][0] - base[0],
         "servers_shown": servers,
+        "server_polls": polls,
         "rss_after_warmup_mib": round(base[1], 2),
         "rss_end_mib": round(samples[-1][1], 2),
         "growth_mib": round(samples[-1][1] - base[1], 2),
@@ -126,6 +134,9 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=2000, help="sample RSS this often")
     parser.add_argument("--warmup", type=int, default=300, help="refreshes before the baseline")
     parser.add_argument("--interval", type=float, default=0.001, help="refresh interval, s")
+    parser.add_argument(
+        "--server-interval", type=float, default=0.02, help="servers poll interval, s"
+    )
     parser.add_argument("--servers", type=int, default=4)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--trace", action="store_true", help="print tracemalloc's top growth")
@@ -136,7 +147,14 @@ def main() -> int:
     servers = start_servers(args.servers, scratch)
     try:
         result = asyncio.run(
-            soak(args.refreshes, args.every, args.warmup, args.interval, args.trace)
+            soak(
+                args.refreshes,
+                args.every,
+                args.warmup,
+                args.interval,
+                args.trace,
+                args.server_interval,
+            )
         )
     finally:
         for proc in servers:
@@ -147,7 +165,7 @@ def main() -> int:
         return 0
     print(
         f"{result['refreshes']} refreshes in {result['seconds']} s, 160x48, "
-        f"{result['servers_shown']} servers shown"
+        f"{result['servers_shown']} servers shown, {result['server_polls']} server polls"
     )
     for n, mib in result["samples"]:
         print(f"  after {n:>6} refreshes: RSS {mib:7.2f} MiB")

@@ -90,6 +90,8 @@ class SparktopApp(App[int]):
         self.requested_theme = theme
         self.last_snapshot: Snapshot | None = None
         self.refreshes = 0
+        self.server_polls = 0
+        """Server poll results shown so far (the soak benchmark counts them too)."""
         self.compact = False
         """Snapshots shown so far (the soak benchmark counts them)."""
         self.snapshot_ready = asyncio.Event()
@@ -433,8 +435,10 @@ class SparktopApp(App[int]):
             try:
                 servers = self.control.poll(gpu_by_pid)
             except Exception as exc:  # never let a poll bug kill the loop
+                if self._stopping:
+                    return  # the monitor was closed under us: leaving anyway
                 servers = self.servers
-                self.call_from_thread(self.notify, f"server poll failed: {exc}", severity="error")
+                self._post(self.notify, f"server poll failed: {exc}", severity="error")
             if not self._post(self._show_servers, servers):
                 return
             spent = time.monotonic() - started
@@ -466,6 +470,7 @@ class SparktopApp(App[int]):
         self._health = seen
 
     def _show_servers(self, servers: tuple[ServerInfo, ...]) -> None:
+        self.server_polls += 1
         self._log_health(servers)
         appeared_or_gone = bool(servers) != bool(self.servers)
         self.servers = servers
