@@ -253,3 +253,24 @@ def test_proxy_auth_is_checked_and_an_open_proxy_is_flagged(
         assert proxy.token_accepted is True
     dumped = json.dumps([s.to_json() for s in servers])
     assert "s3cret-token" not in dumped, "tokens are never shown"
+
+
+def test_a_server_a_script_execs_into_is_found(tmp_path, no_orphans):
+    """`bash serve.sh` that sets things up, then `exec vllm serve …`: same PID, new program."""
+    port = free_port()
+    launcher = engine_launcher(tmp_path, "vllm", "vllm", "ok")
+    script = tmp_path / "serve.sh"
+    script.write_text(
+        f"#!/bin/sh\nsleep 1.5\nexec {launcher} serve Qwen/Qwen3-Coder-Next-FP8 "
+        f"--port {port} --served-model-name from-script\n"
+    )
+    script.chmod(0o755)
+    monitor = ServerMonitor(registry=Registry(tmp_path / "state"), timeout=1.0)
+    try:
+        proc = start_outside(["/bin/sh", str(script)], no_orphans)
+        assert by_port(monitor.poll(), port) is None  # still the shell: no server yet
+        servers = poll_until(monitor, lambda s: (x := by_port(s, port)) and x.health == "ready")
+    finally:
+        monitor.close()
+    server = by_port(servers, port)
+    assert server is not None and server.pid == proc.pid and server.name == "from-script"

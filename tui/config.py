@@ -37,6 +37,10 @@ class ServerSettings:
 
     interval: float = 2.0
     """Seconds between discovery + poll cycles (process scan, /health, /metrics)."""
+    idle_interval: float = 5.0
+    """Seconds between cycles while every server is ready and idle (nothing running, no
+    tokens flowing) and no download elsewhere is growing; any activity, a key or a serve or
+    stop brings back `interval` at once."""
     timeout: float = 1.0
     """Seconds one poll request may take before the server counts as not responding."""
     stop_timeout: float = 15.0
@@ -71,7 +75,8 @@ class Config:
 _TOP_KEYS = {"interval", "theme", "memory", "servers", "engines", "bench", "hosts"}
 _RULE_KEYS = {"min_prefill_tps", "min_decode_tps", "beat_champion"}
 _SERVER_KEYS = {
-    "interval": (0.2, 3600),
+    "interval": (0.01, 3600),
+    "idle_interval": (0.01, 3600),
     "timeout": (0.05, 120),
     "stop_timeout": (0.5, 3600),
 }

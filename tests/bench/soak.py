@@ -84,7 +84,7 @@ async def soak(
     from sparktop.probes.system import SystemProbe
     from sparktop.ui.app import SparktopApp
 
-    config = Config(servers=ServerSettings(interval=server_interval))
+    config = Config(servers=ServerSettings(interval=server_interval, idle_interval=server_interval))
     probe = SystemProbe(ProbeRoots(), nvml=load_fake_nvml("spark"))
     app = SparktopApp(config, probe=probe, interval=interval)
     samples: list[tuple[int, float]] = []

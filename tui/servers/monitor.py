@@ -40,6 +40,10 @@ from sparktop.servers.registry import ManagedServer, Registry, process_matches, 
 MODELS_EVERY_S = 15.0
 PROXY_EVERY_S = 10.0
 PORTS_EVERY_S = 30.0
+QUICK_S = 0.1
+"""A server whose last poll took less than this is polled in line, not on the pool: handing
+healthy local servers to threads costs more CPU than asking them (tests/bench/tui_budget.py).
+A new, slow or hung one stays on the pool, so it never holds up the others."""
 """Listening ports are re-read from /proc/<pid>/net/tcp this often (or when not yet known)."""
 LOOPBACK = ("127.", "::1", "localhost")
 
@@ -57,6 +61,7 @@ class _PollState:
     conn: http.Connection | None = None
     slots_at: float = 0.0
     kv_usage: float | None = None
+    took_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -199,8 +204,17 @@ class ServerMonitor:
         """Discover and poll all servers now (blocking; call it off the UI thread)."""
         targets = self.targets()
         now = time.monotonic()  # cadences and rates: immune to the wall clock jumping
-        futures = [self._pool.submit(self._poll_one, t, now, gpu_by_pid or {}) for t in targets]
-        infos = [f.result() for f in futures]
+        gpu = gpu_by_pid or {}
+
+        def quick(target: _Target) -> bool:
+            state = self._states.get((target.pid, target.port))
+            return state is not None and state.took_s is not None and state.took_s < QUICK_S
+
+        futures = [
+            self._pool.submit(self._timed_poll, t, now, gpu) for t in targets if not quick(t)
+        ]
+        infos = [self._timed_poll(t, now, gpu) for t in targets if quick(t)]
+        infos += [f.result() for f in futures]
         live = {(t.pid, t.port) for t in targets}
         for key in list(self._states):
             if key not in live:
@@ -212,6 +226,15 @@ class ServerMonitor:
             if key not in alive:
                 del self._ports[key]
         return tuple(sorted(infos, key=lambda s: (s.port or 0, s.pid or 0)))
+
+    def _timed_poll(self, target: _Target, now: float, gpu_by_pid: dict[int, int]) -> ServerInfo:
+        started = time.monotonic()
+        try:
+            return self._poll_one(target, now, gpu_by_pid)
+        finally:
+            state = self._states.get((target.pid, target.port))
+            if state is not None:
+                state.took_s = time.monotonic() - started
 
     def _poll_one(self, target: _Target, now: float, gpu_by_pid: dict[int, int]) -> ServerInfo:
         state = self._states.setdefault((target.pid, target.port), _PollState())

@@ -58,6 +58,23 @@ class Stat:
     pgid: int
     start_ticks: int
     state: str
+    comm: str = ""
+    """The program name; exec changes it (and the command line) but not the PID or start."""
+
+
+LAUNCHERS = frozenset(
+    {
+        "sh", "bash", "dash", "zsh", "ash", "fish", "env", "nohup", "setsid", "timeout",
+        "nice", "ionice", "chrt", "taskset", "numactl", "stdbuf", "sudo", "su", "runuser",
+        "tini", "dumb-init", "uv", "uvx", "conda", "micromamba", "pixi", "srun",
+    }
+)  # fmt: skip
+
+
+def _may_exec(comm: str) -> bool:
+    """Processes that often become a server by exec (`bash serve.sh` ending in `exec vllm
+    serve`, `env CUDA_VISIBLE_DEVICES=0 llama-server`, a Python wrapper): looked at again."""
+    return comm in LAUNCHERS or comm.startswith("python")
 
 
 def read_stat(proc: Path, pid: int) -> Stat | None:
@@ -66,9 +83,14 @@ def read_stat(proc: Path, pid: int) -> Stat | None:
     except OSError:
         return None
     # the command name may contain spaces and parentheses: split after the last ')'
-    rest = text[text.rfind(")") + 2 :].split()
+    close = text.rfind(")")
+    rest = text[close + 2 :].split()
+    comm = text[text.find("(") + 1 : close]
     try:
-        return Stat(ppid=int(rest[1]), pgid=int(rest[2]), start_ticks=int(rest[19]), state=rest[0])
+        return Stat(
+            ppid=int(rest[1]), pgid=int(rest[2]), start_ticks=int(rest[19]), state=rest[0],
+            comm=comm,
+        )  # fmt: skip
     except (IndexError, ValueError):
         return None
 
@@ -156,7 +178,9 @@ class ProcessScanner:
 
     def __init__(self, roots: ProbeRoots | None = None) -> None:
         self.proc = (roots or ProbeRoots.from_env()).proc
-        self._seen: dict[int, tuple[int, Launch | None]] = {}  # pid → (start ticks, launch)
+        self._seen: dict[int, tuple[tuple[int, str], Launch | None, tuple[str, ...]]] = {}
+        """pid → ((start ticks, program name), launch or None for no server, argv): read
+        again only when the process is new or has exec'd (`bash run.sh` → `exec vllm serve`)."""
         self._families: tuple[frozenset, dict[int, list[int]]] | None = None
 
     def scan(self) -> list[ServerProcess]:
@@ -170,22 +194,22 @@ class ProcessScanner:
         found: dict[int, tuple[Stat, tuple[str, ...], Launch]] = {}
         for pid in pids:
             cached = self._seen.get(pid)
-            if cached is not None and cached[1] is None:
-                continue
+            if cached is not None and cached[1] is None and not _may_exec(cached[0][1]):
+                continue  # no server, and not a launcher that may exec one: not read again
             stat = read_stat(self.proc, pid)
             if stat is None:
                 continue
-            if cached is None or cached[0] != stat.start_ticks:
+            if cached is None or cached[0] != (stat.start_ticks, stat.comm):
                 argv = read_argv(self.proc / str(pid) / "cmdline")
                 launch = classify(argv) if argv else None
-                self._seen[pid] = (stat.start_ticks, launch)
-                if launch is None:
-                    continue
-            launch = self._seen[pid][1]
+                cached = self._seen[pid] = ((stat.start_ticks, stat.comm), launch, argv)
+            if cached[1] is None:
+                continue
+            _ticks, launch, argv = cached  # a process's command line is fixed at its start
             assert launch is not None
             if stat.state == "Z":
                 continue
-            found[pid] = (stat, read_argv(self.proc / str(pid) / "cmdline"), launch)
+            found[pid] = (stat, argv, launch)
         return self._group(found)
 
     def _group(self, found: dict[int, tuple[Stat, tuple[str, ...], Launch]]) -> list[ServerProcess]:

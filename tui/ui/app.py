@@ -442,8 +442,21 @@ class SparktopApp(App[int]):
             if not self._post(self._show_servers, servers):
                 return
             spent = time.monotonic() - started
-            self._servers_wake.wait(max(0.0, self.control.config.servers.interval - spent))
+            settings = self.control.config.servers
+            every = settings.idle_interval if self._all_idle(servers) else settings.interval
+            self._servers_wake.wait(max(0.0, every - spent))
             self._servers_wake.clear()
+
+    def _all_idle(self, servers: tuple[ServerInfo, ...]) -> bool:
+        """Nothing to watch closely: every server ready with nothing running and no tokens
+        flowing, no serve/stop under way, no download elsewhere growing."""
+        if self.busy or any(d.active for d in self.downloads.external):
+            return False
+        return all(
+            s.health == "ready" and not s.running and not s.waiting
+            and not s.prompt_tps and not s.gen_tps
+            for s in servers
+        )  # fmt: skip
 
     def _log_health(self, servers: tuple[ServerInfo, ...]) -> None:
         """A server's health changing (ready → not responding, crashed, gone) is logged."""
