@@ -216,8 +216,11 @@ def test_sigkilled_server_shows_as_crashed_with_log_tail(llama_server, tiny_gguf
     text = run_cli("status").stdout
     assert "crashed" in text
     # `stop` on a crashed record clears it
-    run_cli("stop", "tiny")
-    assert server_named("tiny") is None
+    stopped = run_cli("stop", "tiny")
+    assert server_named("tiny") is None, (
+        stopped.stderr,
+        (isolated_dirs["state"] / "servers.json").read_text(),
+    )
 
 
 def test_export_opencode_points_through_the_proxy(isolated_dirs):

@@ -130,10 +130,13 @@ def recent() -> list[Entry]:
 
 
 def shutdown() -> None:
-    """Close the log file (tests switch state dirs between runs)."""
-    global _file_handler
+    """Close the log and forget this run's warnings and counts (tests switch state dirs)."""
+    global _file_handler, _problem
     if _file_handler is not None:
         LOGGER.removeHandler(_file_handler)
         _file_handler.close()
         _file_handler = None
+    LOGGER.removeHandler(_recent)
     _recent.entries.clear()
+    QuietRotatingHandler.dropped = 0
+    _problem = None

@@ -210,10 +210,15 @@ class ServerMonitor:
             state = self._states.get((target.pid, target.port))
             return state is not None and state.took_s is not None and state.took_s < QUICK_S
 
+        inline = [quick(t) for t in targets]  # decided once: a pooled poll sets took_s
         futures = [
-            self._pool.submit(self._timed_poll, t, now, gpu) for t in targets if not quick(t)
+            self._pool.submit(self._timed_poll, t, now, gpu)
+            for t, fast in zip(targets, inline, strict=True)
+            if not fast
         ]
-        infos = [self._timed_poll(t, now, gpu) for t in targets if quick(t)]
+        infos = [
+            self._timed_poll(t, now, gpu) for t, fast in zip(targets, inline, strict=True) if fast
+        ]
         infos += [f.result() for f in futures]
         live = {(t.pid, t.port) for t in targets}
         for key in list(self._states):
