@@ -186,7 +186,7 @@ def test_overnight_queue_serves_each_model_benchmarks_and_summarises(llama_serve
     write_user_catalog(isolated_dirs["config"], entries)
     try:
         result = run_cli("bench", "--queue", "night-a", "night-b", "--prompt", "32", "--gen",
-                         "8", "--reps", "1", "--quality", "--json", timeout=600)  # fmt: skip
+                         "32", "--reps", "1", "--quality", "--json", timeout=600)  # fmt: skip
         assert result.returncode == 0, result.stderr
         queue = json.loads(result.stdout)["queue"]
         assert [row["model"] for row in queue] == ["night-a", "night-b"]
