@@ -40,11 +40,11 @@ from sparktop.servers.registry import ManagedServer, Registry, process_matches, 
 MODELS_EVERY_S = 15.0
 PROXY_EVERY_S = 10.0
 PORTS_EVERY_S = 30.0
+"""Listening ports are re-read from /proc/<pid>/net/tcp this often (or when not yet known)."""
 QUICK_S = 0.1
 """A server whose last poll took less than this is polled in line, not on the pool: handing
 healthy local servers to threads costs more CPU than asking them (tests/bench/tui_budget.py).
 A new, slow or hung one stays on the pool, so it never holds up the others."""
-"""Listening ports are re-read from /proc/<pid>/net/tcp this often (or when not yet known)."""
 LOOPBACK = ("127.", "::1", "localhost")
 
 
@@ -210,15 +210,13 @@ class ServerMonitor:
             state = self._states.get((target.pid, target.port))
             return state is not None and state.took_s is not None and state.took_s < QUICK_S
 
-        inline = [quick(t) for t in targets]  # decided once: a pooled poll sets took_s
-        futures = [
-            self._pool.submit(self._timed_poll, t, now, gpu)
-            for t, fast in zip(targets, inline, strict=True)
-            if not fast
-        ]
-        infos = [
-            self._timed_poll(t, now, gpu) for t, fast in zip(targets, inline, strict=True) if fast
-        ]
+        # split before anything is submitted: a pooled poll that ends early sets took_s
+        inline: list[_Target] = []
+        pooled: list[_Target] = []
+        for target in targets:
+            (inline if quick(target) else pooled).append(target)
+        futures = [self._pool.submit(self._timed_poll, t, now, gpu) for t in pooled]
+        infos = [self._timed_poll(t, now, gpu) for t in inline]
         infos += [f.result() for f in futures]
         live = {(t.pid, t.port) for t in targets}
         for key in list(self._states):

@@ -90,10 +90,10 @@ class SparktopApp(App[int]):
         self.requested_theme = theme
         self.last_snapshot: Snapshot | None = None
         self.refreshes = 0
+        """Snapshots shown so far (the soak benchmark counts them)."""
         self.server_polls = 0
         """Server poll results shown so far (the soak benchmark counts them too)."""
         self.compact = False
-        """Snapshots shown so far (the soak benchmark counts them)."""
         self.snapshot_ready = asyncio.Event()
         self._wake = threading.Event()
         self._stopping = False
@@ -489,8 +489,8 @@ class SparktopApp(App[int]):
         self.servers = servers
         if appeared_or_gone:
             self.refresh_bindings()  # server keys show in the footer only when they can act
-        if self._servers_table is None:
-            return
+        # mounted before the servers loop starts (_after_first_frame awaits it)
+        assert self._servers_table is not None and self._servers_box is not None
         self._servers_table.show(servers)
         summary = self._summary
         summary.servers = servers
