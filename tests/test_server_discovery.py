@@ -274,3 +274,46 @@ def test_a_server_a_script_execs_into_is_found(tmp_path, no_orphans):
         monitor.close()
     server = by_port(servers, port)
     assert server is not None and server.pid == proc.pid and server.name == "from-script"
+
+
+def test_a_ready_llama_server_is_polled_with_one_request_and_a_hang_is_seen_in_one_timeout(
+    tmp_path, no_orphans, llama_server, tiny_gguf, monkeypatch
+):
+    import os
+    import signal
+
+    from sparktop.servers import http
+
+    port = free_port()
+    argv = [llama_server, "-m", str(tiny_gguf), "--port", str(port), "--metrics", "-c", "256"]
+    server = start_outside(argv, no_orphans)
+    asked: list[str] = []
+    original = http.Connection.get
+
+    def recording(self, path, **kwargs):
+        asked.append(path)
+        return original(self, path, **kwargs)
+
+    monkeypatch.setattr(http.Connection, "get", recording)
+    monitor = ServerMonitor(registry=Registry(tmp_path / "state"), timeout=0.5)
+    try:
+        poll_until(monitor, lambda s: (x := by_port(s, port)) is not None and x.health == "ready")
+        monitor.poll()  # models, props and slots are asked now and then, not every poll
+        asked.clear()
+        ready = by_port(monitor.poll(), port)
+        assert ready.health == "ready" and ready.running == 0, ready
+        assert asked == ["/metrics"]  # its 200 says what /health would
+
+        os.kill(server.pid, signal.SIGSTOP)  # hung: accepts, never answers
+        try:
+            started = time.monotonic()
+            hung = by_port(monitor.poll(), port)
+            took = time.monotonic() - started
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        assert hung.health == "not responding", hung
+        assert took < 0.9, f"a hung server cost {took:.2f} s (one 0.5 s timeout expected)"
+        again = poll_until(monitor, lambda s: by_port(s, port).health == "ready")
+        assert by_port(again, port).health == "ready"
+    finally:
+        monitor.close()

@@ -104,7 +104,10 @@ class ServerMonitor:
         self.timeout = timeout
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sparktop-poll")
         self._states: dict[tuple[int | None, int | None], _PollState] = {}
-        self._ports: dict[tuple[int, int], tuple[float, list[tuple[str, int]] | None]] = {}
+        self._ports: dict[tuple[int, int], list[tuple[str, int]] | None] = {}
+        self._ports_at = 0.0
+        self._tables: dict[object, dict | None] = {}
+        """Socket tables read during the current discovery (one per network namespace)."""
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -112,6 +115,7 @@ class ServerMonitor:
     # -- discovery ------------------------------------------------------------------------
 
     def targets(self) -> list[_Target]:
+        self._tables = {}
         processes = self.scanner.scan()
         managed = self.registry.load()
         by_pid = {m.pid: m for m in managed}
@@ -188,14 +192,19 @@ class ServerMonitor:
         )
 
     def _listening(self, proc: ServerProcess) -> list[tuple[str, int]] | None:
-        """A server's listening ports, cached: reading /proc/<pid>/net/tcp is the dear part."""
-        key = (proc.pid, proc.start_ticks)
+        """A server's listening ports, cached: reading /proc/<pid>/net/tcp is the dear part.
+        All servers' ports are read again together every PORTS_EVERY_S, sharing one read of
+        the socket table (per network namespace) in that cycle."""
         now = time.monotonic()
+        if now - self._ports_at >= PORTS_EVERY_S:
+            self._ports.clear()
+            self._ports_at = now
+        key = (proc.pid, proc.start_ticks)
         cached = self._ports.get(key)
-        if cached is not None and cached[1] and now - cached[0] < PORTS_EVERY_S:
-            return cached[1]
-        ports = listening_ports(self.roots.proc, [proc.pid, *proc.children])
-        self._ports[key] = (now, ports)
+        if cached:
+            return cached
+        ports = listening_ports(self.roots.proc, [proc.pid, *proc.children], self._tables)
+        self._ports[key] = ports
         return ports
 
     # -- polling --------------------------------------------------------------------------
@@ -273,13 +282,24 @@ class ServerMonitor:
             return replace(info, health=STARTING, health_detail="no port known")
         if state.conn is None:
             state.conn = http.Connection(http.host_for_url(target.host).strip("[]"), target.port)
-        reply = state.conn.get("/health", timeout=self.timeout)
+        reply = metrics = None
+        if target.engine == "llama.cpp" and state.last_health == READY and state.metrics_supported:
+            # llama-server answers /metrics only once its model is loaded (503 before), so a
+            # 200 there says what /health would: one request a poll instead of two. No answer
+            # at all is the health too (a hung server is not asked twice).
+            reply = metrics = state.conn.get("/metrics", timeout=self.timeout)
+            if not metrics.ok:
+                metrics = None
+                if reply.status is not None:
+                    reply = None  # an HTTP error: /health tells which state it is in
+        if reply is None:
+            reply = state.conn.get("/health", timeout=self.timeout)
         health, detail = _health(reply)
         info = replace(info, health=health, health_detail=detail, latency_s=reply.latency_s)
         if health in (STARTING, LOADING) and record is not None:
             info = replace(info, log_tail=tuple(tail(record.log_path, 6)))
         if health == READY:
-            info = replace(info, **self._ready_facts(target, state, now))
+            info = replace(info, **self._ready_facts(target, state, now, metrics))
         if target.proxy_port:
             if now - state.proxy_at >= PROXY_EVERY_S or state.proxy is None:
                 state.proxy = self.check_proxy(target)
@@ -317,7 +337,11 @@ class ServerMonitor:
         entry = self.catalog.get(target.catalog_name or "")
         return worker_statuses(recorded, argv, entry, self.roots.proc)
 
-    def _ready_facts(self, target: _Target, state: _PollState, now: float) -> dict:
+    def _ready_facts(
+        self, target: _Target, state: _PollState, now: float, metrics: http.Reply | None = None
+    ) -> dict:
+        """Models, context, load and KV use of a ready server (`metrics`: /metrics already
+        fetched this poll)."""
         facts: dict = {}
         conn = state.conn
         assert conn is not None
@@ -342,7 +366,7 @@ class ServerMonitor:
         facts["models"] = state.models
         facts["context"] = state.context
         if state.metrics_supported:
-            reply = conn.get("/metrics", timeout=self.timeout)
+            reply = metrics or conn.get("/metrics", timeout=self.timeout)
             if reply.status in (404, 501):
                 state.metrics_supported = False  # llama-server without --metrics
             elif reply.ok:

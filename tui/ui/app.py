@@ -19,6 +19,7 @@ from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.events import Resize
+from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
@@ -29,6 +30,7 @@ from sparktop.probes.system import SystemProbe
 from sparktop.servers.info import ServerInfo
 from sparktop.snapshot import Snapshot
 from sparktop.state import StateFile
+from sparktop.ui.compositor import row_compositor_screen
 from sparktop.ui.screens.help import HelpScreen
 from sparktop.ui.themes import CONSOLE_THEME, DEFAULT_THEME, load_themes
 from sparktop.ui.widgets.gpu_panel import GpuPanel
@@ -223,6 +225,9 @@ class SparktopApp(App[int]):
         self.push_screen(ConfirmScreen(f"download {entry.name}", "\n".join(lines)), answered)
 
     # -- layout -------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        return row_compositor_screen(id="_default")
 
     def compose(self) -> ComposeResult:
         yield Static(f"sparktop {__version__}", id="topbar")

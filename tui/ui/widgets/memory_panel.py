@@ -40,6 +40,7 @@ class MemoryPanel(SnapshotPanel):
         self.fill = False
         """When the panel has a fixed, tall box (wide layout), draw a full history chart."""
         self.border_title = "Memory"
+        self._chart_cache: tuple[tuple[int, ...], list[Content]] | None = None
 
     def record(self, snapshot: Snapshot) -> None:
         if snapshot.memory is not None:
@@ -97,22 +98,27 @@ class MemoryPanel(SnapshotPanel):
             used_rows = sum(rows_at(line, width) for line in lines)
             rows = min(CHART_ROWS, height - used_rows - 2)
             if rows >= 3:
-                per = max(1, round(CHART_SECONDS_PER_COLUMN / max(self.interval, 0.001)))
-                values = self.history.columns(per)
-                peak = max(values, default=0.0)
-                per_column = fmt_duration(per * self.interval)
-                lines.append(Content(""))
-                lines.append(
-                    Content.assemble(
-                        ("used % history", "bold"),
-                        (
-                            f"  peak {peak:.0f}% · 100% at top · one column per {per_column}",
-                            "$text-muted",
-                        ),
-                    )
-                )
-                # one multi-row line: the chart redraws as one widget, not ten
-                lines.append(
-                    Content.assemble(("\n".join(chart(values, width, rows)), "$mem-other"))
-                )
+                lines += self._chart(width, rows)
+        return lines
+
+    def _chart(self, width: int, rows: int) -> list[Content]:
+        """The history chart's lines, built again only when a column completes or the box
+        changes, not at every refresh."""
+        per = max(1, round(CHART_SECONDS_PER_COLUMN / max(self.interval, 0.001)))
+        key = (self.history.count // per, per, width, rows)
+        if self._chart_cache is not None and self._chart_cache[0] == key:
+            return self._chart_cache[1]
+        values = self.history.columns(per)
+        peak = max(values, default=0.0)
+        per_column = fmt_duration(per * self.interval)
+        lines = [
+            Content(""),
+            Content.assemble(
+                ("used % history", "bold"),
+                (f"  peak {peak:.0f}% · 100% at top · one column per {per_column}", "$text-muted"),
+            ),
+            # one multi-row line: the chart redraws as one widget, not ten
+            Content.assemble(("\n".join(chart(values, width, rows)), "$mem-other")),
+        ]
+        self._chart_cache = (key, lines)
         return lines

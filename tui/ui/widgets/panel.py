@@ -38,11 +38,16 @@ class Line(Widget):
 
     def __init__(self, content: Content) -> None:
         super().__init__()
+        self.auto_links = False
+        """Panels hold no links; Textual otherwise restyles every rendered strip for them
+        (a third of a repaint's cost at 200×60, tests/bench/tui_budget.py)."""
         self._content = content
         self._key = _key(content)
         self._rows = 0
 
     def set(self, content: Content) -> None:
+        if content is self._content:
+            return
         key = _key(content)
         if key == self._key:
             return
