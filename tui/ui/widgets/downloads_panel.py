@@ -7,9 +7,8 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.widgets import DataTable
 
-from sparktop.ui.widgets.panel import bound_table_caches
+from sparktop.ui.widgets.live_table import LiveTable
 from sparktop.units import fmt_bytes, fmt_duration
 
 COLUMNS = ("DOWNLOAD", "STATE", "PROGRESS", "BYTES", "SPEED", "ETA")
@@ -62,7 +61,7 @@ def rows_for(records: list[dict]) -> list[tuple[str, tuple[str, ...]]]:
     return out
 
 
-class DownloadsTable(DataTable):
+class DownloadsTable(LiveTable):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "cancel_download", "Cancel download"),
     ]
@@ -75,7 +74,6 @@ class DownloadsTable(DataTable):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", **kwargs)
-        bound_table_caches(self)
         self._rows: dict[str, tuple[str, ...]] = {}
 
     def on_mount(self) -> None:

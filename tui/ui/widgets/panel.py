@@ -14,7 +14,6 @@ from rich.cells import cell_len
 from textual.content import Content
 from textual.events import Resize
 from textual.widget import Widget
-from textual.widgets import DataTable
 
 from sparktop.snapshot import Snapshot
 
@@ -101,16 +100,3 @@ class SnapshotPanel(Widget):
     def text(self) -> str:
         """Everything the panel shows, as plain text (for tests and debugging)."""
         return "\n".join(child.render().plain for child in self.children if isinstance(child, Line))
-
-
-def bound_table_caches(table: DataTable, cells: int = 1024, lines: int = 256) -> None:
-    """Textual's DataTable keeps up to 10,000 rendered cells and 1,000 rendered rows and
-    lines. sparktop's tables hold a few rows whose figures change at every poll, so over
-    a week those caches fill with stale renders (several MiB); these bounds still hold
-    every cell of a full-screen table."""
-    from textual.cache import LRUCache
-
-    table._cell_render_cache = LRUCache(cells)
-    table._row_render_cache = LRUCache(lines)
-    table._row_renderable_cache = LRUCache(lines)
-    table._line_cache = LRUCache(lines)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from textual.widgets import DataTable
-
 from sparktop.servers.info import ServerInfo
 from sparktop.servers.rows import COLUMNS, server_row
-from sparktop.ui.widgets.panel import bound_table_caches
+from sparktop.ui.widgets.live_table import LiveTable
 
 HEALTH_STYLE = {
     "ready": "bold $success",
@@ -18,7 +16,7 @@ HEALTH_STYLE = {
 }
 
 
-class ServersTable(DataTable):
+class ServersTable(LiveTable):
     """Rows keyed by server (pid:port); only changed cells are redrawn."""
 
     DEFAULT_CSS = """
@@ -27,7 +25,6 @@ class ServersTable(DataTable):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
-        bound_table_caches(self)
         self.servers: dict[str, ServerInfo] = {}
         self._rows: dict[str, tuple[str, ...]] = {}
 
