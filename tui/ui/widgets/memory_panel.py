@@ -21,7 +21,8 @@ SHORT = {"gpu": "GPU", "other": "other", "cache": "cache", "free": "free"}
 
 
 class MemoryPanel(SnapshotPanel):
-    """Shows total/used/available/cache/swap, one stacked bar and a used-% sparkline."""
+    """Shows total/used/available/cache/swap, one stacked bar and the used-% history: a
+    sparkline of the last minute, or in a tall box a chart of the last minutes."""
 
     DEFAULT_CSS = """
     MemoryPanel {
@@ -76,19 +77,11 @@ class MemoryPanel(SnapshotPanel):
                 f"{SHORT[share.key]} {fmt_bytes(share.bytes)}   ",
             ]
         legend = Content.assemble(*legend_parts)
-        swap = f"Swap {fmt_bytes(mem.swap_used_bytes)} / {fmt_bytes(mem.swap_total_bytes)}"
-        # The compact sparkline shows up to the last 60 samples; the wide chart shows more.
-        spark_width = min(SPARK_SAMPLES, max(0, width - len(swap) - len("  used % over 00m 00s ")))
-        # The label names the span the line can hold, so it stays put while history fills
-        # (a label that counted up would redraw the line every second for the first minute).
-        spark_label = f"  used %, last {fmt_duration(spark_width * self.interval)} "
-        trend = Content.assemble(
+        swap = Content.assemble(
             ("Swap ", "bold"),
             f"{fmt_bytes(mem.swap_used_bytes)} / {fmt_bytes(mem.swap_total_bytes)}",
-            (spark_label, "$text-muted"),
-            (sparkline(self.history.values(), spark_width), "$accent"),
         )
-        lines = [head, bar, legend, trend]
+        lines = [head, bar, legend, swap]
         for hint in snap.hints:
             text = f"⚠ {hint.message}"
             if hint.command:
@@ -98,8 +91,21 @@ class MemoryPanel(SnapshotPanel):
             used_rows = sum(rows_at(line, width) for line in lines)
             rows = min(CHART_ROWS, height - used_rows - 2)
             if rows >= 3:
-                lines += self._chart(width, rows)
+                # The chart holds the history here; a sparkline beside Swap would repeat
+                # its last minute and redraw its line every second while it fills.
+                return lines + self._chart(width, rows)
+        lines[3] = swap + self._sparkline(width - swap.cell_length)
         return lines
+
+    def _sparkline(self, room: int) -> Content:
+        """Up to the last 60 samples of used %, with a label naming the span it can hold
+        (fixed, so the line does not redraw every second while history fills)."""
+        spark_width = min(SPARK_SAMPLES, max(0, room - len("  used % over 00m 00s ")))
+        label = f"  used %, last {fmt_duration(spark_width * self.interval)} "
+        return Content.assemble(
+            (label, "$text-muted"),
+            (sparkline(self.history.values(), spark_width), "$accent"),
+        )
 
     def _chart(self, width: int, rows: int) -> list[Content]:
         """The history chart's lines, built again only when a column completes or the box
