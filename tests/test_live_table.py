@@ -54,14 +54,18 @@ async def screens(kind: type[DataTable]) -> list[list[list[tuple[str, str]]]]:
         app.theme = "textual-light"
         await pilot.pause()
         shown.append(painted(table))
+        table.show_cursor = False
+        await pilot.pause()
+        shown.append(painted(table))
     return shown
 
 
-async def test_after_updates_cursor_moves_and_a_theme_change_it_paints_as_datatable_does():
+async def test_after_updates_cursor_moves_and_style_changes_it_paints_as_datatable_does():
     live, plain = await screens(LiveTable), await screens(DataTable)
     assert live == plain
     assert "9.5 GiB" in "".join(text for text, _ in live[1][2])
     assert live[3] != live[2]  # the theme change did repaint
+    assert live[4] != live[3]  # and so did hiding the cursor
 
 
 async def cells_rendered_for_one_change(kind: type[DataTable]) -> int:

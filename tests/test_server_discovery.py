@@ -276,7 +276,7 @@ def test_a_server_a_script_execs_into_is_found(tmp_path, no_orphans):
     assert server is not None and server.pid == proc.pid and server.name == "from-script"
 
 
-def test_a_ready_llama_server_is_polled_with_one_request_and_a_hang_is_seen_in_one_timeout(
+def test_a_ready_llama_server_is_polled_with_one_request_and_a_hang_is_still_seen(
     tmp_path, no_orphans, llama_server, tiny_gguf, monkeypatch
 ):
     import os
@@ -312,7 +312,8 @@ def test_a_ready_llama_server_is_polled_with_one_request_and_a_hang_is_seen_in_o
         finally:
             os.kill(server.pid, signal.SIGCONT)
         assert hung.health == "not responding", hung
-        assert took < 0.9, f"a hung server cost {took:.2f} s (one 0.5 s timeout expected)"
+        # /metrics unanswered, then /health (a busy server may be late only with /metrics)
+        assert took < 1.6, f"a hung server cost {took:.2f} s (two 0.5 s timeouts expected)"
         again = poll_until(monitor, lambda s: by_port(s, port).health == "ready")
         assert by_port(again, port).health == "ready"
     finally:

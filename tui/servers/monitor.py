@@ -116,6 +116,12 @@ class ServerMonitor:
 
     def targets(self) -> list[_Target]:
         self._tables = {}
+        try:
+            return self._discover()
+        finally:
+            self._tables = {}  # the socket tables are only good for this discovery
+
+    def _discover(self) -> list[_Target]:
         processes = self.scanner.scan()
         managed = self.registry.load()
         by_pid = {m.pid: m for m in managed}
@@ -282,17 +288,16 @@ class ServerMonitor:
             return replace(info, health=STARTING, health_detail="no port known")
         if state.conn is None:
             state.conn = http.Connection(http.host_for_url(target.host).strip("[]"), target.port)
-        reply = metrics = None
+        metrics = None
         if target.engine == "llama.cpp" and state.last_health == READY and state.metrics_supported:
             # llama-server answers /metrics only once its model is loaded (503 before), so a
-            # 200 there says what /health would: one request a poll instead of two. No answer
-            # at all is the health too (a hung server is not asked twice).
-            reply = metrics = state.conn.get("/metrics", timeout=self.timeout)
-            if not metrics.ok:
-                metrics = None
-                if reply.status is not None:
-                    reply = None  # an HTTP error: /health tells which state it is in
-        if reply is None:
+            # 200 there says what /health would: one request a poll instead of two. Anything
+            # else is left to /health: /metrics waits for a gap between decode batches, so a
+            # server busy with a long prompt may not answer it in time and still be healthy.
+            metrics = state.conn.get("/metrics", timeout=self.timeout)
+        if metrics is not None and metrics.ok:
+            reply = metrics
+        else:
             reply = state.conn.get("/health", timeout=self.timeout)
         health, detail = _health(reply)
         info = replace(info, health=health, health_detail=detail, latency_s=reply.latency_s)
@@ -340,8 +345,8 @@ class ServerMonitor:
     def _ready_facts(
         self, target: _Target, state: _PollState, now: float, metrics: http.Reply | None = None
     ) -> dict:
-        """Models, context, load and KV use of a ready server (`metrics`: /metrics already
-        fetched this poll)."""
+        """Models, context, load and KV use of a ready server (`metrics`: this poll's
+        answer from /metrics, if it was asked already)."""
         facts: dict = {}
         conn = state.conn
         assert conn is not None
@@ -366,9 +371,11 @@ class ServerMonitor:
         facts["models"] = state.models
         facts["context"] = state.context
         if state.metrics_supported:
+            # asked once a poll: an answer this poll already had (even a failed one) is used
             reply = metrics or conn.get("/metrics", timeout=self.timeout)
-            if reply.status in (404, 501):
-                state.metrics_supported = False  # llama-server without --metrics
+            if reply.status in (401, 403, 404, 501):
+                # llama-server without --metrics, or behind an --api-key sparktop lacks
+                state.metrics_supported = False
             elif reply.ok:
                 facts.update(self._metric_facts(target.engine, state, reply.text(), now))
         if target.engine == "llama.cpp" and facts.get("kv_usage") is None:

@@ -46,10 +46,23 @@ class RowCompositor(Compositor):
             )
 
 
+TESTED_TEXTUAL = ("8.2.",)
+"""Textual releases whose private compositor this was checked against (tests/test_compositor.py);
+on any other, the screen is painted by Textual's own (correct, only dearer)."""
+
+
 def supported() -> bool:
-    """Textual's private hooks this relies on are where 8.x keeps them."""
-    return callable(getattr(Compositor, "_get_renders", None)) and hasattr(
-        Compositor, "visible_widgets"
+    """This Textual is one RowCompositor was checked against, with the hooks it relies on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        textual_version = version("textual")
+    except PackageNotFoundError:
+        return False
+    return (
+        textual_version.startswith(TESTED_TEXTUAL)
+        and callable(getattr(Compositor, "_get_renders", None))
+        and hasattr(Compositor, "visible_widgets")
     )
 
 

@@ -51,15 +51,26 @@ class LiveTable(DataTable):
             width,
             cursor,
             hover,
+            self.show_cursor,
             self._show_hover_cursor,
             self._pseudo_class_state,
-            self.app.theme,
         )
         lines = self._cells_by_text.get(key)
         if lines is None:
             lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
             self._cells_by_text[key] = lines
         return lines
+
+    def _clear_caches(self) -> None:
+        """Whatever makes Textual forget its rendered cells (cursor, fixed rows, header or
+        padding changes) makes this table forget its own too."""
+        super()._clear_caches()
+        self._cells_by_text.clear()
+
+    def notify_style_update(self) -> None:
+        """A theme or CSS change restyles every cell."""
+        super().notify_style_update()
+        self._cells_by_text.clear()
 
     def _cell_value(self, row_index: int, column_index: int) -> object:
         """What the cell shows: a column label for the header row, else the cell's value."""
