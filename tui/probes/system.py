@@ -15,6 +15,7 @@ from sparktop.snapshot import GpuInfo, Hint, MemoryInfo, Snapshot
 from sparktop.units import fmt_bytes
 
 DROP_CACHES = "sync; echo 3 | sudo tee /proc/sys/vm/drop_caches"
+HOSTNAME_EVERY_S = 60.0
 
 
 def memory_hints(memory: MemoryInfo, rules: MemoryHints) -> tuple[Hint, ...]:
@@ -59,6 +60,9 @@ class SystemProbe:
             roots.proc, roots.dev, nvml=nvml, dev_shown=roots.shown(roots.dev)
         )
         self.amd = AmdProbe(roots.sys, sys_shown=roots.shown(roots.sys))
+        self._in_container: bool | None = None
+        """Asked once: a process does not move in or out of a container."""
+        self._hostname: tuple[float, str] | None = None
 
     def memory_only(self) -> Snapshot:
         """A snapshot with memory alone: never blocks (procfs), for the very first frame."""
@@ -82,12 +86,14 @@ class SystemProbe:
             if not gpus:
                 reasons = [r for r in (self.nvidia.reason, self.amd.reason) if r]
                 reason = "; ".join(reasons) or "no GPU found"
-                if in_container(self.roots.proc, self.roots.root):
+                if self._in_container is None:
+                    self._in_container = in_container(self.roots.proc, self.roots.root)
+                if self._in_container:
                     reason += " (running in a container: is the GPU passed through?)"
         hints = memory_hints(memory, self.hint_rules) if memory else ()
         return Snapshot(
             time=time.time(),
-            hostname=hostname(self.roots.proc),
+            hostname=self._host(),
             uptime_s=uptime_seconds(self.roots.proc),
             memory=memory,
             memory_error=memory_error,
@@ -95,6 +101,13 @@ class SystemProbe:
             gpu_unavailable_reason=reason,
             hints=hints,
         )
+
+    def _host(self) -> str:
+        """The host name, read again every HOSTNAME_EVERY_S (it changes rarely, if ever)."""
+        now = time.monotonic()
+        if self._hostname is None or now - self._hostname[0] >= HOSTNAME_EVERY_S:
+            self._hostname = (now, hostname(self.roots.proc))
+        return self._hostname[1]
 
     def close(self) -> None:
         self.nvidia.close()
