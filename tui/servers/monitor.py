@@ -106,8 +106,6 @@ class ServerMonitor:
         self._states: dict[tuple[int | None, int | None], _PollState] = {}
         self._ports: dict[tuple[int, int], list[tuple[str, int]] | None] = {}
         self._ports_at = 0.0
-        self._tables: dict[object, dict | None] = {}
-        """Socket tables read during the current discovery (one per network namespace)."""
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -115,13 +113,7 @@ class ServerMonitor:
     # -- discovery ------------------------------------------------------------------------
 
     def targets(self) -> list[_Target]:
-        self._tables = {}
-        try:
-            return self._discover()
-        finally:
-            self._tables = {}  # the socket tables are only good for this discovery
-
-    def _discover(self) -> list[_Target]:
+        tables: dict[object, dict | None] = {}  # socket tables read in this discovery
         processes = self.scanner.scan()
         managed = self.registry.load()
         by_pid = {m.pid: m for m in managed}
@@ -131,7 +123,7 @@ class ServerMonitor:
             record = by_pid.get(proc.pid)
             if record is None:  # started by sparktop through a wrapper? match the group
                 record = next((m for m in managed if m.pgid == proc.pgid == m.pid), None)
-            out.append(self._target(proc.pid, proc.pgid, proc.launch, proc, record))
+            out.append(self._target(proc.pid, proc.pgid, proc.launch, proc, record, tables))
             seen.add(proc.pid)
             if record is not None:
                 seen.add(record.pid)
@@ -160,11 +152,12 @@ class ServerMonitor:
         launch: Launch,
         proc: ServerProcess | None,
         record: ManagedServer | None,
+        tables: dict[object, dict | None] | None = None,
     ) -> _Target:
         port = record.port if record else launch.port
         host = record.host if record else (launch.host or "127.0.0.1")
         if proc is not None:
-            ports = self._listening(proc)
+            ports = self._listening(proc, tables)
             if ports and port not in {p for _a, p in ports}:
                 host, port = ports[0]
         served = (record.served_name if record else None) or launch.served_name or "?"
@@ -197,10 +190,12 @@ class ServerMonitor:
             catalog_name=entry.name if entry else (record.name if record else None),
         )
 
-    def _listening(self, proc: ServerProcess) -> list[tuple[str, int]] | None:
+    def _listening(
+        self, proc: ServerProcess, tables: dict[object, dict | None] | None
+    ) -> list[tuple[str, int]] | None:
         """A server's listening ports, cached: reading /proc/<pid>/net/tcp is the dear part.
         All servers' ports are read again together every PORTS_EVERY_S, sharing one read of
-        the socket table (per network namespace) in that cycle."""
+        the socket table per network namespace (`tables`, kept for one discovery)."""
         now = time.monotonic()
         if now - self._ports_at >= PORTS_EVERY_S:
             self._ports.clear()
@@ -209,7 +204,7 @@ class ServerMonitor:
         cached = self._ports.get(key)
         if cached:
             return cached
-        ports = listening_ports(self.roots.proc, [proc.pid, *proc.children], self._tables)
+        ports = listening_ports(self.roots.proc, [proc.pid, *proc.children], tables)
         self._ports[key] = ports
         return ports
 
@@ -372,7 +367,7 @@ class ServerMonitor:
         facts["context"] = state.context
         if state.metrics_supported:
             # asked once a poll: an answer this poll already had (even a failed one) is used
-            reply = metrics or conn.get("/metrics", timeout=self.timeout)
+            reply = metrics if metrics is not None else conn.get("/metrics", timeout=self.timeout)
             if reply.status in (401, 403, 404, 501):
                 # llama-server without --metrics, or behind an --api-key sparktop lacks
                 state.metrics_supported = False

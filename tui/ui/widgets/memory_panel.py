@@ -81,12 +81,13 @@ class MemoryPanel(SnapshotPanel):
             ("Swap ", "bold"),
             f"{fmt_bytes(mem.swap_used_bytes)} / {fmt_bytes(mem.swap_total_bytes)}",
         )
-        lines = [head, bar, legend, swap]
+        hints = []
         for hint in snap.hints:
             text = f"⚠ {hint.message}"
             if hint.command:
                 text += f": {hint.command}"
-            lines.append(Content.assemble((text, "$warning")))
+            hints.append(Content.assemble((text, "$warning")))
+        lines = [head, bar, legend, swap, *hints]
         if self.fill:
             used_rows = sum(rows_at(line, width) for line in lines)
             rows = min(CHART_ROWS, height - used_rows - 2)
@@ -94,8 +95,8 @@ class MemoryPanel(SnapshotPanel):
                 # The chart holds the history here; a sparkline beside Swap would repeat
                 # its last minute and redraw its line every second while it fills.
                 return lines + self._chart(width, rows)
-        lines[3] = swap + self._sparkline(width - swap.cell_length)
-        return lines
+        trend = swap + self._sparkline(width - swap.cell_length)
+        return [head, bar, legend, trend, *hints]
 
     def _sparkline(self, room: int) -> Content:
         """Up to the last 60 samples of used %, with a label naming the span it can hold
