@@ -54,15 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="print the box's state once (no TTY needed)")
     status.add_argument("--json", action="store_true", help="machine-readable JSON (see README)")
     sub.add_parser("themes", help="list the available colour themes")
-    from sparktop.cli_downloads import add_parser as add_download_parser
-    from sparktop.cli_servers import add_parsers
+    from sparktop.cli.downloads import add_parser as add_download_parser
+    from sparktop.cli.servers import add_parsers
 
     add_parsers(sub)
     add_download_parser(sub)
-    from sparktop.cli_bench import add_parsers as add_bench_parsers
+    from sparktop.cli.bench import add_parsers as add_bench_parsers
 
     add_bench_parsers(sub)
-    from sparktop.cli_fleet import add_parsers as add_fleet_parsers
+    from sparktop.cli.fleet import add_parsers as add_fleet_parsers
 
     add_fleet_parsers(sub)
     return parser
@@ -81,7 +81,7 @@ def cmd_status(config: Config, as_json: bool) -> int:
         json.dump(snapshot.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        from sparktop.status_text import print_status
+        from sparktop.cli.status_text import print_status
 
         print_status(snapshot)
     return 0
@@ -135,17 +135,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "themes":
             return cmd_themes(config)
         if args.command in ("hosts", "agent"):
-            from sparktop.cli_fleet import cmd_agent, cmd_hosts
+            from sparktop.cli.fleet import cmd_agent, cmd_hosts
 
             return (cmd_hosts if args.command == "hosts" else cmd_agent)(config, args)
-        from sparktop.cli_servers import COMMANDS
+        from sparktop.cli.servers import COMMANDS
 
         if args.command in ("bench", "results"):
-            from sparktop.cli_bench import cmd_bench, cmd_results
+            from sparktop.cli.bench import cmd_bench, cmd_results
 
             return (cmd_bench if args.command == "bench" else cmd_results)(config, args)
         if args.command == "download":
-            from sparktop.cli_downloads import cmd_download
+            from sparktop.cli.downloads import cmd_download
 
             return cmd_download(config, args)
         if args.command in COMMANDS:

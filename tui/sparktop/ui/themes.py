@@ -18,11 +18,7 @@ from sparktop.yamlio import Lines, YamlError, load_yaml
 
 DEFAULT_THEME = "sparktop-dark"
 CONSOLE_THEME = "sparktop-console"
-# Installed (and strict editable) layout: sparktop/themes beside sparktop/ui. Do not
-# resolve symlinks: the editable link tree points back into the repo's tui/.
-BUILTIN_DIR = Path(__file__).parent.parent / "themes"
-if not BUILTIN_DIR.is_dir():  # running from a source checkout: <repo>/themes
-    BUILTIN_DIR = Path(__file__).resolve().parent.parent.parent / "themes"
+BUILTIN_DIR = paths.shipped_dir("themes", "themes")
 COLOR_FIELDS = (
     "primary",
     "secondary",

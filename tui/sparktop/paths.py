@@ -40,3 +40,13 @@ def data_dir() -> Path:
 
 def default_config_file() -> Path:
     return config_dir() / "config.yaml"
+
+
+def shipped_dir(package: str, checkout_folder: str) -> Path:
+    """A folder of shipped YAML (themes, catalog): `sparktop/<package>` when installed, else
+    the checkout's top-level `<checkout_folder>` (tui/ is the source root, so two levels up)."""
+    here = Path(__file__).parent  # not resolved: an editable link tree points into tui/
+    installed = here / package
+    if installed.is_dir():
+        return installed
+    return here.resolve().parent.parent / checkout_folder

@@ -41,7 +41,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     test = sub.add_parser("test", help="check a server: /health, /v1/models, a chat, coherence")
     test.add_argument("target", metavar="NAME|URL")
     test.add_argument("--json", action="store_true", help="machine-readable JSON")
-    from sparktop.cli_fleet import add_host_option
+    from sparktop.cli.fleet import add_host_option
 
     for verb in (serve, stop, test):
         add_host_option(verb)
@@ -190,7 +190,7 @@ def _rpc_text(entry: ModelEntry) -> str:
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     if getattr(args, "on_host", None):
-        from sparktop.cli_fleet import cmd_remote
+        from sparktop.cli.fleet import cmd_remote
 
         return cmd_remote(config, args, "serve")
     from sparktop.servers.supervisor import ServeError
@@ -236,7 +236,7 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_stop(config: Config, args: argparse.Namespace) -> int:
     if getattr(args, "on_host", None):
-        from sparktop.cli_fleet import cmd_remote
+        from sparktop.cli.fleet import cmd_remote
 
         return cmd_remote(config, args, "stop")
     from sparktop.servers.supervisor import ServeError
@@ -269,7 +269,7 @@ def cmd_stop(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_test(config: Config, args: argparse.Namespace) -> int:
     if getattr(args, "on_host", None):
-        from sparktop.cli_fleet import cmd_remote
+        from sparktop.cli.fleet import cmd_remote
 
         return cmd_remote(config, args, "test")
     from sparktop.servers.smoke import run_smoke

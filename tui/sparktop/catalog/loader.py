@@ -28,9 +28,7 @@ from sparktop.catalog.entry import (
 )
 from sparktop.yamlio import Lines, YamlError, load_yaml
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "shipped_catalog"
-if not SHIPPED_DIR.is_dir():  # running from a source checkout: <repo>/catalog
-    SHIPPED_DIR = Path(__file__).resolve().parent.parent.parent / "catalog"
+SHIPPED_DIR = paths.shipped_dir("shipped_catalog", "catalog")
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
