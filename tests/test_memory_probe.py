@@ -6,10 +6,9 @@ import json
 
 from conftest import FIXTURES, load_fake_nvml, machine_env, machine_roots, run_cli
 
-from sparktop.config import MemoryHints
 from sparktop.memview import memory_shares
 from sparktop.probes.memory import parse_meminfo, read_memory
-from sparktop.probes.system import SystemProbe, memory_hints
+from sparktop.probes.system import MemoryHints, SystemProbe, memory_hints
 
 GIB = 1024**3
 KIB = 1024

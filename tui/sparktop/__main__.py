@@ -1,5 +1,5 @@
-"""`python -m sparktop` runs the CLI."""
+"""`python -m sparktop` is the `sparktop` command."""
 
-from sparktop.cli import main
+from sparktop.main import main
 
 raise SystemExit(main())

@@ -2,30 +2,25 @@
 
 Every problem is reported as one line naming file:line, and loading stops there: a
 half-understood config is worse than none.
+
+Each section becomes the plain values of the layer that uses it (`MemoryHints` for the system
+probe, `ChampionRule` for bench, `Host` for fleet), so config stands above the domain: the
+actions and the faces read it and hand those values down; nothing below imports config.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sparktop import paths
+from sparktop.bench.store import ChampionRule
+from sparktop.fleet.hosts import Host, parse_hosts
+from sparktop.probes.system import MemoryHints
 from sparktop.yamlio import Lines, YamlError, load_yaml
 
 ConfigError = YamlError
-
-
-@dataclass(frozen=True)
-class MemoryHints:
-    """When to suggest dropping the page cache (sparktop never does it itself)."""
-
-    cache_min_percent: float = 10.0
-    """Page cache must be at least this share of total memory."""
-    low_available_percent: float = 25.0
-    """... while available memory is below this share of total ..."""
-    low_free_percent: float = 15.0
-    """... or truly free (unreclaimed) memory is below this share of total."""
 
 
 DEFAULT_MODES = ("ask", "code", "architect", "debug")
@@ -51,24 +46,22 @@ class ServerSettings:
 class Config:
     interval: float = 1.0
     theme: str | None = None
-    memory_hints: MemoryHints = MemoryHints()
+    memory_hints: MemoryHints = field(default_factory=MemoryHints)
     servers: ServerSettings = ServerSettings()
     engines: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """Engine name → argv prefix that starts it (e.g. llama.cpp: /opt/llama/llama-server)."""
     bench_modes: tuple[str, ...] = DEFAULT_MODES
     bench_rules: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
-    """mode → champion rule fields (see sparktop.bench.store.ChampionRule)."""
-    hosts: tuple = ()
-    """Other boxes (sparktop.fleet.hosts.Host), in config order."""
+    """mode → champion rule fields (the fields of ChampionRule)."""
+    hosts: tuple[Host, ...] = ()
+    """Other boxes, in config order."""
     source: Path | None = None
 
     @property
     def engine_binaries(self) -> dict[str, tuple[str, ...]]:
         return dict(self.engines)
 
-    def champion_rule(self, mode: str):
-        from sparktop.bench.store import ChampionRule
-
+    def champion_rule(self, mode: str) -> ChampionRule:
         return ChampionRule(**dict(dict(self.bench_rules).get(mode, ())))
 
 
@@ -157,8 +150,6 @@ def parse_config(data: Any, lines: Lines) -> Config:
                 )
             engines.append((key, argv))
     modes, rules = _bench(data.get("bench"), lines)
-    from sparktop.fleet.hosts import parse_hosts
-
     hosts = parse_hosts(data.get("hosts"), lines)
     return Config(
         interval=interval,

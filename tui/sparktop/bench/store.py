@@ -15,6 +15,8 @@ from typing import Any
 
 from sparktop import __version__, paths
 from sparktop.atomic import set_aside
+from sparktop.probes.system import SystemProbe
+from sparktop.units import fmt_bytes
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -244,9 +246,6 @@ class ChampionRule:
 
 def hardware_summary() -> str:
     """What the numbers were measured on, e.g. "NVIDIA GB10 · 119.7 GiB unified · aarch64"."""
-    from sparktop.probes.system import SystemProbe
-    from sparktop.units import fmt_bytes
-
     probe = SystemProbe()
     try:
         snap = probe.collect()

@@ -1,4 +1,9 @@
-"""The `sparktop` command: the TUI by default, headless verbs for scripts and debug shells."""
+"""The headless face: the `sparktop` command line and its verbs, for scripts and debug shells.
+
+Owns the parser, one module per verb group (servers, downloads, bench, fleet) and the plain
+status renderer. May import the actions, config, the domain, probes and base modules; never
+sparktop.ui: the full-screen view is handed in as a `View` by the launcher (sparktop.main).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,32 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sparktop import __version__
 from sparktop.config import Config, ConfigError, load_config
+
+
+@dataclass(frozen=True)
+class ThemeNames:
+    """The view's colour themes, as `sparktop themes` lists them and `--theme` checks them."""
+
+    names: tuple[str, ...]
+    """sparktop's themes (shipped and user) first, then the view toolkit's built-in ones."""
+    own: frozenset[str]
+    """sparktop's own themes, marked in the list."""
+    warnings: tuple[str, ...] = ()
+    """One line per theme file that could not be loaded."""
+
+
+class View(Protocol):
+    """The full-screen face as the CLI meets it, so a headless verb never loads Textual."""
+
+    def themes(self) -> ThemeNames: ...
+
+    def run(self, config: Config, interval: float | None, theme: str | None) -> int: ...
 
 
 def _interval(text: str) -> float:
@@ -87,25 +114,19 @@ def cmd_status(config: Config, as_json: bool) -> int:
     return 0
 
 
-def cmd_themes(config: Config) -> int:
-    from sparktop.ui.themes import known_theme_names, load_themes
-
-    themes, warnings = load_themes()
-    for warning in warnings:
+def cmd_themes(view: View) -> int:
+    themes = view.themes()
+    for warning in themes.warnings:
         print(f"sparktop: warning: {warning}", file=sys.stderr)
-    for name in known_theme_names(themes):
-        marker = "  (sparktop)" if name in themes else ""
+    for name in themes.names:
+        marker = "  (sparktop)" if name in themes.own else ""
         print(f"{name}{marker}")
     return 0
 
 
-def cmd_tui(config: Config, args: argparse.Namespace) -> int:
-    if args.theme is not None:
-        from sparktop.ui.themes import known_theme_names
-
-        names = known_theme_names()
-        if args.theme not in names:
-            return _error(f"unknown theme {args.theme!r} (see `sparktop themes`)")
+def cmd_view(config: Config, args: argparse.Namespace, view: View) -> int:
+    if args.theme is not None and args.theme not in view.themes().names:
+        return _error(f"unknown theme {args.theme!r} (see `sparktop themes`)")
     if not (sys.stdout.isatty() and sys.stdin.isatty()):
         print(
             "sparktop: no terminal here (stdin or stdout is not a TTY); "
@@ -113,12 +134,11 @@ def cmd_tui(config: Config, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return cmd_status(config, as_json=False)
-    from sparktop.ui.app import run_app
-
-    return run_app(config, interval=args.interval, theme=args.theme)
+    return view.run(config, interval=args.interval, theme=args.theme)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, view: View | None = None) -> int:
+    """Run one command line. Without `view` (the CLI alone) only the headless verbs work."""
     args = build_parser().parse_args(argv)
     from sparktop import logs
 
@@ -132,8 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "status":
             return cmd_status(config, args.json)
-        if args.command == "themes":
-            return cmd_themes(config)
+        if args.command in (None, "themes"):
+            if view is None:
+                return _error("this entry point has no full-screen view (headless verbs only)")
+            if args.command == "themes":
+                return cmd_themes(view)
+            return cmd_view(config, args, view)
         if args.command in ("hosts", "agent"):
             from sparktop.cli.fleet import cmd_agent, cmd_hosts
 
@@ -148,9 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             from sparktop.cli.downloads import cmd_download
 
             return cmd_download(config, args)
-        if args.command in COMMANDS:
-            return COMMANDS[args.command](config, args)
-        return cmd_tui(config, args)
+        return COMMANDS[args.command](config, args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

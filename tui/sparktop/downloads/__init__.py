@@ -1,1 +1,6 @@
-"""Hugging Face downloads: plan, transfer with resume, verify, watch (no Textual)."""
+"""Hugging Face downloads: plan, transfer with resume, verify, remember, and watch the ones
+started elsewhere; `manager` runs several at once for both faces.
+
+May import: the base modules (and huggingface_hub). Nothing else of sparktop: the catalog
+builds on these files, not the other way round. Never Textual.
+"""

@@ -1,1 +1,8 @@
-"""Other boxes: hosts reached over SSH or `sparktop agent`, and llama.cpp RPC split serving."""
+"""Other boxes: the configured hosts, reached over the user's SSH or a `sparktop agent`; their
+status fetched with per-host timeouts, serve / stop / test run on them, and the agent that
+serves this box's status.
+
+May import: servers (HTTP client), catalog, probes and the base modules. Never config (hosts
+arrive as `Host` values, which config builds with `parse_hosts` from here), the actions, the
+faces or Textual.
+"""

@@ -1,8 +1,12 @@
-"""Probes read the machine (procfs, sysfs, NVML) and return plain dataclasses.
+"""Probes read the machine (procfs, sysfs, NVML, amdgpu) and return plain dataclasses: memory,
+GPUs and their processes, and `system.SystemProbe`, which reads it all into a Snapshot.
 
 Every probe takes its roots as arguments so tests can point it at fixture trees that look
 like a DGX Spark or a Strix Halo; `ProbeRoots.from_env()` honours SPARKTOP_PROC_ROOT,
 SPARKTOP_SYS_ROOT, SPARKTOP_DEV_ROOT and SPARKTOP_ROOT for the same purpose from the command line.
+
+May import: the base modules (snapshot, units) only. Settings arrive as plain values
+(`ProbeRoots`, `system.MemoryHints`), which config builds; never config, the domain or above.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from types import ModuleType
 
-from sparktop.config import MemoryHints
 from sparktop.probes import ProbeRoots
 from sparktop.probes.amd import AmdProbe
 from sparktop.probes.memory import read_memory
@@ -16,6 +16,21 @@ from sparktop.units import fmt_bytes
 
 DROP_CACHES = "sync; echo 3 | sudo tee /proc/sys/vm/drop_caches"
 HOSTNAME_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class MemoryHints:
+    """When to suggest dropping the page cache (sparktop never does it itself).
+
+    Plain values: config.py builds them from the `memory:` section; the probe only reads them.
+    """
+
+    cache_min_percent: float = 10.0
+    """Page cache must be at least this share of total memory."""
+    low_available_percent: float = 25.0
+    """... while available memory is below this share of total ..."""
+    low_free_percent: float = 15.0
+    """... or truly free (unreclaimed) memory is below this share of total."""
 
 
 def memory_hints(memory: MemoryInfo, rules: MemoryHints) -> tuple[Hint, ...]:
