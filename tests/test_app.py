@@ -30,7 +30,10 @@ async def test_question_mark_opens_help_listing_every_binding():
         assert title == "sparktop"
         assert {("q", "Quit"), ("?", "Help"), ("c", "Theme"), ("r", "Refresh")} <= set(rows)
         assert "ctrl+p" in [key for key, _ in rows]
-        general = dict(app.screen.sections[1][1])
+        view_title, view_rows = app.screen.sections[1]
+        assert view_title == "This view"  # the main view's server keys
+        assert {("x", "Stop"), ("t", "Test"), ("b", "Bench")} <= set(view_rows)
+        general = dict(app.screen.sections[-1][1])
         assert general.get("^q") == "Quit"  # Textual's own keys are listed too
         await pilot.press("escape")
         await pilot.pause()

@@ -39,7 +39,7 @@ async def test_partial_updates_send_the_same_cells_as_textual_at_200x60():
     async with app.run_test(size=(200, 60)) as pilot:
         compositor = await shown(app, pilot)
         assert isinstance(compositor, RowCompositor)
-        lines = [w for w in app._memory.children if isinstance(w, Line)]
+        lines = [w for w in app.main._memory.children if isinstance(w, Line)]
         topbar = app.query_one("#topbar")
         footer = app.query_one("Footer")
         gpu_lines = list(app.query_one("#gpu-panel").children)
@@ -63,7 +63,7 @@ async def test_a_one_line_change_renders_only_the_widgets_on_that_row():
     app = make_app("spark", interval=0.2)
     async with app.run_test(size=(200, 60)) as pilot:
         compositor = await shown(app, pilot)
-        line = next(w for w in app._memory.children if isinstance(w, Line))
+        line = next(w for w in app.main._memory.children if isinstance(w, Line))
         rendered: list[tuple[Widget, int]] = []
         original = Widget.render_lines
 
@@ -79,7 +79,7 @@ async def test_a_one_line_change_renders_only_the_widgets_on_that_row():
         finally:
             Widget.render_lines = original  # type: ignore[method-assign]
         assert {type(w).__name__ for w, _ in rendered} == {
-            "Screen",
+            "MainScreen",
             "Container",
             "MemoryPanel",
             "Line",

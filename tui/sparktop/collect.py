@@ -1,31 +1,115 @@
-"""One full snapshot of this box (memory, GPUs, servers, downloads), as `sparktop status`
-prints it and `sparktop agent` serves it."""
+"""The one producer of the box's Snapshot (memory, GPUs, servers, downloads, hints).
+
+`sparktop status`, `sparktop agent`, the TUI and the fleet's local row all read what this
+builds: the CLI and the agent call `collect()` once per answer; the TUI calls `probe()` and
+`poll_servers()` from its two workers at their own cadences and `current()` whenever it
+needs the whole picture.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sparktop.config import Config
 from sparktop.snapshot import Snapshot
 
+if TYPE_CHECKING:
+    from sparktop.control import Control
+    from sparktop.probes.system import SystemProbe
+    from sparktop.servers.info import ServerInfo
+
+DownloadRows = Callable[[], Sequence[dict[str, Any]]]
+
+
+class SnapshotProducer:
+    """Builds Snapshots from the probes, the server monitor and the download records."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        probe: SystemProbe | None = None,
+        control: Control | None = None,
+        downloads: DownloadRows | None = None,
+    ) -> None:
+        from sparktop.probes.system import SystemProbe
+
+        self.config = config
+        self.probe_source = probe or SystemProbe(hint_rules=config.memory_hints)
+        self._control = control
+        self.download_rows = downloads
+        """Where download rows come from (the TUI's manager); None: the kept records."""
+        self._lock = threading.Lock()
+        self._system: Snapshot | None = None
+        self._servers: tuple[ServerInfo, ...] = ()
+
+    @property
+    def control(self) -> Control:
+        """Catalog, monitor and supervisor, built on first use (off the first frame's path)."""
+        with self._lock:
+            if self._control is None:
+                from sparktop.control import Control
+
+                self._control = Control.from_config(self.config)
+            return self._control
+
+    def memory_only(self) -> Snapshot:
+        """/proc/meminfo alone: answers at once, so a first frame can show it."""
+        return self.probe_source.memory_only()
+
+    def probe(self) -> Snapshot:
+        """Memory, GPUs and hints now (blocking: NVML and sysfs may be slow)."""
+        snapshot = self.probe_source.collect()
+        self._system = snapshot
+        return snapshot
+
+    def poll_servers(self) -> tuple[ServerInfo, ...]:
+        """Discover and poll every server, with the GPU memory the last probe saw per PID."""
+        gpu_by_pid: dict[int, int] = {}
+        if self._system is not None:
+            gpu_by_pid = {p.pid: p.used_bytes or 0 for g in self._system.gpus for p in g.processes}
+        self._servers = self.control.poll(gpu_by_pid)
+        return self._servers
+
+    def downloads(self) -> tuple[dict[str, Any], ...]:
+        """sparktop's download records, then downloads started elsewhere (file system reads)."""
+        if self.download_rows is not None:
+            return tuple(self.download_rows())
+        from sparktop.downloads.records import DownloadStore
+        from sparktop.downloads.watch import ExternalWatcher
+
+        catalog = self.control.catalog
+        dirs = [(e.local_dir, e.repo) for e in catalog if e.local_dir is not None]
+        external = ExternalWatcher(local_dirs=lambda: dirs).scan()
+        return tuple(DownloadStore().load()) + tuple(e.to_json() for e in external)
+
+    def current(self) -> Snapshot | None:
+        """The latest probe with the latest servers and downloads (None before the first)."""
+        if self._system is None:
+            return None
+        return dataclasses.replace(self._system, servers=self._servers, downloads=self.downloads())
+
+    def collect(self) -> Snapshot:
+        """Everything, now (blocking, bounded): what `status` prints and the agent serves."""
+        self.probe()
+        self.poll_servers()
+        snapshot = self.current()
+        assert snapshot is not None
+        return snapshot
+
+    def close(self) -> None:
+        self.probe_source.close()
+        if self._control is not None:
+            self._control.close()
+
 
 def collect_status(config: Config) -> Snapshot:
-    """Probe memory and GPUs, discover and poll servers, list downloads (blocking, bounded)."""
-    from sparktop.control import Control
-    from sparktop.downloads.records import DownloadStore
-    from sparktop.downloads.watch import ExternalWatcher
-    from sparktop.probes.system import SystemProbe
-
-    probe = SystemProbe(hint_rules=config.memory_hints)
-    control = Control.from_config(config)
+    """One full snapshot of this box, as `sparktop status` prints it (blocking, bounded)."""
+    producer = SnapshotProducer(config)
     try:
-        snapshot = probe.collect()
-        gpu_by_pid = {p.pid: p.used_bytes or 0 for g in snapshot.gpus for p in g.processes}
-        servers = control.poll(gpu_by_pid)
-        dirs = [(e.local_dir, e.repo) for e in control.catalog if e.local_dir is not None]
-        external = ExternalWatcher(local_dirs=lambda: dirs).scan()
-        downloads = tuple(DownloadStore().load()) + tuple(e.to_json() for e in external)
-        return dataclasses.replace(snapshot, servers=servers, downloads=downloads)
+        return producer.collect()
     finally:
-        probe.close()
-        control.close()
+        producer.close()

@@ -7,8 +7,6 @@ shows *unreachable* with the reason and never delays the other rows.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -16,6 +14,7 @@ from typing import Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, OptionList, Static
 
@@ -23,6 +22,7 @@ from sparktop.fleet.describe import describe_status
 from sparktop.fleet.hosts import LOCAL, Host
 from sparktop.fleet.remote import FleetPoller, HostState, run_action, summary_of
 from sparktop.snapshot import Snapshot
+from sparktop.ui.messages import ShowText
 from sparktop.ui.screens.dialogs import MODAL_CSS, ConfirmScreen, TextScreen
 from sparktop.units import fmt_bytes
 
@@ -31,14 +31,9 @@ LocalStatus = Callable[[], "dict[str, Any] | Snapshot | None"]
 
 
 def app_local_status(app: Any) -> dict[str, Any] | None:
-    """This box's status document from what the main view already collected."""
-    snapshot = getattr(app, "last_snapshot", None)
-    if snapshot is None:
-        return None
-    manager = getattr(app, "_downloads", None)
-    downloads = tuple(manager.rows()) if manager is not None else snapshot.downloads
-    servers = getattr(app, "servers", snapshot.servers)
-    return dataclasses.replace(snapshot, servers=servers, downloads=downloads).to_json()
+    """This box's status document, from the main view's Snapshot producer."""
+    snapshot = app.producer.current()
+    return snapshot.to_json() if snapshot is not None else None
 
 
 class PickScreen(ModalScreen["str | None"]):
@@ -133,19 +128,24 @@ class FleetScreen(Screen[None]):
 
     # -- polling (threads) ---------------------------------------------------------------
 
-    def _post(self, callback: Callable[..., None], *args: Any) -> None:
-        """Hand `callback(*args)` to the UI loop without waiting; dropped once closing."""
-        if self.stopped.is_set():
-            return
-        post = getattr(self.app, "_post", None)
-        if post is not None:
-            post(callback, *args)
-            return
-        with contextlib.suppress(RuntimeError):  # the app is gone
-            self.app.call_from_thread(callback, *args)
+    class HostPolled(Message):
+        """A host's state from a poller thread; a newer one for the same host replaces it."""
+
+        def __init__(self, state: HostState) -> None:
+            super().__init__()
+            self.state = state
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, FleetScreen.HostPolled) and (
+                message.state.name == self.state.name
+            )
 
     def _from_thread(self, state: HostState) -> None:
-        self._post(self._set_state, state)
+        if not self.stopped.is_set():
+            self.post_message(self.HostPolled(state))
+
+    def on_fleet_screen_host_polled(self, message: HostPolled) -> None:
+        self._set_state(message.state)
 
     def _local_loop(self) -> None:
         import time
@@ -167,12 +167,16 @@ class FleetScreen(Screen[None]):
                     )
             except Exception as exc:  # a probe bug shows in the row, the loop keeps going
                 state = HostState(LOCAL, False, str(exc), None, time.time(), transport="local")
-            self._post(self._set_state, state)
+            self._from_thread(state)
             wait = 0.5 if status is None else self.interval
             self.local_wake.wait(wait)
             self.local_wake.clear()
 
     # -- drawing (UI thread) ---------------------------------------------------------------
+
+    def on_show_text(self, message: ShowText) -> None:
+        self.app.push_screen(TextScreen(message.title, message.text))
+        message.stop()
 
     def _set_state(self, state: HostState) -> None:
         if not self.is_mounted:
@@ -297,5 +301,5 @@ class FleetScreen(Screen[None]):
         else:
             status = "ok" if result.ok else f"failed (exit {result.returncode})"
             text = f"{verb} {target} on {host.name}: {status}\n\n{result.output}"
-        self._post(self.app.push_screen, TextScreen(f"{verb} {target} on {host.name}", text))
+        self.post_message(ShowText(f"{verb} {target} on {host.name}", text))
         self.poller.refresh()

@@ -1,0 +1,396 @@
+"""Serve, stop, forget, test, logs and export: the server verbs, for both faces.
+
+Each verb resolves its target, asks what must be asked (a `…Plan` carries the question both
+faces put to the user), runs, and returns an outcome whose `message` is the line both faces
+show. Errors are `ActionError`s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sparktop.actions.errors import ActionError
+from sparktop.actions.events import Event, Report, quiet
+from sparktop.catalog.entry import ModelEntry
+from sparktop.control import Control
+from sparktop.servers.info import CRASHED, READY, ServerInfo
+from sparktop.servers.registry import ManagedServer
+from sparktop.servers.smoke import SmokeResult
+from sparktop.servers.supervisor import ServeError, ServeEvent, ServePlan
+from sparktop.units import fmt_bytes
+
+DOES_NOT_FIT = "does not fit"
+
+
+def _to_report(action: str, report: Report) -> Callable[[ServeEvent], None]:
+    """The supervisor's progress, as action events."""
+
+    def forward(event: ServeEvent) -> None:
+        report(Event(action, event.stage, event.message, event.elapsed_s, event.log_tail))
+
+    return forward
+
+
+def _error(exc: ServeError) -> ActionError:
+    return ActionError(str(exc), exc.log_tail)
+
+
+# -- lookups ------------------------------------------------------------------------------
+
+
+def resolve_entry(control: Control, name: str) -> ModelEntry:
+    """A catalog entry by name or served name."""
+    try:
+        return control.resolve_entry(name)
+    except ServeError as exc:
+        raise _error(exc) from None
+
+
+def resolve_server(
+    control: Control, target: str, servers: tuple[ServerInfo, ...] | None = None
+) -> ServerInfo:
+    """A running server by served name, catalog name, port or PID."""
+    try:
+        return control.resolve_server(target, control.poll() if servers is None else servers)
+    except ServeError as exc:
+        raise _error(exc) from None
+
+
+def proxy_token(control: Control, server: ServerInfo) -> str | None:
+    """The token a request to `server` needs, from the variable its catalog entry names."""
+    entry = control.catalog.get(server.catalog_name or "")
+    if entry and entry.serve.proxy and entry.serve.proxy.token_env:
+        return os.environ.get(entry.serve.proxy.token_env)
+    return None
+
+
+# -- serve --------------------------------------------------------------------------------
+
+
+def plan_serve(
+    control: Control, entry: ModelEntry, servers: tuple[ServerInfo, ...] | None = None
+) -> ServePlan:
+    """What serving `entry` would do now: fit, the servers it stops, a blocked port."""
+    servers = control.poll() if servers is None else servers
+    return control.supervisor.plan(entry, servers, control.catalog.entries)
+
+
+def serve_refusal(plan: ServePlan) -> str | None:
+    """Why `plan` cannot be served at all (already running, port held); None when it can."""
+    entry = plan.entry
+    if plan.already_running is not None:
+        running = plan.already_running
+        return f"{entry.name} is already running (pid {running.pid}, port {running.port})"
+    return plan.port_blocker
+
+
+def serve_question(plan: ServePlan) -> list[str]:
+    """What the user confirms before a serve that stops others or may not fit (empty: none)."""
+    if not plan.needs_confirmation:
+        return []
+    entry = plan.entry
+    lines = [f"Serve {entry.name} ({entry.engine}) on port {entry.serve.port}?", ""]
+    lines.append(f"Memory: {plan.fit.summary()}")
+    lines += [f"  note: {note}" for note in plan.fit.notes]
+    for server in plan.conflicts:
+        lines.append(f"Stops first: {server.name} (pid {server.pid}, port {server.port})")
+    if plan.fit.verdict == DOES_NOT_FIT:
+        lines.append("It does not fit: serving anyway may OOM the whole box.")
+    return lines
+
+
+def conflicts_text(plan: ServePlan) -> str:
+    return ", ".join(f"{s.name} (pid {s.pid}, port {s.port})" for s in plan.conflicts)
+
+
+@dataclass(frozen=True)
+class ServeOutcome:
+    entry: ModelEntry
+    record: ManagedServer
+    url: str
+
+    @property
+    def message(self) -> str:
+        r = self.record
+        return (
+            f"{self.entry.serve.served_name} is ready: {self.url}/v1 "
+            f"(pid {r.pid}, log {r.log_path})"
+        )
+
+    @property
+    def rpc_line(self) -> str | None:
+        """Split serving: the workers the head uses (None when not split)."""
+        if not self.record.rpc_workers:
+            return None
+        workers = ", ".join(
+            f"{w['endpoint']} (" + (f"pid {w['pid']}" if w.get("started") else "running") + ")"
+            for w in self.record.rpc_workers
+        )
+        return f"split over rpc workers: {workers}"
+
+    def lines(self) -> list[str]:
+        return [self.message] + ([f"  {self.rpc_line}"] if self.rpc_line else [])
+
+
+def serve(
+    control: Control,
+    plan: ServePlan,
+    *,
+    confirmed: bool,
+    force: bool = False,
+    report: Report = quiet,
+    ready_timeout_s: float | None = None,
+) -> ServeOutcome:
+    """Serve a planned entry. `confirmed`: the user agreed to stop the conflicts (or there
+    are none); `force`: serve even if it does not fit."""
+    entry = plan.entry
+    refusal = serve_refusal(plan)
+    if refusal:
+        raise ActionError(refusal)
+    if plan.fit.verdict == DOES_NOT_FIT and not force:
+        raise ActionError(
+            f"{entry.name} does not fit: {plan.fit.summary()} (--force to try anyway)"
+        )
+    if plan.conflicts and not confirmed:
+        raise ActionError(
+            f"serving {entry.name} would stop {conflicts_text(plan)}; pass --yes to do it"
+        )
+    try:
+        record = control.supervisor.serve(
+            plan, force=force, progress=_to_report("serve", report), ready_timeout_s=ready_timeout_s
+        )
+    except ServeError as exc:
+        raise _error(exc) from None
+    from sparktop.servers.http import base_url
+
+    return ServeOutcome(entry, record, base_url(record.host, record.port))
+
+
+# -- stop / forget ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StopPlan:
+    server: ServerInfo
+
+    @property
+    def forget_only(self) -> bool:
+        """A crashed server sparktop started: nothing runs, only its record goes."""
+        return self.server.health == CRASHED or self.server.pid is None
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Only a server sparktop did not start; forgetting a crash stops nothing."""
+        return not self.forget_only and not self.server.managed
+
+    @property
+    def question(self) -> str:
+        s = self.server
+        return (
+            f"{s.name} (pid {s.pid}, port {s.port}) was not started by sparktop. "
+            "Stop it (SIGTERM, then SIGKILL)?"
+        )
+
+    @property
+    def refusal(self) -> str:
+        """The CLI's line when the question was not answered yes."""
+        s = self.server
+        return f"{s.name} (pid {s.pid}) was not started by sparktop; pass --yes to stop it"
+
+
+def plan_stop(
+    control: Control, target: str | ServerInfo, servers: tuple[ServerInfo, ...] | None = None
+) -> StopPlan:
+    server = target if isinstance(target, ServerInfo) else resolve_server(control, target, servers)
+    return StopPlan(server)
+
+
+@dataclass(frozen=True)
+class StopOutcome:
+    name: str
+    pid: int | None
+    forced: bool
+    port_freed: bool
+    memory_returned_bytes: int | None
+    elapsed_s: float
+    port: int | None = None
+    forgotten: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.forgotten or self.port_freed
+
+    @property
+    def message(self) -> str:
+        if self.forgotten:
+            return f"forgot the crashed server {self.name} (its record is cleared)"
+        freed = self.memory_returned_bytes
+        memory = f"; {fmt_bytes(freed)} of memory came back" if freed and freed > 0 else ""
+        port = "port free" if self.port_freed else f"port {self.port} STILL IN USE"
+        how = " (forced with SIGKILL)" if self.forced else ""
+        return (
+            f"stopped {self.name} (pid {self.pid}){how} in {self.elapsed_s:.1f} s: {port}{memory}"
+        )
+
+
+def stop(
+    control: Control, plan: StopPlan, *, confirmed: bool, report: Report = quiet
+) -> StopOutcome:
+    """Stop (or, when crashed, forget) the planned server; `confirmed` answers its question."""
+    server = plan.server
+    if plan.needs_confirmation and not confirmed:
+        raise ActionError(plan.refusal)
+    started = time.monotonic()
+    if plan.forget_only:
+        # with no PID the supervisor clears the record (and its RPC workers) and says so
+        with contextlib.suppress(ServeError):
+            control.supervisor.stop(server, progress=_to_report("stop", report))
+        return StopOutcome(server.name, None, False, True, None,
+                           time.monotonic() - started, server.port, forgotten=True)  # fmt: skip
+    try:
+        result = control.supervisor.stop(server, progress=_to_report("stop", report))
+    except ServeError as exc:
+        raise _error(exc) from None
+    return StopOutcome(
+        name=server.name,
+        pid=server.pid,
+        forced=result.forced,
+        port_freed=result.port_freed,
+        memory_returned_bytes=result.memory_returned_bytes,
+        elapsed_s=result.elapsed_s,
+        port=server.port,
+    )
+
+
+# -- test ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    url: str
+    result: SmokeResult
+    name: str | None = None
+
+    __test__ = False  # not a pytest class
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+    def lines(self) -> list[str]:
+        """The report both faces show: each check with latency, coherence, the reply."""
+        r = self.result
+        out = [f"testing {r.model or self.name or '?'} at {self.url}"]
+        for check in r.checks:
+            mark = "PASS" if check.ok else "FAIL"
+            latency = f"{check.latency_s * 1000:7.0f} ms" if check.latency_s is not None else ""
+            out.append(f"  {mark}  {check.name:22} {latency:>10}  {check.detail}")
+        if r.coherence is not None:
+            mark = "PASS" if r.coherence.ok else "FAIL"
+            out.append(f"  {mark}  {'coherence':22} {'':10}  {r.coherence.summary()}")
+        if r.reply:
+            out.append("  reply: " + r.reply.strip().replace("\n", " ")[:300])
+        if r.timings.get("predicted_per_second"):
+            t = r.timings
+            out.append(
+                f"  server timings: prompt {t.get('prompt_per_second', 0):.1f} t/s, "
+                f"generation {t.get('predicted_per_second', 0):.1f} t/s"
+            )
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return self.result.to_json()
+
+
+def base_of(url: str) -> str:
+    """A server's base URL from what a user types (`…/v1` and a trailing / dropped)."""
+    url = url.rstrip("/")
+    return url[:-3] if url.endswith("/v1") else url
+
+
+def run_test(control: Control, target: str | ServerInfo, *, report: Report = quiet) -> TestOutcome:
+    """/health, /v1/models, one chat completion and a coherence check of its reply."""
+    from sparktop.servers.smoke import run_smoke
+
+    if isinstance(target, str) and target.startswith(("http://", "https://")):
+        url, model, token, name = base_of(target), None, None, None
+    else:
+        server = target if isinstance(target, ServerInfo) else resolve_server(control, target)
+        if server.url is None:
+            raise ActionError(f"{server.name} has no known port")
+        url, model, name = server.url, server.name, server.name
+        token = proxy_token(control, server)
+    report(Event("test", "testing", f"testing {name or url}"))
+    return TestOutcome(url, run_smoke(url, model, token=token), name)
+
+
+# -- logs / export ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogsOutcome:
+    name: str
+    path: str
+    lines: tuple[str, ...]
+
+
+def log_path(control: Control, target: str | ServerInfo) -> str:
+    """The log of the newest server sparktop started under that name, PID or served name."""
+    if isinstance(target, ServerInfo):
+        if not target.log_path:
+            raise ActionError(f"{target.name} was not started by sparktop: no log here")
+        return target.log_path
+    records = [r for r in control.registry.load() if target in (r.name, r.served_name, str(r.pid))]
+    if not records:
+        raise ActionError(f"no server named {target!r} was started by sparktop")
+    return max(records, key=lambda r: r.started_at).log_path
+
+
+def logs(control: Control, target: str | ServerInfo, lines: int = 40) -> LogsOutcome:
+    from sparktop.servers.registry import tail
+
+    path = log_path(control, target)
+    name = target.name if isinstance(target, ServerInfo) else target
+    return LogsOutcome(name, path, tuple(tail(path, lines, max_bytes=256 * 1024)))
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    entry: ModelEntry
+    document: dict[str, Any]
+
+    @property
+    def title(self) -> str:
+        return f"OpenCode provider for {self.entry.name}"
+
+    def text(self) -> str:
+        import json
+
+        return json.dumps(self.document, indent=2)
+
+
+def export_opencode(
+    control: Control, target: str | ServerInfo, *, host: str | None = None
+) -> ExportOutcome:
+    """An OpenCode provider entry for a catalog entry (by name) or a running server."""
+    from sparktop.servers.export import opencode_entry
+
+    if isinstance(target, ServerInfo):
+        entry = control.catalog.get(target.catalog_name or "")
+        if entry is None:
+            raise ActionError(f"{target.name} is not in the catalog")
+    else:
+        entry = resolve_entry(control, target)
+    return ExportOutcome(entry, opencode_entry(entry, host=host))
+
+
+def ready(server: ServerInfo) -> ServerInfo:
+    """`server` if it can take requests now, else an ActionError saying its state."""
+    if server.url is None or server.health != READY:
+        raise ActionError(f"{server.name} is not ready ({server.health})")
+    return server
