@@ -230,7 +230,10 @@ class StopOutcome:
         if self.forgotten:
             return f"forgot the crashed server {self.name} (its record is cleared)"
         freed = self.memory_returned_bytes
-        memory = f"; {fmt_bytes(freed)} of memory came back" if freed and freed > 0 else ""
+        memory = ""
+        if freed is not None:  # MemAvailable before and after: others may have taken it
+            came = f"{fmt_bytes(freed)} of memory" if freed > 0 else "no memory"
+            memory = f"; {came} came back"
         port = "port free" if self.port_freed else f"port {self.port} STILL IN USE"
         how = " (forced with SIGKILL)" if self.forced else ""
         return (

@@ -44,14 +44,17 @@ class BenchScreen(Screen[None]):
         super().__init__()
         self.server = server
         self.control = control
-        self.options = bench_actions.BenchOptions(
-            prompt=prompt, gen=gen, reps=reps, modes=tuple(control.config.bench_modes)
-        )
         self.prompt, self.gen, self.reps = prompt, gen, reps
         self.cancel = threading.Event()
         self.running = False
         self.outcome: bench_actions.BenchOutcome | None = None
         self.marked: int | None = None
+
+    @property
+    def options(self) -> bench_actions.BenchOptions:
+        """What `r` runs: pp/tg through the API with this screen's lengths."""
+        modes = tuple(self.control.config.bench_modes)
+        return bench_actions.BenchOptions(self.prompt, self.gen, self.reps, modes=modes)
 
     class Logged(Message):
         """A line for the log, from the benchmark's worker."""

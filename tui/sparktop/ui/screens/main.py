@@ -71,6 +71,8 @@ class MainScreen(Screen[None]):
         self.servers: tuple[ServerInfo, ...] = ()
         self.busy: str | None = None
         """What a serve/stop in progress is doing (one at a time)."""
+        self.bench_lengths = (512, 128, 3)
+        """Prompt tokens, generated tokens and repetitions of `b`."""
         self.compact = False
         self.wide = False
         self.stopping = False
@@ -593,7 +595,8 @@ class MainScreen(Screen[None]):
             return
         from sparktop.ui.screens.bench import BenchScreen
 
-        self.app.push_screen(BenchScreen(server, self.control))
+        prompt, gen, reps = self.bench_lengths
+        self.app.push_screen(BenchScreen(server, self.control, prompt=prompt, gen=gen, reps=reps))
 
     def action_export(self) -> None:
         server = self._selected_server()
