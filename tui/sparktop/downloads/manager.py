@@ -1,4 +1,5 @@
-"""Several downloads at once or queued, remembered, resumable: what the TUI's panel drives.
+"""Several downloads at once or queued, remembered, resumable: the one job runner behind both
+faces (`sparktop.actions.downloads`: the TUI starts jobs, the CLI starts one and waits).
 
 Jobs run on threads (a few at a time, the rest queued); every change is saved to the
 download records, so a download cut short by sparktop's exit shows as *interrupted* next
@@ -18,13 +19,16 @@ from sparktop.downloads.records import INTERRUPTED, DownloadStore
 from sparktop.downloads.transfer import (
     CANCELLED,
     ENDED,
-    FAILED,
     QUEUED,
     DownloadJob,
+    Listener,
     Transfer,
     job_from_plan,
+    one_line,
+    settle,
 )
 from sparktop.downloads.watch import ExternalDownload, ExternalWatcher
+from sparktop.logs import LOGGER
 
 Changed = Callable[[], None]
 
@@ -50,6 +54,8 @@ class DownloadManager:
         """The download records as last read (by `scan_external`, off the UI thread)."""
         self._lock = threading.Lock()
         self._saved: dict[str, float] = {}
+        self._watchers: dict[str, Listener] = {}
+        """Per-job listeners (a blocking caller's progress), called after `on_change`."""
 
     # -- starting ------------------------------------------------------------------------
 
@@ -57,8 +63,19 @@ class DownloadManager:
         """Blocking: ask the Hub (raises DownloadError with one line)."""
         return plan_download(repo, include, revision=revision, local_dir=local_dir)
 
-    def start(self, plan: DownloadPlan, include: tuple[str, ...] = ()) -> DownloadJob:
+    def start(
+        self,
+        plan: DownloadPlan,
+        include: tuple[str, ...] = (),
+        *,
+        parallel: int | None = None,
+        listener: Listener | None = None,
+    ) -> DownloadJob:
+        """Queue the job (it starts when a slot is free); `listener` hears its every change."""
         job = job_from_plan(plan, include)
+        job.parallel = parallel
+        if listener is not None:
+            self._watchers[job.id] = listener
         with self._lock:
             self.jobs.append(job)
         self._save(job, force=True)
@@ -95,11 +112,23 @@ class DownloadManager:
             if job.id == job_id and job.state not in ENDED:
                 job.cancel.set()
                 if job.state == QUEUED:
-                    job.state = CANCELLED
-                    self._save(job, force=True)
-                    self.on_change()
+                    for item in job.files:
+                        item.state = CANCELLED
+                    settle(job)
+                    self._finish(job)
                 return True
         return False
+
+    def abandon(self, job: DownloadJob) -> None:
+        """Stop waiting for a cancelled job that is slow to wind down (a second Ctrl-C): it is
+        recorded *cancelled* now; its threads die with the process, the partial files stay."""
+        job.cancel.set()
+        if job.state not in ENDED:
+            for item in job.files:
+                if item.state not in ENDED:
+                    item.state, item.speed_bps = CANCELLED, 0.0
+            settle(job)
+            self._finish(job)
 
     # -- running -------------------------------------------------------------------------
 
@@ -117,18 +146,38 @@ class DownloadManager:
                              name=f"sparktop-dl-{job.id}").start()  # fmt: skip
 
     def _run(self, job: DownloadJob) -> None:
-        def listener(current: DownloadJob) -> None:
-            self._save(current)
-            self.on_change()
-
         try:
-            Transfer(job, listener, parallel=self.parallel_files).run()
+            Transfer(job, self._changed, parallel=job.parallel or self.parallel_files).run()
         except Exception as exc:  # a bug must not leave a job "running" forever
-            job.state = FAILED
-            job.error = f"{type(exc).__name__}: {exc}"
+            LOGGER.exception("download %s of %s", job.id, job.repo)
+            if job.state not in ENDED:
+                settle(job, f"download failed: {one_line(exc)}")
+        finally:
+            if not job.ended.is_set():  # `abandon` may have ended it already
+                self._finish(job)
+            self._pump()
+
+    def _changed(self, job: DownloadJob) -> None:
+        self._save(job)
+        self._tell(job)
+
+    def _finish(self, job: DownloadJob) -> None:
+        """The job has ended: its record written, views told, then waiters woken (so a waiter
+        has heard the end before it returns)."""
         self._save(job, force=True)
-        self.on_change()
-        self._pump()
+        self._tell(job)
+        self._watchers.pop(job.id, None)
+        job.ended.set()
+
+    def _tell(self, job: DownloadJob) -> None:
+        """A view that breaks (a closed pipe, a bug) must not fail the download it shows."""
+        watcher = self._watchers.get(job.id)
+        try:
+            self.on_change()
+            if watcher is not None:
+                watcher(job)
+        except Exception:
+            LOGGER.exception("download %s: a progress view failed", job.id)
 
     def _save(self, job: DownloadJob, force: bool = False) -> None:
         now = time.monotonic()

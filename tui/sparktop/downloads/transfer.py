@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,12 @@ CHUNK_BYTES = 256 * 1024
 
 class Cancelled(Exception):
     pass
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its text."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass
@@ -71,6 +76,11 @@ class DownloadJob:
     created_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    ended: threading.Event = field(default_factory=threading.Event, repr=False)
+    """Set by the runner once the job has ended and its record is written: what a blocking
+    caller waits on (an interrupted `Thread.join` can return while the thread still runs)."""
+    parallel: int | None = field(default=None, repr=False)
+    """Files at once for this job; None: the runner's default."""
     _speed: float = 0.0
     _mark: tuple[float, int] = (0.0, 0)
 
@@ -147,6 +157,25 @@ class DownloadJob:
 Listener = Callable[[DownloadJob], None]
 
 
+def settle(job: DownloadJob, problem: str | None = None) -> None:
+    """The job's end state from its files' (cancelled before failed before corrupt); with
+    `problem`, files that never ended are marked failed with it first (the runner broke)."""
+    if problem is not None:
+        for item in job.files:
+            if item.state not in ENDED:
+                item.state, item.error, item.speed_bps = FAILED, problem, 0.0
+    states = {f.state for f in job.files}
+    for state in (CANCELLED, FAILED, CORRUPT):
+        if state in states:
+            job.state = state
+            if state != CANCELLED:
+                job.error = next(f"{f.path}: {f.error}" for f in job.files if f.state == state)
+            break
+    else:
+        job.state = DONE
+    job.finished_at = time.time()
+
+
 def job_from_plan(plan: DownloadPlan, include: tuple[str, ...] = ()) -> DownloadJob:
     return DownloadJob(
         repo=plan.repo,
@@ -182,22 +211,28 @@ class Transfer:
         job.state = RUNNING
         job._mark = (time.monotonic(), job.done_bytes)
         self.note(force=True)
-        with ThreadPoolExecutor(
-            max_workers=self.parallel, thread_name_prefix="sparktop-dl"
-        ) as pool:
-            list(pool.map(self._file, job.files))
-        states = {f.state for f in job.files}
-        if CANCELLED in states:
-            job.state = CANCELLED
-        elif FAILED in states:
-            job.state = FAILED
-            job.error = next(f.error for f in job.files if f.state == FAILED)
-        elif CORRUPT in states:
-            job.state = CORRUPT
-            job.error = next(f"{f.path}: {f.error}" for f in job.files if f.state == CORRUPT)
-        else:
-            job.state = DONE
-        job.finished_at = time.time()
+        waiting = iter(job.files)
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    item = next(waiting, None)
+                if item is None:
+                    return
+                self._file(item)
+
+        # daemon threads, not a ThreadPoolExecutor (whose threads the interpreter joins at
+        # exit): a process told to stop (Ctrl-C twice) does not wait for a read in flight
+        workers = [
+            threading.Thread(target=work, name=f"sparktop-dl-{job.id}-{n}", daemon=True)
+            for n in range(max(1, min(self.parallel, len(job.files))))
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        settle(job)
         self.note(force=True)
         return job
 
@@ -230,6 +265,18 @@ class Transfer:
         return Bar
 
     def _file(self, item: FileProgress) -> None:
+        """Every way a file can go wrong (disk, permissions, a failing sha256 read, a bug) ends
+        as this file's state with one line; the other files go on."""
+        try:
+            self._fetch(item)
+        except Exception as exc:
+            doing = "verifying" if item.state == VERIFYING else "downloading"
+            item.state = FAILED
+            item.error = f"failed while {doing}: {one_line(exc)}"
+            item.speed_bps = 0.0
+            self.note(force=True)
+
+    def _fetch(self, item: FileProgress) -> None:
         job = self.job
         if job.cancel.is_set():
             item.state = CANCELLED

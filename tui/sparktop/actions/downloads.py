@@ -1,0 +1,339 @@
+"""Download and cancel: one flow for both faces.
+
+`plan` asks the Hub and checks the disk (an `ActionError` says why not), `confirm_lines` is
+what either face shows before starting, and `Downloads` runs jobs on the one job runner
+(`sparktop.downloads.manager`): the TUI `start`s them and redraws on `on_change`; the CLI
+`run`s one and waits. Every way a file can fail ends as that file's state with one line, the
+job ends done, corrupt, failed or cancelled, and downloads.json records the same.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sparktop.actions.errors import FAILED, INTERRUPTED, ActionError
+from sparktop.actions.events import Event, Report, quiet
+from sparktop.downloads.hub import DownloadError, DownloadPlan, plan_download
+from sparktop.downloads.manager import Changed, DownloadManager
+from sparktop.downloads.partial import META_DIR
+from sparktop.downloads.records import DownloadStore
+from sparktop.downloads.transfer import (
+    CANCELLED,
+    CORRUPT,
+    DONE,
+    RUNNING,
+    VERIFYING,
+    DownloadJob,
+)
+from sparktop.units import fmt_bytes, fmt_duration
+
+if TYPE_CHECKING:
+    from sparktop.catalog.entry import ModelEntry
+    from sparktop.downloads.watch import ExternalDownload
+
+ACTION = "download"
+SHOWN_FILES = 12
+"""Files listed by name before the confirmation; the rest are counted."""
+CANCELLING = "cancelling: the partial files stay for resume"
+"""What a face says when `cancel` was accepted and the job is winding down."""
+
+
+# -- planning -----------------------------------------------------------------------------
+
+
+def default_local_dir(
+    repo: str, include: Iterable[str] = (), catalog: Iterable[ModelEntry] | None = None
+) -> Path:
+    """The catalog's local_dir for this repo and these files, else ~/models/<name>."""
+    if catalog is None:
+        from sparktop.catalog.loader import load_catalog
+
+        catalog = load_catalog()
+    include = set(include)
+    for entry in catalog:
+        same_files = not include or include == set(entry.include)
+        if entry.repo == repo and entry.local_dir is not None and same_files:
+            return entry.local_dir
+    return Path.home() / "models" / repo.split("/")[-1]
+
+
+def plan(
+    repo: str, include: Iterable[str] = (), *, revision: str = "main", local_dir: Path
+) -> DownloadPlan:
+    """Blocking (asks the Hub): what would be fetched. Raises `ActionError` with the Hub's
+    answer or the space problem in numbers (its `detail` then is the plan's lines)."""
+    try:
+        found = plan_download(repo, tuple(include), revision=revision, local_dir=local_dir)
+    except DownloadError as exc:
+        raise ActionError(str(exc)) from None
+    problem = found.space_problem()
+    if problem:
+        raise ActionError(problem, confirm_lines(found))
+    return found
+
+
+def plan_entry(entry: ModelEntry, *, revision: str = "main") -> DownloadPlan:
+    """`plan` for a catalog entry (the TUI's `d`), which must name a repo and a local_dir."""
+    if not entry.repo or entry.local_dir is None:
+        raise ActionError(f"{entry.name} has no repo or local_dir in the catalog")
+    return plan(entry.repo, entry.include, revision=revision, local_dir=entry.local_dir)
+
+
+def confirm_lines(found: DownloadPlan) -> list[str]:
+    """What is about to happen, as both faces show it before starting: source, destination,
+    files with sizes, what is already here, free space."""
+    count = len(found.files)
+    lines = [
+        f"{found.repo}@{found.revision} ({found.commit[:12]}): "
+        f"{count} file{'' if count == 1 else 's'}, {fmt_bytes(found.total_bytes)}",
+        f"into {found.local_dir}",
+    ]
+    lines += [f"  {fmt_bytes(f.size):>10}  {f.path}" for f in found.files[:SHOWN_FILES]]
+    if count > SHOWN_FILES:
+        lines.append(f"  … and {count - SHOWN_FILES} more files")
+    if found.present_bytes:
+        lines.append(f"{fmt_bytes(found.present_bytes)} already here: resuming.")
+    lines.append(f"{fmt_bytes(found.free_bytes)} free on that disk.")
+    return lines
+
+
+# -- results and progress -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    path: str
+    size: int
+    done_bytes: int
+    state: str
+    error: str | None = None
+    """One line when the file is corrupt or failed."""
+
+    @property
+    def moving(self) -> bool:
+        """Bytes are arriving or being checked right now."""
+        return self.state in (RUNNING, VERIFYING)
+
+
+@dataclass(frozen=True)
+class DownloadProgress(Event):
+    """A download's `Event`: `message` is the one-line progress, `fraction` done/total; the
+    byte counts and files let a face draw bars (the CLI's rich bars, one per file)."""
+
+    done_bytes: int = 0
+    total_bytes: int = 0
+    speed_bps: float = 0.0
+    eta_s: float | None = None
+    files: tuple[FileOutcome, ...] = ()
+
+
+@dataclass(frozen=True)
+class DownloadOutcome:
+    """How a download ended (or stands), as both faces show it and downloads.json records it."""
+
+    job_id: str
+    repo: str
+    revision: str
+    commit: str | None
+    local_dir: Path
+    state: str
+    """done, corrupt, failed or cancelled once ended."""
+    files: tuple[FileOutcome, ...]
+    done_bytes: int
+    total_bytes: int
+    error: str | None
+    message: str
+    """The one line both faces show."""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == DONE
+
+    @property
+    def cancelled(self) -> bool:
+        return self.state == CANCELLED
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI's exit status: 0 done, 130 cancelled (as after Ctrl-C), 1 otherwise."""
+        return 0 if self.ok else INTERRUPTED if self.cancelled else FAILED
+
+    @property
+    def problems(self) -> list[FileOutcome]:
+        """The files that did not end done (with their one-line reasons)."""
+        return [f for f in self.files if f.state != DONE]
+
+    @classmethod
+    def of(cls, job: DownloadJob) -> DownloadOutcome:
+        return cls(
+            job_id=job.id,
+            repo=job.repo,
+            revision=job.revision,
+            commit=job.commit,
+            local_dir=job.local_dir,
+            state=job.state,
+            files=_files(job),
+            done_bytes=job.done_bytes,
+            total_bytes=job.total_bytes,
+            error=job.error,
+            message=outcome_message(job),
+        )
+
+
+def _files(job: DownloadJob) -> tuple[FileOutcome, ...]:
+    return tuple(FileOutcome(f.path, f.size, f.done_bytes, f.state, f.error) for f in job.files)
+
+
+def outcome_message(job: DownloadJob) -> str:
+    """The one line saying how a job ended (or how far it is)."""
+    if job.state == DONE:
+        count = len(job.files)
+        files = f"{count} file{'' if count == 1 else 's'}"
+        return f"done: {files} verified (size and sha256) in {job.local_dir}"
+    if job.state == CANCELLED:
+        return "cancelled: partial files kept; download again to resume"
+    bad = [f for f in job.files if f.state == job.state]
+    if not (job.error and bad):
+        return f"{job.state}: {progress_line(job)}"
+    more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+    kept = f"; bad bytes kept in {job.local_dir / META_DIR}" if job.state == CORRUPT else ""
+    return f"{job.state}: {job.error}{more}{kept}"
+
+
+def progress_line(job: DownloadJob) -> str:
+    """Percent, bytes, speed and ETA on one line (the CLI prints it once a second off a TTY)."""
+    eta = job.eta_s
+    done, total = fmt_bytes(job.done_bytes), fmt_bytes(job.total_bytes)
+    return (
+        f"{job.repo}: {job.percent:5.1f}% {done} / {total}"
+        f"  {fmt_bytes(int(job.speed_bps))}/s  ETA {fmt_duration(eta) if eta is not None else '–'}"
+    )
+
+
+def progress_event(job: DownloadJob, started: float) -> DownloadProgress:
+    total = job.total_bytes
+    return DownloadProgress(
+        action=ACTION,
+        stage=job.state,
+        message=progress_line(job),
+        elapsed_s=time.monotonic() - started,
+        fraction=job.done_bytes / total if total else None,
+        done_bytes=job.done_bytes,
+        total_bytes=total,
+        speed_bps=job.speed_bps,
+        eta_s=job.eta_s,
+        files=_files(job),
+    )
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+class Downloads:
+    """The downloads of this process: the TUI keeps one for its panel, the CLI makes one per
+    run. `on_change` is called (from download threads) whenever a job or its record moves."""
+
+    def __init__(
+        self,
+        store: DownloadStore | None = None,
+        *,
+        on_change: Changed | None = None,
+        local_dirs: Callable[[], list[tuple[Path, str | None]]] = lambda: [],
+        parallel_jobs: int = 2,
+        parallel_files: int = 4,
+    ) -> None:
+        self.manager = DownloadManager(
+            store,
+            parallel_jobs=parallel_jobs,
+            parallel_files=parallel_files,
+            on_change=on_change,
+            local_dirs=local_dirs,
+        )
+
+    @property
+    def jobs(self) -> list[DownloadJob]:
+        """This process's jobs, oldest first."""
+        return self.manager.jobs
+
+    def start(
+        self, found: DownloadPlan, include: Iterable[str] = (), *, parallel: int | None = None
+    ) -> DownloadJob:
+        """Non-blocking: queue the download; its end sets `job.ended` (`outcome()` then)."""
+        return self.manager.start(found, tuple(include), parallel=parallel)
+
+    def run(
+        self,
+        found: DownloadPlan,
+        include: Iterable[str] = (),
+        *,
+        parallel: int | None = None,
+        report: Report = quiet,
+        cancel: threading.Event | None = None,
+    ) -> DownloadOutcome:
+        """Blocking: the same job as `start`, waited for, its progress sent to `report`.
+
+        Ctrl-C (KeyboardInterrupt here) or `cancel` being set cancels the job and waits for
+        it to end, so the record says *cancelled* and the partial files stay for resume; a
+        second Ctrl-C stops waiting and records it *cancelled* at once.
+        """
+        started = time.monotonic()
+        lock = threading.Lock()  # file threads report at once; a face draws one at a time
+
+        def heard(job: DownloadJob) -> None:
+            with lock:
+                report(progress_event(job, started))
+
+        job = self.manager.start(found, tuple(include), parallel=parallel, listener=heard)
+        self._wait(job, cancel, report)  # the end was reported before `ended` was set
+        return DownloadOutcome.of(job)
+
+    def _wait(self, job: DownloadJob, cancel: threading.Event | None, report: Report) -> None:
+        """Wait on the runner's `ended` event (not a thread join, which an interrupt can cut
+        short while the thread still runs)."""
+        while True:
+            try:
+                if job.ended.wait(0.2):
+                    return
+                if cancel is not None and cancel.is_set() and not job.cancel.is_set():
+                    self.cancel(job.id)
+            except KeyboardInterrupt:
+                if job.cancel.is_set():
+                    self.manager.abandon(job)
+                    return
+                self.cancel(job.id)
+                # the client notices between chunks: seconds on a slow link
+                report(Event(ACTION, "cancelling", f"{CANCELLING} (Ctrl-C again: stop now)"))
+
+    def cancel(self, job_id: str) -> bool:
+        """Ask a queued or running job to stop (partial files stay); False if none such."""
+        return self.manager.cancel(job_id)
+
+    def outcome(self, job_id: str) -> DownloadOutcome | None:
+        """How a job of this process stands or ended; None if it is not one of ours."""
+        job = next((j for j in self.jobs if j.id == job_id), None)
+        return DownloadOutcome.of(job) if job is not None else None
+
+    def resume_interrupted(self) -> list[str]:
+        """Blocking (asks the Hub): restart downloads cut short by an exit; returns what could
+        not be resumed, one line each."""
+        return self.manager.resume_interrupted()
+
+    def scan_external(self) -> list[ExternalDownload]:
+        """Blocking file reads (off the UI thread): downloads started elsewhere, and the
+        records other processes wrote, for the next `rows()`."""
+        return self.manager.scan_external()
+
+    @property
+    def external(self) -> list[ExternalDownload]:
+        """Downloads started elsewhere, as the last `scan_external` found them."""
+        return self.manager.external
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The panel's rows (records' JSON shape): live jobs, history, downloads started
+        elsewhere. No I/O."""
+        return self.manager.rows()
