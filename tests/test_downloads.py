@@ -253,7 +253,7 @@ async def test_tui_resumes_an_interrupted_download_on_start(hub, env, tmp_path, 
     kept = kill_mid_download(hub, env, target)
     app = make_app("nogpu", watch_servers=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app._downloads is not None and app.downloads.jobs
+        await wait_until(pilot, lambda: app.main._downloads is not None and app.downloads.jobs
                          and app.downloads.jobs[0].state == "done", timeout=30)  # fmt: skip
         await pilot.pause(0.5)
         from sparktop.ui.widgets.downloads_panel import DownloadsTable

@@ -36,6 +36,7 @@ from sparktop.ui.widgets.summary_panel import SummaryPanel
 from sparktop.units import fmt_uptime
 
 if TYPE_CHECKING:
+    from sparktop.actions.downloads import Downloads
     from sparktop.catalog.entry import ModelEntry
     from sparktop.collect import SnapshotProducer
     from sparktop.control import Control
@@ -78,7 +79,7 @@ class MainScreen(Screen[None]):
         self.stopping = False
         self._wake = threading.Event()
         self._servers_wake = threading.Event()
-        self._downloads: Any = None
+        self._downloads: Downloads | None = None
         self._downloads_lock = threading.Lock()
         self._download_rows: list | None = None
         self._health: dict[tuple[int | None, int | None], str] = {}
@@ -312,13 +313,13 @@ class MainScreen(Screen[None]):
     # -- downloads ------------------------------------------------------------------------
 
     @property
-    def downloads(self) -> Any:
-        """The download manager (built on first use, off the first frame's path)."""
+    def downloads(self) -> Downloads:
+        """The downloads of this view (built on first use, off the first frame's path)."""
         with self._downloads_lock:
             if self._downloads is None:
-                from sparktop.downloads.manager import DownloadManager
+                from sparktop.actions.downloads import Downloads
 
-                self._downloads = DownloadManager(
+                self._downloads = Downloads(
                     on_change=lambda: self.post_message(msg.DownloadsChanged()),
                     local_dirs=self._watched_dirs,
                 )
@@ -346,59 +347,44 @@ class MainScreen(Screen[None]):
                 self._downloads_box.border_title = title
 
     def on_downloads_table_cancel_requested(self, message: Any) -> None:
+        from sparktop.actions.downloads import CANCELLING
+
         if self.downloads.cancel(message.job_id):
-            self.notify("cancelling: the partial files stay for resume", timeout=4)
+            self.notify(CANCELLING, timeout=4)
 
     @on(msg.DownloadRequested)
     def _download_requested(self, message: msg.DownloadRequested) -> None:
-        """`d` on a catalog entry: ask the Hub what it is, confirm, then download."""
-        entry = message.entry
-        if not entry.repo or entry.local_dir is None:
-            self.notify(f"{entry.name} has no repo or local_dir in the catalog", severity="error")
-            return
-        self._plan_download(entry)
+        """`d` on a catalog entry: ask the Hub what it is (off the UI thread), confirm, start."""
+        self._plan_download(message.entry)
 
     @work(thread=True, group="download-plan")
     def _plan_download(self, entry: ModelEntry) -> None:
-        from sparktop.downloads.hub import DownloadError
+        from sparktop.actions.downloads import plan_entry
 
-        self.post_message(msg.Notice(f"asking the Hub about {entry.repo} …", timeout=3))
+        self.post_message(msg.Notice(f"asking the Hub about {entry.repo or entry.name} …",
+                                     timeout=3))  # fmt: skip
         try:
-            assert entry.repo is not None and entry.local_dir is not None
-            plan = self.downloads.plan(entry.repo, tuple(entry.include), entry.local_dir)
-        except DownloadError as exc:
-            self.post_message(msg.Notice(str(exc), title="download", severity="error", timeout=10))
+            plan = plan_entry(entry)
+        except ActionError as exc:
+            self.post_message(msg.Notice(str(exc), title=f"download {entry.name}",
+                                         severity="error", timeout=12))  # fmt: skip
             return
         self.post_message(msg.DownloadPlanned(entry, plan))
 
     @on(msg.DownloadPlanned)
     def _confirm_download(self, message: msg.DownloadPlanned) -> None:
+        from sparktop.actions.downloads import confirm_lines
         from sparktop.ui.screens.dialogs import ConfirmScreen
-        from sparktop.units import fmt_bytes
 
         entry, plan = message.entry, message.plan
-        problem = plan.space_problem()
-        if problem:
-            self.notify(problem, title=f"download {entry.name}", severity="error", timeout=12)
-            return
-        lines = [
-            f"Download {plan.repo} ({len(plan.files)} files, {fmt_bytes(plan.total_bytes)})",
-            f"into {plan.local_dir}?",
-            "",
-        ]
-        lines += [f"  {fmt_bytes(f.size):>10}  {f.path}" for f in plan.files[:12]]
-        if len(plan.files) > 12:
-            lines.append(f"  … and {len(plan.files) - 12} more")
-        if plan.present_bytes:
-            lines.append(f"{fmt_bytes(plan.present_bytes)} already here: resuming.")
-        lines.append(f"{fmt_bytes(plan.free_bytes)} free on that disk.")
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self.downloads.start(plan, tuple(entry.include))
                 self._show_downloads()
 
-        self.app.push_screen(ConfirmScreen(f"download {entry.name}", "\n".join(lines)), answered)
+        question = "\n".join(confirm_lines(plan))
+        self.app.push_screen(ConfirmScreen(f"download {entry.name}", question), answered)
 
     # -- messages from the action workers ----------------------------------------------------
 
