@@ -82,8 +82,13 @@ async def test_serve_test_and_stop_agree_in_both_faces(catalog, isolated_dirs):
         await pilot.press("escape")
         await pilot.press("x")
         await wait_until(pilot, lambda: not app.servers, timeout=60)
-        await wait_until(pilot, lambda: any(STOPPED.search(n) for n in notifications(app)))
-        tui_stop = next(STOPPED.search(n) for n in notifications(app) if STOPPED.search(n))
+        try:
+            await wait_until(pilot, lambda: any(STOPPED.search(n) for n in notifications(app)))
+        except AssertionError:
+            raise AssertionError(notifications(app)) from None
+        tui_stop = next(
+            (STOPPED.search(n) for n in notifications(app) if STOPPED.search(n)), notifications(app)
+        )
 
     assert comparable(by_tui) == comparable(by_cli)
     assert by_tui["pid"] != by_cli["pid"]
@@ -120,8 +125,12 @@ async def test_bench_runs_are_kept_with_the_same_fields_from_both_faces(benchy):
         screen = await open_bench_screen(pilot, app)
         assert "kept as run" in "\n".join(screen.query_one("#bench-log").lines)
         await pilot.press("c")  # a concurrency sweep alone is kept too
-        await wait_until(pilot, lambda: screen.running)
-        await wait_until(pilot, lambda: not screen.running, timeout=300)
+
+        def swept() -> bool:
+            log = "\n".join(screen.query_one("#bench-log").lines)
+            return not screen.running and "concurrency: done" in log
+
+        await wait_until(pilot, swept, timeout=300)
         await pilot.press("escape")
     runs = json.loads(run_cli("results", "--export", "json").stdout)
     assert sorted(r["kind"] for r in runs) == ["api", "api", "concurrency"]
