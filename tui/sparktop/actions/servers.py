@@ -17,6 +17,7 @@ from typing import Any
 from sparktop.actions.errors import ActionError
 from sparktop.actions.events import Event, Report, quiet
 from sparktop.catalog.entry import ModelEntry
+from sparktop.catalog.fit import NO_FIT
 from sparktop.control import Control
 from sparktop.servers.info import CRASHED, READY, ServerInfo
 from sparktop.servers.registry import ManagedServer
@@ -24,7 +25,7 @@ from sparktop.servers.smoke import SmokeResult
 from sparktop.servers.supervisor import ServeError, ServeEvent, ServePlan
 from sparktop.units import fmt_bytes
 
-DOES_NOT_FIT = "does not fit"
+DOES_NOT_FIT = NO_FIT
 
 
 def _to_report(action: str, report: Report) -> Callable[[ServeEvent], None]:

@@ -8,6 +8,7 @@ from rich.text import Text
 
 from sparktop import __version__
 from sparktop.memview import bar_cells, memory_shares
+from sparktop.servers.info import READY
 from sparktop.snapshot import GpuInfo, Snapshot
 from sparktop.units import fmt_bytes, fmt_duration, fmt_percent
 
@@ -128,7 +129,7 @@ def _servers(snapshot: Snapshot) -> list[Text | Table]:
     notes: list[Text] = []
     for server in snapshot.servers:
         table.add_row(*server_row(server))
-        if server.health not in ("ready",):
+        if server.health != READY:
             notes.append(Text(f"  {server.name}: {health_text(server)}", style="yellow"))
             for line in server.log_tail[-3:]:
                 notes.append(Text(f"    {line}", style="dim"))

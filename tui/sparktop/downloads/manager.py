@@ -20,6 +20,7 @@ from sparktop.downloads.transfer import (
     CANCELLED,
     ENDED,
     QUEUED,
+    RUNNING,
     DownloadJob,
     Listener,
     Transfer,
@@ -140,7 +141,7 @@ class DownloadManager:
             slots = self.parallel_jobs - len(self.running())
             starting = [j for j in self.jobs if j.state == QUEUED][: max(0, slots)]
             for job in starting:
-                job.state = "downloading"
+                job.state = RUNNING
         for job in starting:
             threading.Thread(target=self._run, args=(job,), daemon=True,
                              name=f"sparktop-dl-{job.id}").start()  # fmt: skip

@@ -24,6 +24,8 @@ QUEUED, RUNNING, VERIFYING, DONE, CORRUPT, FAILED, CANCELLED = (
     "queued", "downloading", "verifying", "done", "corrupt", "failed", "cancelled",
 )  # fmt: skip
 ENDED = (DONE, CORRUPT, FAILED, CANCELLED)
+ACTIVE = (RUNNING, VERIFYING)
+"""States of a download (or file) that is moving bytes or checking them."""
 CHUNK_BYTES = 256 * 1024
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sparktop.servers.info import ProxyStatus, ServerInfo
+from sparktop.servers.info import READY, ProxyStatus, ServerInfo
 from sparktop.units import fmt_bytes, fmt_uptime
 
 COLUMNS = (
@@ -37,7 +37,7 @@ def fmt_memory(server: ServerInfo) -> str:
 
 
 def health_text(server: ServerInfo) -> str:
-    if server.health_detail and server.health not in ("ready",):
+    if server.health_detail and server.health != READY:
         return f"{server.health} ({server.health_detail})"
     return server.health
 

@@ -26,6 +26,7 @@ from textual.worker import get_current_worker
 from sparktop import __version__, logs
 from sparktop.actions import ActionError, Event
 from sparktop.actions import servers as server_actions
+from sparktop.downloads.transfer import ACTIVE
 from sparktop.servers.info import CRASHED, ERROR, NOT_RESPONDING, READY, ServerInfo
 from sparktop.ui import messages as msg
 from sparktop.ui.compositor import RowCompositor, supported
@@ -341,7 +342,7 @@ class MainScreen(Screen[None]):
         if self._downloads_table is not None and self._downloads_box is not None:
             self._downloads_table.show(rows)
             self._downloads_box.display = bool(rows)
-            running = sum(1 for r in rows if r.get("state") in ("downloading", "verifying"))
+            running = sum(1 for r in rows if r.get("state") in ACTIVE)
             title = f"Downloads ({running} running)" if running else "Downloads"
             if self._downloads_box.border_title != title:
                 self._downloads_box.border_title = title

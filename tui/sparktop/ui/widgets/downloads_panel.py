@@ -8,6 +8,7 @@ from typing import ClassVar
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
+from sparktop.downloads.transfer import ACTIVE
 from sparktop.ui.widgets.live_table import LiveTable
 from sparktop.units import fmt_bytes, fmt_duration
 
@@ -46,9 +47,9 @@ def rows_for(records: list[dict]) -> list[tuple[str, tuple[str, ...]]]:
             out.append((f"ext:{record.get('path')}", _row(record, name + " (elsewhere)")))
             continue
         out.append((record["id"], _row(record, str(record.get("repo")))))
-        if record.get("state") in ("downloading", "verifying"):
+        if record.get("state") in ACTIVE:
             for item in record.get("files") or []:
-                if item.get("state") in ("downloading", "verifying"):
+                if item.get("state") in ACTIVE:
                     size = item.get("size") or 0
                     pct = 100.0 * (item.get("done_bytes") or 0) / size if size else None
                     speed = item.get("speed_bps") or 0

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from sparktop.servers.info import ServerInfo
+from sparktop.servers.info import (
+    CRASHED,
+    ERROR,
+    LOADING,
+    NOT_RESPONDING,
+    READY,
+    STARTING,
+    ServerInfo,
+)
 from sparktop.servers.rows import COLUMNS, server_row
 from sparktop.ui.widgets.live_table import LiveTable
 
 HEALTH_STYLE = {
-    "ready": "bold $success",
-    "loading": "$warning",
-    "starting": "$warning",
-    "not responding": "bold $error",
-    "error": "bold $error",
-    "crashed": "bold $error",
+    READY: "bold $success",
+    LOADING: "$warning",
+    STARTING: "$warning",
+    NOT_RESPONDING: "bold $error",
+    ERROR: "bold $error",
+    CRASHED: "bold $error",
 }
 
 

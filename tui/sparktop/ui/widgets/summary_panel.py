@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from textual.content import Content
 
+from sparktop.downloads.transfer import ACTIVE
 from sparktop.memview import bar_cells, memory_shares
 from sparktop.servers.info import ServerInfo
 from sparktop.servers.rows import fmt_rate
@@ -91,7 +92,7 @@ class SummaryPanel(SnapshotPanel):
                     f" {server.name}{'' if server.managed else ' *'}{rate}",
                 )
             )
-        running = [d for d in self.downloads if d.get("state") in ("downloading", "verifying")]
+        running = [d for d in self.downloads if d.get("state") in ACTIVE]
         if running:
             done = sum(d.get("done_bytes") or 0 for d in running)
             total = sum(d.get("total_bytes") or 0 for d in running) or 1
