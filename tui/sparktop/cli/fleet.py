@@ -129,7 +129,10 @@ def cmd_hosts(config: Config, args: argparse.Namespace) -> int:
 def cmd_agent(config: Config, args: argparse.Namespace) -> int:
     from sparktop.fleet.agent import run_agent
 
-    return run_agent(config, args.bind, args.port, args.token_env)
+    from sparktop.collect import collect_status
+
+    return run_agent(lambda: collect_status(config).to_json(), args.bind, args.port,
+                     args.token_env)  # fmt: skip
 
 
 def remote_flags(verb: str, args: argparse.Namespace) -> list[str]:

@@ -161,9 +161,11 @@ def make_server(
     return server
 
 
-def run_agent(config, bind: str, port: int, token_env: str | None) -> int:
-    """`sparktop agent`: serve until SIGINT/SIGTERM. Exit 2 on a refused or impossible bind."""
-    from sparktop.collect import collect_status
+def run_agent(
+    status: Callable[[], dict[str, Any]], bind: str, port: int, token_env: str | None
+) -> int:
+    """`sparktop agent`: serve `status()` until SIGINT/SIGTERM. Exit 2 on a refused or
+    impossible bind. The status document comes from above (the Snapshot producer)."""
 
     def log(line: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -171,7 +173,7 @@ def run_agent(config, bind: str, port: int, token_env: str | None) -> int:
 
     try:
         token = read_token(token_env, explicit=token_env is not None)
-        server = make_server(bind, port, token, lambda: collect_status(config).to_json(), log)
+        server = make_server(bind, port, token, status, log)
     except AgentError as exc:
         print(f"sparktop: error: {exc}", file=sys.stderr)
         return 2
