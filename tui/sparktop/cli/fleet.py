@@ -127,9 +127,8 @@ def cmd_hosts(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_agent(config: Config, args: argparse.Namespace) -> int:
-    from sparktop.fleet.agent import run_agent
-
     from sparktop.collect import collect_status
+    from sparktop.fleet.agent import run_agent
 
     return run_agent(lambda: collect_status(config).to_json(), args.bind, args.port,
                      args.token_env)  # fmt: skip
