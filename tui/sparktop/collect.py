@@ -11,17 +11,17 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sparktop.config import Config
-from sparktop.snapshot import Snapshot
+from sparktop.snapshot import DownloadInfo, ExternalDownloadInfo, Snapshot
 
 if TYPE_CHECKING:
     from sparktop.control import Control
     from sparktop.probes.system import SystemProbe
     from sparktop.servers.info import ServerInfo
 
-DownloadRows = Callable[[], Sequence[dict[str, Any]]]
+DownloadRows = Callable[[], Sequence["DownloadInfo | ExternalDownloadInfo"]]
 
 
 class SnapshotProducer:
@@ -74,7 +74,7 @@ class SnapshotProducer:
         self._servers = self.control.poll(gpu_by_pid)
         return self._servers
 
-    def downloads(self) -> tuple[dict[str, Any], ...]:
+    def downloads(self) -> tuple[DownloadInfo | ExternalDownloadInfo, ...]:
         """sparktop's download records, then downloads started elsewhere (file system reads)."""
         if self.download_rows is not None:
             return tuple(self.download_rows())
@@ -84,7 +84,7 @@ class SnapshotProducer:
         catalog = self.control.catalog
         dirs = [(e.local_dir, e.repo) for e in catalog if e.local_dir is not None]
         external = ExternalWatcher(local_dirs=lambda: dirs).scan()
-        return tuple(DownloadStore().load()) + tuple(e.to_json() for e in external)
+        return (*DownloadStore().infos(), *(e.info() for e in external))
 
     def current(self) -> Snapshot | None:
         """The latest probe with the latest servers and downloads (None before the first)."""

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from sparktop.servers.info import ServerInfo
@@ -76,6 +76,96 @@ class Hint:
 
 
 @dataclass(frozen=True)
+class DownloadFileInfo:
+    """One file of a sparktop download."""
+
+    path: str
+    size: int = 0
+    sha256: str | None = None
+    done_bytes: int = 0
+    resumed_from: int = 0
+    state: str = "queued"
+    error: str | None = None
+    speed_bps: float = 0.0
+
+    @property
+    def percent(self) -> float | None:
+        return 100.0 * self.done_bytes / self.size if self.size else None
+
+    @property
+    def eta_s(self) -> float | None:
+        left = self.size - self.done_bytes
+        return left / self.speed_bps if self.speed_bps > 0 else None
+
+
+@dataclass(frozen=True)
+class DownloadInfo:
+    """A download sparktop runs or ran (one record of downloads.json, live or kept)."""
+
+    id: str
+    repo: str
+    revision: str = "main"
+    commit: str | None = None
+    local_dir: str = ""
+    include: tuple[str, ...] = ()
+    state: str = "queued"
+    error: str | None = None
+    total_bytes: int = 0
+    done_bytes: int = 0
+    percent: float = 0.0
+    speed_bps: float = 0.0
+    eta_s: float | None = None
+    created_at: float | None = None
+    finished_at: float | None = None
+    files: tuple[DownloadFileInfo, ...] = ()
+
+    external = False
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> DownloadInfo:
+        """A record as kept (older records lack fields: their defaults stand in)."""
+        known = {k: v for k, v in doc.items() if k in _DOWNLOAD_FIELDS}
+        known["include"] = tuple(known.get("include") or ())
+        files = [f for f in doc.get("files") or [] if isinstance(f, dict)]
+        known["files"] = tuple(
+            DownloadFileInfo(**{k: v for k, v in f.items() if k in _FILE_FIELDS}) for f in files
+        )
+        return cls(**known)
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["include"] = list(self.include)
+        doc["files"] = [asdict(f) for f in self.files]
+        return doc
+
+
+@dataclass(frozen=True)
+class ExternalDownloadInfo:
+    """A download another program runs (`hf download`, another shell), seen growing on disk."""
+
+    path: str
+    mode: str
+    repo: str | None = None
+    file: str | None = None
+    done_bytes: int = 0
+    total_bytes: int | None = None
+    percent: float | None = None
+    speed_bps: float = 0.0
+    eta_s: float | None = None
+    active: bool = False
+    state: str = "stalled (external)"
+
+    external = True
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_DOWNLOAD_FIELDS = {f.name for f in fields(DownloadInfo)}
+_FILE_FIELDS = {f.name for f in fields(DownloadFileInfo)}
+
+
+@dataclass(frozen=True)
 class Snapshot:
     time: float
     hostname: str
@@ -86,8 +176,8 @@ class Snapshot:
     gpu_unavailable_reason: str | None = None
     hints: tuple[Hint, ...] = field(default_factory=tuple)
     servers: tuple[ServerInfo, ...] = ()
-    downloads: tuple[dict[str, Any], ...] = ()
-    """Download records (see sparktop.downloads.transfer.DownloadJob.to_json)."""
+    downloads: tuple[DownloadInfo | ExternalDownloadInfo, ...] = ()
+    """sparktop's downloads (newest last), then those started elsewhere."""
 
     @property
     def unified(self) -> bool:
@@ -119,7 +209,7 @@ class Snapshot:
             "gpus": gpus,
             "hints": [asdict(h) for h in self.hints],
             "servers": [s.to_json() for s in self.servers],
-            "downloads": list(self.downloads),
+            "downloads": [d.to_json() for d in self.downloads],
         }
         if self.memory_error:
             doc["memory_error"] = self.memory_error

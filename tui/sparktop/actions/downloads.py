@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sparktop.actions.errors import FAILED, INTERRUPTED, ActionError
 from sparktop.actions.events import Event, Report, quiet
@@ -30,6 +30,7 @@ from sparktop.downloads.transfer import (
     VERIFYING,
     DownloadJob,
 )
+from sparktop.snapshot import DownloadInfo, ExternalDownloadInfo
 from sparktop.units import fmt_bytes, fmt_duration
 
 if TYPE_CHECKING:
@@ -333,7 +334,6 @@ class Downloads:
         """Downloads started elsewhere, as the last `scan_external` found them."""
         return self.manager.external
 
-    def rows(self) -> list[dict[str, Any]]:
-        """The panel's rows (records' JSON shape): live jobs, history, downloads started
-        elsewhere. No I/O."""
+    def rows(self) -> list[DownloadInfo | ExternalDownloadInfo]:
+        """The panel's rows: live jobs, history, downloads started elsewhere. No I/O."""
         return self.manager.rows()

@@ -106,14 +106,13 @@ def _downloads(snapshot: Snapshot) -> list[Text | Table]:
         return []
     out: list[Text | Table] = [Text("Downloads", style="bold")]
     for record in snapshot.downloads[-8:]:
-        total = record.get("total_bytes") or 0
-        done = record.get("done_bytes") or 0
+        total = record.total_bytes or 0
         line = (
-            f"  {record.get('repo')}  {record.get('state')}  {fmt_bytes(done)} / "
-            f"{fmt_bytes(total)} ({record.get('percent', 0):.1f}%)"
+            f"  {record.repo}  {record.state}  {fmt_bytes(record.done_bytes)} / "
+            f"{fmt_bytes(total)} ({record.percent or 0:.1f}%)"
         )
-        if record.get("error"):
-            line += f"  {record['error']}"
+        if not record.external and record.error:
+            line += f"  {record.error}"
         out.append(Text(line))
     return out
 

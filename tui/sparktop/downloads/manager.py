@@ -30,6 +30,7 @@ from sparktop.downloads.transfer import (
 )
 from sparktop.downloads.watch import ExternalDownload, ExternalWatcher
 from sparktop.logs import LOGGER
+from sparktop.snapshot import DownloadInfo, ExternalDownloadInfo
 
 Changed = Callable[[], None]
 
@@ -51,7 +52,7 @@ class DownloadManager:
         self.jobs: list[DownloadJob] = []
         self.watcher = ExternalWatcher(local_dirs=local_dirs)
         self.external: list[ExternalDownload] = []
-        self._history: list[dict] = []
+        self._history: list[DownloadInfo] = []
         """The download records as last read (by `scan_external`, off the UI thread)."""
         self._lock = threading.Lock()
         self._saved: dict[str, float] = {}
@@ -195,19 +196,16 @@ class DownloadManager:
         """Blocking file system reads (call it off the UI thread): downloads started elsewhere,
         and the records other sparktop processes wrote."""
         self.external = self.watcher.scan()
-        self._history = self.store.load()
+        self._history = self.store.infos()
         return self.external
 
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[DownloadInfo | ExternalDownloadInfo]:
         """What the panel lists: live jobs, then history, then downloads started elsewhere.
 
         No I/O here: the panel redraws this several times a second during a download.
         """
-        live = {j.id: j.to_json() for j in self.jobs}
-        out = list(live.values())
-        for record in self._history:
-            if record.get("id") not in live:
-                out.append(record)
-        out.sort(key=lambda r: r.get("created_at") or 0)
-        out += [e.to_json() for e in self.external]
-        return out
+        live = {j.id: j.info() for j in self.jobs}
+        out: list[DownloadInfo | ExternalDownloadInfo] = list(live.values())
+        out += [record for record in self._history if record.id not in live]
+        out.sort(key=lambda r: r.created_at or 0)  # type: ignore[union-attr]
+        return out + [e.info() for e in self.external]

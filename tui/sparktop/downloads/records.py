@@ -10,6 +10,8 @@ from typing import Any
 
 from sparktop import paths
 from sparktop.atomic import locked, read_json_state, set_aside, write_json_atomic
+from sparktop.downloads.transfer import ACTIVE, QUEUED
+from sparktop.snapshot import DownloadInfo
 
 KEEP = 50
 INTERRUPTED = "interrupted"
@@ -47,11 +49,19 @@ class DownloadStore:
         """All records, newest last; a running one whose process is gone reads *interrupted*."""
         records = self._read()
         for record in records:
-            if record.get("state") in ("downloading", "queued", "verifying"):
+            if record.get("state") in (*ACTIVE, QUEUED):
                 pid = record.get("pid")
                 if not isinstance(pid, int) or not _alive(pid):
                     record["state"] = INTERRUPTED
         return records
+
+    def infos(self) -> list[DownloadInfo]:
+        """The records as the views show them; one of an unreadable shape is left out."""
+        out = []
+        for record in self.load():
+            with contextlib.suppress(TypeError, ValueError):
+                out.append(DownloadInfo.from_json(record))
+        return out
 
     def save(self, record: dict[str, Any]) -> None:
         """Insert or replace the record with the same id (written atomically, under a lock)."""

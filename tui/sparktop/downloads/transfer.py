@@ -19,6 +19,7 @@ from typing import Any
 from sparktop.downloads import verify
 from sparktop.downloads.hub import DownloadPlan, endpoint, token
 from sparktop.downloads.partial import bad_path, final_path, partial_path
+from sparktop.snapshot import DownloadInfo
 
 QUEUED, RUNNING, VERIFYING, DONE, CORRUPT, FAILED, CANCELLED = (
     "queued", "downloading", "verifying", "done", "corrupt", "failed", "cancelled",
@@ -122,6 +123,10 @@ class DownloadJob:
     def percent(self) -> float:
         total = self.total_bytes
         return 100.0 * self.done_bytes / total if total else 0.0
+
+    def info(self) -> DownloadInfo:
+        """This job as the views and `status --json` show it."""
+        return DownloadInfo.from_json(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         return {

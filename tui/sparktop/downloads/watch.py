@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sparktop.downloads.partial import META_DIR, SUFFIX
+from sparktop.snapshot import ExternalDownloadInfo
 
 ACTIVE_WITHIN_S = 30.0
 LISTING_TTL_S = 600.0
@@ -46,6 +47,10 @@ class ExternalDownload:
         if not self.expected or self.speed_bps <= 0:
             return None
         return max(0.0, (self.expected - self.size) / self.speed_bps)
+
+    def info(self) -> ExternalDownloadInfo:
+        """This download as the views and `status --json` show it."""
+        return ExternalDownloadInfo(**self.to_json())
 
     def to_json(self) -> dict:
         return {

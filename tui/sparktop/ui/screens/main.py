@@ -342,7 +342,7 @@ class MainScreen(Screen[None]):
         if self._downloads_table is not None and self._downloads_box is not None:
             self._downloads_table.show(rows)
             self._downloads_box.display = bool(rows)
-            running = sum(1 for r in rows if r.get("state") in ACTIVE)
+            running = sum(1 for r in rows if r.state in ACTIVE)
             title = f"Downloads ({running} running)" if running else "Downloads"
             if self._downloads_box.border_title != title:
                 self._downloads_box.border_title = title

@@ -9,6 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 
 from sparktop.downloads.transfer import ACTIVE
+from sparktop.snapshot import DownloadInfo, ExternalDownloadInfo
 from sparktop.ui.widgets.live_table import LiveTable
 from sparktop.units import fmt_bytes, fmt_duration
 
@@ -23,42 +24,39 @@ def progress_bar(percent: float | None) -> str:
     return "█" * filled + "░" * (BAR - filled) + f" {percent:5.1f}%"
 
 
-def _row(record: dict, name: str) -> tuple[str, ...]:
-    total = record.get("total_bytes")
-    done = record.get("done_bytes") or 0
-    speed = record.get("speed_bps") or 0
-    eta = record.get("eta_s")
+def _row(name: str, state: str, percent: float | None, done: int, total: int | None,
+         speed: float, eta: float | None) -> tuple[str, ...]:  # fmt: skip
     return (
         name,
-        str(record.get("state") or "?"),
-        progress_bar(record.get("percent")),
+        state or "?",
+        progress_bar(percent),
         f"{fmt_bytes(done)} / {fmt_bytes(total)}" if total else fmt_bytes(done),
         f"{fmt_bytes(int(speed))}/s" if speed else "–",
         fmt_duration(eta) if eta is not None else "–",
     )
 
 
-def rows_for(records: list[dict]) -> list[tuple[str, tuple[str, ...]]]:
-    """(row key, cells) for every record, with the files in flight under their download."""
+def rows_for(
+    records: list[DownloadInfo | ExternalDownloadInfo],
+) -> list[tuple[str, tuple[str, ...]]]:
+    """(row key, cells) for every download, with the files in flight under their download."""
     out = []
-    for record in records:
-        if "id" not in record:  # started elsewhere
-            name = f"{record.get('repo') or '?'}: {record.get('file') or record.get('path')}"
-            out.append((f"ext:{record.get('path')}", _row(record, name + " (elsewhere)")))
+    for r in records:
+        if isinstance(r, ExternalDownloadInfo):  # started elsewhere
+            name = f"{r.repo or '?'}: {r.file or r.path} (elsewhere)"
+            cells = _row(
+                name, r.state, r.percent, r.done_bytes, r.total_bytes, r.speed_bps, r.eta_s
+            )
+            out.append((f"ext:{r.path}", cells))
             continue
-        out.append((record["id"], _row(record, str(record.get("repo")))))
-        if record.get("state") in ACTIVE:
-            for item in record.get("files") or []:
-                if item.get("state") in ACTIVE:
-                    size = item.get("size") or 0
-                    pct = 100.0 * (item.get("done_bytes") or 0) / size if size else None
-                    speed = item.get("speed_bps") or 0
-                    left = size - (item.get("done_bytes") or 0)
-                    eta = left / speed if speed > 0 else None
-                    file_row = dict(item, total_bytes=size, percent=pct, eta_s=eta)
-                    out.append(
-                        (f"{record['id']}:{item['path']}", _row(file_row, "  " + item["path"]))
-                    )
+        cells = _row(r.repo, r.state, r.percent, r.done_bytes, r.total_bytes, r.speed_bps, r.eta_s)
+        out.append((r.id, cells))
+        if r.state in ACTIVE:
+            for f in r.files:
+                if f.state in ACTIVE:
+                    cells = _row("  " + f.path, f.state, f.percent, f.done_bytes, f.size,
+                                 f.speed_bps, f.eta_s)  # fmt: skip
+                    out.append((f"{r.id}:{f.path}", cells))
     return out
 
 
@@ -81,7 +79,7 @@ class DownloadsTable(LiveTable):
         for column in COLUMNS:
             self.add_column(column, key=column)
 
-    def show(self, records: list[dict]) -> None:
+    def show(self, records: list[DownloadInfo | ExternalDownloadInfo]) -> None:
         wanted = dict(rows_for(records))
         if list(wanted) != list(self._rows):  # rows came or went: rebuild in order
             self.clear()

@@ -12,6 +12,7 @@ from sparktop.downloads.transfer import ACTIVE
 from sparktop.memview import bar_cells, memory_shares
 from sparktop.servers.info import ServerInfo
 from sparktop.servers.rows import fmt_rate
+from sparktop.snapshot import DownloadInfo, ExternalDownloadInfo
 from sparktop.ui.widgets.memory_panel import CHAR, STYLE
 from sparktop.ui.widgets.panel import SnapshotPanel
 from sparktop.ui.widgets.servers_panel import HEALTH_STYLE
@@ -36,7 +37,7 @@ class SummaryPanel(SnapshotPanel):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.servers: tuple[ServerInfo, ...] = ()
-        self.downloads: list[dict] = []
+        self.downloads: list[DownloadInfo | ExternalDownloadInfo] = []
 
     def build(self, width: int, height: int) -> list[Content]:
         snap = self.snapshot
@@ -92,10 +93,10 @@ class SummaryPanel(SnapshotPanel):
                     f" {server.name}{'' if server.managed else ' *'}{rate}",
                 )
             )
-        running = [d for d in self.downloads if d.get("state") in ACTIVE]
+        running = [d for d in self.downloads if d.state in ACTIVE]
         if running:
-            done = sum(d.get("done_bytes") or 0 for d in running)
-            total = sum(d.get("total_bytes") or 0 for d in running) or 1
+            done = sum(d.done_bytes for d in running)
+            total = sum(d.total_bytes or 0 for d in running) or 1
             lines.append(
                 Content.assemble(
                     ("DL ", "bold"), f"{len(running)} running {100 * done / total:.0f}%"
