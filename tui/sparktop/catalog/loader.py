@@ -16,7 +16,6 @@ from typing import Any
 
 from sparktop import paths
 from sparktop.catalog.entry import (
-    ENGINES,
     GB,
     Architecture,
     KnownSpeed,
@@ -26,6 +25,7 @@ from sparktop.catalog.entry import (
     RpcWorker,
     ServeProfile,
 )
+from sparktop.servers.engines import ADAPTERS, ENGINE_NAMES, adapter
 from sparktop.yamlio import Lines, YamlError, load_yaml
 
 SHIPPED_DIR = paths.shipped_dir("shipped_catalog", "catalog")
@@ -209,8 +209,9 @@ def _rpc(check: _Check, engine: str) -> RpcSpec | None:
     """The `rpc:` section: llama.cpp RPC workers the model is split over."""
     if check.get("rpc") is None:
         return None
-    if engine != "llama.cpp":
-        raise check.fail(f"rpc (split serving) needs engine llama.cpp, not {engine}", "rpc")
+    if not adapter(engine).splits_over_rpc:
+        splitting = " or ".join(n for n, a in ADAPTERS.items() if a.splits_over_rpc)
+        raise check.fail(f"rpc (split serving) needs engine {splitting}, not {engine}", "rpc")
     check.keys(_RPC_KEYS, "rpc")
     raw = check.get("rpc", "workers")
     if not isinstance(raw, list) or not raw:
@@ -277,8 +278,9 @@ def build_entry(src: _Source) -> ModelEntry:
         )
     check.keys(_ENTRY_KEYS)
     engine = check.string("engine", required=True)
-    if engine not in ENGINES:
-        raise check.fail(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}", "engine")
+    if engine not in ENGINE_NAMES:
+        known = ", ".join(ENGINE_NAMES)
+        raise check.fail(f"engine must be one of {known}, got {engine!r}", "engine")
     if not isinstance(check.get("serve"), dict):
         raise check.fail("serve (the serve profile) is required and must be a mapping", "serve")
     check.keys(_SERVE_KEYS, "serve")
@@ -286,11 +288,13 @@ def build_entry(src: _Source) -> ModelEntry:
     port = _port(check, "serve", "port", required=True)
     assert port is not None
     argv = check.strings("serve", "argv")
-    if engine == "command" and not argv:
-        raise check.fail("engine 'command' needs serve.argv (a list)", "serve")
-    if engine != "command" and argv:
+    takes_argv = adapter(engine).takes_argv
+    if takes_argv and not argv:
+        raise check.fail(f"engine {engine!r} needs serve.argv (a list)", "serve")
+    if argv and not takes_argv:
+        with_argv = " or ".join(repr(n) for n, a in ADAPTERS.items() if a.takes_argv)
         raise check.fail(
-            f"serve.argv is only for engine 'command'; use serve.args for {engine}",
+            f"serve.argv is only for engine {with_argv}; use serve.args for {engine}",
             "serve",
             "argv",
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from sparktop.catalog.loader import Catalog
 from sparktop.probes import ProbeRoots
 from sparktop.servers import http
-from sparktop.servers.engines import Launch, metric_names
+from sparktop.servers.engines import SERVER, EngineAdapter, EngineMemo, Launch, adapter
 from sparktop.servers.info import (
     CRASHED,
     ERROR,
@@ -36,6 +36,7 @@ from sparktop.servers.procscan import (
     read_stat,
 )
 from sparktop.servers.registry import ManagedServer, Registry, process_matches, tail
+from sparktop.servers.rpc_workers import worker_statuses
 
 MODELS_EVERY_S = 15.0
 PROXY_EVERY_S = 10.0
@@ -59,8 +60,8 @@ class _PollState:
     proxy: ProxyStatus | None = None
     proxy_at: float = 0.0
     conn: http.Connection | None = None
-    slots_at: float = 0.0
-    kv_usage: float | None = None
+    memo: EngineMemo = field(default_factory=EngineMemo)
+    """The engine adapter's own memory of this server (e.g. when it last asked /slots)."""
     took_s: float | None = None
 
 
@@ -135,7 +136,7 @@ class ServerMonitor:
                 continue
             launch = Launch(
                 engine=record.engine,
-                role="server",
+                role=SERVER,
                 port=record.port,
                 host=record.host,
                 served_name=record.served_name,
@@ -276,30 +277,27 @@ class ServerMonitor:
                 health_detail=detail,
                 log_tail=tuple(tail(record.log_path, 12)) if record else (),
             )
+        engine = adapter(target.engine)
         info = replace(info, **self._process_facts(target, now, gpu_by_pid))
-        if target.engine == "llama.cpp":
-            info = replace(info, rpc_workers=self._rpc_workers(target))
+        info = replace(info, rpc_workers=self._rpc_workers(target, engine))
         if target.port is None:
             return replace(info, health=STARTING, health_detail="no port known")
         if state.conn is None:
             state.conn = http.Connection(http.host_for_url(target.host).strip("[]"), target.port)
         metrics = None
-        if target.engine == "llama.cpp" and state.last_health == READY and state.metrics_supported:
-            # llama-server answers /metrics only once its model is loaded (503 before), so a
-            # 200 there says what /health would: one request a poll instead of two. Anything
-            # else is left to /health: /metrics waits for a gap between decode batches, so a
-            # server busy with a long prompt may not answer it in time and still be healthy.
-            metrics = state.conn.get("/metrics", timeout=self.timeout)
+        if engine.metrics_imply_ready and state.last_health == READY and state.metrics_supported:
+            # one request a poll instead of two: a 200 there says what /health would
+            metrics = state.conn.get(engine.metrics_path, timeout=self.timeout)
         if metrics is not None and metrics.ok:
             reply = metrics
         else:
-            reply = state.conn.get("/health", timeout=self.timeout)
+            reply = state.conn.get(engine.health_path, timeout=self.timeout)
         health, detail = _health(reply)
         info = replace(info, health=health, health_detail=detail, latency_s=reply.latency_s)
         if health in (STARTING, LOADING) and record is not None:
             info = replace(info, log_tail=tuple(tail(record.log_path, 6)))
         if health == READY:
-            info = replace(info, **self._ready_facts(target, state, now, metrics))
+            info = replace(info, **self._ready_facts(engine, state, now, metrics))
         if target.proxy_port:
             if now - state.proxy_at >= PROXY_EVERY_S or state.proxy is None:
                 state.proxy = self.check_proxy(target)
@@ -325,20 +323,22 @@ class ServerMonitor:
             "uptime_s": process_age(self.roots.proc, ticks) if ticks is not None else None,
         }
 
-    def _rpc_workers(self, target: _Target) -> tuple:
-        """Split serving: the head's llama.cpp RPC workers (from its record or its --rpc)."""
+    def _rpc_workers(self, target: _Target, engine: EngineAdapter) -> tuple:
+        """Split serving: the head's RPC workers (from its record or its command line)."""
         record = target.managed
         recorded = record.rpc_workers if record else []
         argv = target.process.argv if target.process else (record.argv if record else ())
-        if not recorded and "--rpc" not in argv and not any(a.startswith("--rpc=") for a in argv):
+        if not recorded and not engine.split_endpoints(argv):
             return ()
-        from sparktop.fleet.rpc import worker_statuses
-
         entry = self.catalog.get(target.catalog_name or "")
         return worker_statuses(recorded, argv, entry, self.roots.proc)
 
     def _ready_facts(
-        self, target: _Target, state: _PollState, now: float, metrics: http.Reply | None = None
+        self,
+        engine: EngineAdapter,
+        state: _PollState,
+        now: float,
+        metrics: http.Reply | None = None,
     ) -> dict:
         """Models, context, load and KV use of a ready server (`metrics`: this poll's
         answer from /metrics, if it was asked already)."""
@@ -356,38 +356,36 @@ class ServerMonitor:
                     if isinstance(m, dict) and isinstance(m.get("max_model_len"), int):
                         state.context = m["max_model_len"]
             state.models_at = now
-            if target.engine == "llama.cpp" and state.context is None:
-                props = conn.get("/props", timeout=self.timeout).json()
-                if isinstance(props, dict):
-                    settings = props.get("default_generation_settings") or {}
-                    n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
-                    if isinstance(n_ctx, int):
-                        state.context = n_ctx
+            if state.context is None:
+                state.context = engine.context_from_server(conn, self.timeout)
         facts["models"] = state.models
         facts["context"] = state.context
         if state.metrics_supported:
             # asked once a poll: an answer this poll already had (even a failed one) is used
-            reply = metrics if metrics is not None else conn.get("/metrics", timeout=self.timeout)
+            if metrics is None:
+                metrics = conn.get(engine.metrics_path, timeout=self.timeout)
+            reply = metrics
             if reply.status in (401, 403, 404, 501):
                 # llama-server without --metrics, or behind an --api-key sparktop lacks
                 state.metrics_supported = False
             elif reply.ok:
-                facts.update(self._metric_facts(target.engine, state, reply.text(), now))
-        if target.engine == "llama.cpp" and facts.get("kv_usage") is None:
-            # /metrics no longer reports KV use: ask /slots, but only while something runs
-            # (idle slots hold no context) or now and then to notice a change.
-            busy = (facts.get("running") or 0) > 0
-            if busy or now - state.slots_at >= MODELS_EVERY_S or not state.metrics_supported:
-                slots = _llama_slots(conn, self.timeout)
-                state.kv_usage = slots.get("kv_usage")
-                state.slots_at = now
-                if facts.get("running") is None and "running" in slots:
-                    facts["running"] = slots["running"]
-            facts["kv_usage"] = state.kv_usage
+                facts.update(self._metric_facts(engine, state, reply.text(), now))
+        facts.update(
+            engine.extra_facts(
+                conn,
+                self.timeout,
+                facts=facts,
+                memo=state.memo,
+                now=now,
+                metrics_supported=state.metrics_supported,
+            )
+        )
         return facts
 
-    def _metric_facts(self, engine: str, state: _PollState, text: str, now: float) -> dict:
-        names = metric_names(engine)
+    def _metric_facts(
+        self, engine: EngineAdapter, state: _PollState, text: str, now: float
+    ) -> dict:
+        names = engine.metrics
         values = totals(parse(text))
         kv = first(values, *names.kv_usage)
         return {
@@ -466,27 +464,3 @@ def _health(reply: http.Reply) -> tuple[str, str]:
             message = str(data["error"].get("message") or message).lower()
         return LOADING, message
     return ERROR, f"/health answered HTTP {reply.status}"
-
-
-def _llama_slots(conn: http.Connection, timeout: float) -> dict:
-    """KV use of a llama-server from /slots (its /metrics no longer reports it)."""
-    reply = conn.get("/slots", timeout=timeout)
-    slots = reply.json() if reply.ok else None
-    if not isinstance(slots, list) or not slots:
-        return {}
-    used = 0
-    total = 0
-    busy = 0
-    for slot in slots:
-        if not isinstance(slot, dict):
-            continue
-        total += int(slot.get("n_ctx") or 0)
-        busy += 1 if slot.get("is_processing") else 0
-        n_past = slot.get("n_past")
-        if n_past is None and isinstance(slot.get("next_token"), list) and slot["next_token"]:
-            n_past = slot["next_token"][0].get("n_decoded")
-        used += int(n_past or 0) if slot.get("is_processing") else 0
-    facts: dict = {"running": float(busy)}
-    if total:
-        facts["kv_usage"] = used / total
-    return facts

