@@ -94,7 +94,7 @@ REQUIRE_LLAMA = os.environ.get("SPARKTOP_REQUIRE_LLAMA") == "1"
 
 
 def llama_server_path() -> str | None:
-    from sparktop.servers.engines import find_llama_server
+    from sparktop.engines import find_llama_server
 
     return find_llama_server()
 

@@ -19,8 +19,7 @@ from sparktop.bench.llama_bench import find_llama_bench
 from sparktop.catalog.entry import Architecture, ModelEntry, ServeProfile
 from sparktop.catalog.files import model_path
 from sparktop.catalog.fit import GIB, estimate_need
-from sparktop.servers import http
-from sparktop.servers.engines import (
+from sparktop.engines import (
     ADAPTERS,
     CHILD,
     COMMAND,
@@ -36,7 +35,8 @@ from sparktop.servers.engines import (
     adapter,
     classify,
 )
-from sparktop.servers.engines.llama_rpc import find_rpc_server
+from sparktop.engines.llama_rpc import find_rpc_server
+from sparktop.servers import http
 from sparktop.servers.metrics import first, parse, totals
 from sparktop.servers.supervisor import ServeError, build_argv
 
@@ -406,4 +406,4 @@ def test_no_module_outside_the_adapters_branches_on_an_engine_name() -> None:
             code = line.split("#", 1)[0]
             if any(p.search(code) for p in COMPARISONS):
                 found.append(f"{path.relative_to(SOURCE)}:{number}: {line.strip()}")
-    assert not found, "ask sparktop.servers.engines.adapter(name) instead:\n" + "\n".join(found)
+    assert not found, "ask sparktop.engines.adapter(name) instead:\n" + "\n".join(found)

@@ -16,8 +16,8 @@ from conftest import write_user_catalog as write_catalog
 from sparktop.catalog.entry import GB, ModelEntry, RpcSpec, RpcWorker, ServeProfile
 from sparktop.catalog.fit import GIB, check_fit
 from sparktop.catalog.loader import load_catalog
+from sparktop.engines import llama_rpc as rpc
 from sparktop.servers import http
-from sparktop.servers.engines import llama_rpc as rpc
 from sparktop.servers.registry import Registry
 from sparktop.servers.rpc_workers import listening_locally
 from sparktop.servers.supervisor import ServeError, Supervisor
@@ -332,6 +332,7 @@ def test_remote_worker_over_ssh_quoting_with_a_stand_in_ssh(tmp_path, isolated_d
     """Through sparktop.fleet.ssh: an `ssh` on PATH that runs the remote command string with
     sh, as sshd would, so argv quoting and the remote scripts are exercised for real."""
     from sparktop.fleet.hosts import Host
+    from sparktop.fleet.rpc import ssh_runner
 
     binary = rpc_server_path()
     bin_dir = tmp_path / "bin"
@@ -347,7 +348,7 @@ def test_remote_worker_over_ssh_quoting_with_a_stand_in_ssh(tmp_path, isolated_d
     entry = ModelEntry("s", "llama.cpp", ServeProfile("s", free_port()), rpc=RpcSpec((worker,)))
     box2 = Host(name="box2", transport="ssh", ssh="me@box2")
     supervisor = Supervisor(
-        registry=Registry(isolated_dirs["state"]), hosts=(box2,), stop_timeout_s=5
+        registry=Registry(isolated_dirs["state"]), remote=ssh_runner((box2,)), stop_timeout_s=5
     )
     (info,) = supervisor._start_rpc_workers(entry, lambda _e: None)
     try:

@@ -12,7 +12,7 @@ import pytest
 from conftest import FIXTURES, TESTS, free_port, start_outside, wait_for, write_user_catalog
 
 from sparktop.catalog.loader import load_catalog
-from sparktop.servers.engines import classify
+from sparktop.engines import classify
 from sparktop.servers.info import ServerInfo
 from sparktop.servers.monitor import ServerMonitor
 from sparktop.servers.registry import Registry

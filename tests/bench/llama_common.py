@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: tinymodel, fake_hub
 
-from sparktop.servers.engines import find_llama_server
+from sparktop.engines import find_llama_server
 from sparktop.servers.http import get
 
 

@@ -40,7 +40,7 @@ def start_servers(count: int, scratch: Path) -> list[subprocess.Popen]:
     """Loopback servers for the panel: real llama-servers if installed, else the stand-in."""
     if not count:
         return []
-    from sparktop.servers.engines import find_llama_server
+    from sparktop.engines import find_llama_server
 
     sys.path.insert(0, str(HERE))
     from llama_common import free_port, start_llama_server

@@ -16,6 +16,7 @@ from typing import Any
 
 from sparktop import paths
 from sparktop.bench.store import ChampionRule
+from sparktop.engines import CONFIGURABLE_ENGINES
 from sparktop.fleet.hosts import Host, parse_hosts
 from sparktop.probes.system import MemoryHints
 from sparktop.yamlio import Lines, YamlError, load_yaml
@@ -73,7 +74,6 @@ _SERVER_KEYS = {
     "timeout": (0.05, 120),
     "stop_timeout": (0.5, 3600),
 }
-_ENGINE_NAMES = ("llama.cpp", "vllm", "sglang")
 _HINT_KEYS = {
     "cache_hint_min_percent": "cache_min_percent",
     "low_available_percent": "low_available_percent",
@@ -137,8 +137,8 @@ def parse_config(data: Any, lines: Lines) -> Config:
         if not isinstance(raw_engines, dict):
             raise lines.error("engines must be a mapping of engine: command", "engines")
         for key, value in raw_engines.items():
-            if key not in _ENGINE_NAMES:
-                known = ", ".join(_ENGINE_NAMES)
+            if key not in CONFIGURABLE_ENGINES:
+                known = ", ".join(CONFIGURABLE_ENGINES)
                 raise lines.error(f"unknown engine {key!r} (known: {known})", "engines", key)
             if isinstance(value, str) and value.strip():
                 argv: tuple[str, ...] = (value,)

@@ -13,6 +13,7 @@ from sparktop.catalog.entry import ModelEntry
 from sparktop.catalog.fit import FitVerdict, check_fit
 from sparktop.catalog.loader import Catalog, load_catalog
 from sparktop.config import Config
+from sparktop.fleet.rpc import ssh_runner
 from sparktop.probes import ProbeRoots
 from sparktop.probes.memory import read_memory
 from sparktop.servers.info import CRASHED, ServerInfo
@@ -50,7 +51,7 @@ class Control:
             roots=roots,
             engines=config.engine_binaries,
             stop_timeout_s=config.servers.stop_timeout,
-            hosts=getattr(config, "hosts", ()),  # RPC workers started over SSH
+            remote=ssh_runner(config.hosts),  # RPC workers started on other hosts over SSH
         )
         return cls(config, registry, monitor, supervisor, roots)
 

@@ -33,6 +33,10 @@ class BenchTarget:
     engine: str | None = None
     entry: ModelEntry | None = None
     model_file: Path | None = None
+    pid: int | None = None
+    """The server's process: llama-bench is looked for beside its binary."""
+    engines: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """config.yaml `engines:` (llama-bench is looked for beside a configured llama-server)."""
 
     @property
     def quant(self) -> str | None:
@@ -63,7 +67,8 @@ def target_of(control: Control, target: str | ServerInfo) -> BenchTarget:
         from sparktop.catalog.files import model_path
 
         model_file = model_path(entry)
-    return BenchTarget(server.url, server.name, server.engine, entry, model_file)
+    return BenchTarget(server.url, server.name, server.engine, entry, model_file, server.pid,
+                       dict(control.config.engine_binaries))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -266,7 +271,8 @@ def _llama_bench(
     report(Event("bench", "llama-bench", f"llama-bench {argv}"))
     try:
         rows = run_llama_bench(path, prompt=options.prompt, gen=options.gen,
-                               repetitions=options.reps, cancel=cancel)  # fmt: skip
+                               repetitions=options.reps, cancel=cancel, engines=target.engines,
+                               server_pid=target.pid)  # fmt: skip
     except RuntimeError as exc:
         if cancel.is_set():
             raise Cancelled("cancelled: llama-bench was stopped") from None

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparktop.servers.engines import LLAMA_CPP, adapter
+from sparktop.engines import LLAMA_CPP, adapter
 
 PROGRAMS = ("llama-bench",)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sparktop.catalog.entry import ModelEntry
-from sparktop.servers.engines import adapter
+from sparktop.engines import adapter
 
 SKIP_SUFFIXES = (".incomplete", ".lock", ".part")
 

@@ -10,7 +10,7 @@ available MemAvailable now, plus what the servers that would be stopped hold (RS
          split serving (llama.cpp RPC) adds each other host's memory once (`memory_gb`)
 
 Which flags set context and cache types, and which file tells the model's shape, are the
-adapter's too (`sparktop.servers.engines`).
+adapter's too (`sparktop.engines`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from sparktop.catalog.entry import ModelEntry
 from sparktop.catalog.files import local_files, model_path
 from sparktop.catalog.gguf_meta import GgufError, read_shape
-from sparktop.servers.engines import adapter
-from sparktop.servers.engines.llama_rpc import pooled_memory
+from sparktop.engines import adapter
+from sparktop.engines.llama_rpc import pooled_memory
 
 GIB = 1024**3
 

@@ -25,7 +25,7 @@ from sparktop.catalog.entry import (
     RpcWorker,
     ServeProfile,
 )
-from sparktop.servers.engines import ADAPTERS, ENGINE_NAMES, adapter
+from sparktop.engines import ADAPTERS, ENGINE_NAMES, adapter
 from sparktop.yamlio import Lines, YamlError, load_yaml
 
 SHIPPED_DIR = paths.shipped_dir("shipped_catalog", "catalog")

@@ -1,5 +1,5 @@
 """Split serving across the fleet: RPC workers on other hosts are started and stopped over
-SSH. The worker itself (argv, remote scripts) is `sparktop.servers.engines.llama_rpc`; this
+SSH. The worker itself (argv, remote scripts) is `sparktop.engines.llama_rpc`; this
 module only hands the supervisor a way to run those scripts on a configured host."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sparktop.engines.llama_rpc import RemoteResult, RemoteRunner
 from sparktop.fleet.ssh import run_ssh
-from sparktop.servers.engines.llama_rpc import RemoteResult, RemoteRunner
 
 
 def ssh_runner(hosts: Sequence[Any]) -> RemoteRunner:

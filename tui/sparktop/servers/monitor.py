@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from sparktop.catalog.loader import Catalog
+from sparktop.engines import SERVER, EngineAdapter, EngineMemo, Launch, adapter
 from sparktop.probes import ProbeRoots
 from sparktop.servers import http
-from sparktop.servers.engines import SERVER, EngineAdapter, EngineMemo, Launch, adapter
 from sparktop.servers.info import (
     CRASHED,
     ERROR,

@@ -3,7 +3,7 @@ the one sparktop started still run, how much memory it holds. The supervisor ask
 after starting workers, the monitor for `status`.
 
 The rest of split serving (binaries, argv, addresses, pooled memory, remote scripts) is
-`sparktop.servers.engines.llama_rpc`; this part reads the process table, which itself asks
+`sparktop.engines.llama_rpc`; this part reads the process table, which itself asks
 the engine adapters, so it lives above both.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sparktop.catalog.entry import GB, ModelEntry
-from sparktop.servers.engines.llama_cpp import rpc_endpoints
-from sparktop.servers.engines.llama_rpc import address_is_local, resolve_address
+from sparktop.engines.llama_cpp import rpc_endpoints
+from sparktop.engines.llama_rpc import address_is_local, resolve_address
 from sparktop.servers.info import RpcWorkerStatus
 from sparktop.servers.procscan import listening_sockets, read_rss
 from sparktop.servers.registry import process_matches

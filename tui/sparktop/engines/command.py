@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sparktop.servers.engines.base import Configured, EngineAdapter, Launch, ServeRequest
-from sparktop.servers.engines.names import COMMAND
+from sparktop.engines.base import Configured, EngineAdapter, Launch, ServeRequest
+from sparktop.engines.names import COMMAND
 
 if TYPE_CHECKING:
     from sparktop.catalog.entry import ModelEntry

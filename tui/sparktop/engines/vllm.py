@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sparktop.servers.engines.base import (
+from sparktop.engines.base import (
     EngineAdapter,
     Launch,
     MetricNames,
@@ -16,7 +16,7 @@ from sparktop.servers.engines.base import (
     has_option,
     option,
 )
-from sparktop.servers.engines.names import VLLM
+from sparktop.engines.names import VLLM
 
 
 class Vllm(EngineAdapter):

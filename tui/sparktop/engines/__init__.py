@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sparktop.servers.engines.base import (
+from sparktop.engines.base import (
     CHILD,
     NO_METRICS,
     SERVER,
@@ -23,11 +23,11 @@ from sparktop.servers.engines.base import (
     MetricNames,
     ServeRequest,
 )
-from sparktop.servers.engines.command import Command
-from sparktop.servers.engines.llama_cpp import LlamaCpp, find_llama_server
-from sparktop.servers.engines.names import COMMAND, LLAMA_CPP, SGLANG, VLLM
-from sparktop.servers.engines.sglang import Sglang
-from sparktop.servers.engines.vllm import Vllm
+from sparktop.engines.command import Command
+from sparktop.engines.llama_cpp import LlamaCpp, find_llama_server
+from sparktop.engines.names import COMMAND, LLAMA_CPP, SGLANG, VLLM
+from sparktop.engines.sglang import Sglang
+from sparktop.engines.vllm import Vllm
 
 ADAPTERS: dict[str, EngineAdapter] = {a.name: a for a in (LlamaCpp(), Vllm(), Sglang(), Command())}
 """Every engine the catalog may name, in the order error messages list them."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 
-from sparktop.servers.engines.base import (
+from sparktop.engines.base import (
     EngineAdapter,
     Launch,
     MetricNames,
@@ -17,7 +17,7 @@ from sparktop.servers.engines.base import (
     has_option,
     option,
 )
-from sparktop.servers.engines.names import SGLANG
+from sparktop.engines.names import SGLANG
 
 
 class Sglang(EngineAdapter):

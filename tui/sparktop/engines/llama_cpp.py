@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sparktop.servers.engines.base import (
+from sparktop.engines.base import (
     GIB,
     EngineAdapter,
     EngineError,
@@ -23,7 +23,7 @@ from sparktop.servers.engines.base import (
     option,
     script,
 )
-from sparktop.servers.engines.names import LLAMA_CPP
+from sparktop.engines.names import LLAMA_CPP
 
 if TYPE_CHECKING:
     from sparktop.catalog.entry import ModelEntry
