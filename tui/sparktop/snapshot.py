@@ -5,10 +5,97 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-from sparktop.servers.info import ServerInfo
+from sparktop.urls import base_url
+
+# health states, in the words the screen uses
+STARTING = "starting"  # process up, port not answering yet
+LOADING = "loading"  # /health answers 503 (weights loading)
+READY = "ready"
+NOT_RESPONDING = "not responding"  # connect or read timed out
+ERROR = "error"  # answered, but not OK
+CRASHED = "crashed"  # a managed server's process is gone and nobody stopped it
+
+
+@dataclass(frozen=True)
+class ProxyStatus:
+    port: int
+    host: str
+    reachable: bool
+    refuses_without_token: bool | None
+    """True: a request without a token got 401/403. False: it was answered. None: unknown."""
+    token_accepted: bool | None = None
+    open_on_network: bool = False
+    """The proxy answers without a token on a non-loopback address: anyone can use it."""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RpcWorkerStatus:
+    """One llama.cpp RPC worker (`ggml-rpc-server`) of a split-served llama-server."""
+
+    endpoint: str
+    host: str | None = None
+    """Configured host name; None: this machine."""
+    pid: int | None = None
+    """When sparktop started it on this machine."""
+    started_by_sparktop: bool = False
+    listening: bool | None = None
+    """Local workers: from the socket table; remote ones: None (not probed)."""
+    rss_bytes: int | None = None
+    memory_bytes: int | None = None
+    """What its host brings to the pool (catalog memory_gb), when known."""
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    name: str
+    """The served model name (what clients put in "model")."""
+    engine: str
+    pid: int | None
+    port: int | None
+    host: str = "127.0.0.1"
+    pgid: int | None = None
+    health: str = STARTING
+    health_detail: str = ""
+    models: tuple[str, ...] = ()
+    uptime_s: float | None = None
+    rss_bytes: int | None = None
+    gpu_bytes: int | None = None
+    running: float | None = None
+    waiting: float | None = None
+    prompt_tps: float | None = None
+    gen_tps: float | None = None
+    kv_usage: float | None = None
+    """0..1 share of the KV cache in use."""
+    context: int | None = None
+    managed: bool = False
+    catalog_name: str | None = None
+    log_path: str | None = None
+    proxy: ProxyStatus | None = None
+    log_tail: tuple[str, ...] = ()
+    children: tuple[int, ...] = ()
+    latency_s: float | None = None
+    rpc_workers: tuple[RpcWorkerStatus, ...] = ()
+
+    @property
+    def url(self) -> str | None:
+        return base_url(self.host, self.port) if self.port else None
+
+    @property
+    def key(self) -> str:
+        return f"{self.pid}:{self.port}"
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["url"] = self.url
+        doc["log_tail"] = list(self.log_tail)
+        doc["models"] = list(self.models)
+        doc["children"] = list(self.children)
+        doc["rpc_workers"] = [asdict(w) for w in self.rpc_workers]
+        return doc
 
 
 @dataclass(frozen=True)
@@ -188,6 +275,28 @@ class Snapshot:
         """System memory held by GPU work: only unified GPUs hold system memory."""
         return sum(gpu.memory_used_bytes or 0 for gpu in self.gpus if gpu.unified)
 
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Snapshot:
+        """A `status --json` document (another host's, any version) read back: unknown keys
+        are left out, missing ones read as unknown (None)."""
+        memory = doc.get("memory")
+        downloads = tuple(
+            DownloadInfo.from_json(d) if "id" in d else _build(ExternalDownloadInfo, d)
+            for d in _dicts(doc.get("downloads"))
+        )
+        return cls(
+            time=doc.get("time") or 0.0,
+            hostname=str(doc.get("hostname") or "?"),
+            uptime_s=doc.get("uptime_s"),
+            memory=_build(MemoryInfo, memory) if isinstance(memory, dict) else None,
+            memory_error=doc.get("memory_error"),
+            gpus=tuple(_gpu(g) for g in _dicts(doc.get("gpus"))),
+            gpu_unavailable_reason=doc.get("gpu_unavailable_reason"),
+            hints=tuple(_build(Hint, h) for h in _dicts(doc.get("hints"))),
+            servers=tuple(_server(item) for item in _dicts(doc.get("servers"))),
+            downloads=downloads,
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The `status --json` document: stable keys, null where unknown."""
         memory: dict[str, Any] | None = None
@@ -216,3 +325,39 @@ class Snapshot:
         if not self.gpus:
             doc["gpu_unavailable_reason"] = self.gpu_unavailable_reason or "no GPU found"
         return doc
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _gpu(doc: dict[str, Any]) -> GpuInfo:
+    processes = tuple(_build(GpuProcess, p) for p in _dicts(doc.get("processes")))
+    return _build(GpuInfo, doc, processes=processes)
+
+
+def _server(doc: dict[str, Any]) -> ServerInfo:
+    proxy = doc.get("proxy")
+    return _build(
+        ServerInfo,
+        doc,
+        models=tuple(doc.get("models") or ()),
+        proxy=_build(ProxyStatus, proxy) if isinstance(proxy, dict) else None,
+        rpc_workers=tuple(_build(RpcWorkerStatus, w) for w in _dicts(doc.get("rpc_workers"))),
+        log_tail=tuple(doc.get("log_tail") or ()),
+        children=tuple(doc.get("children") or ()),
+    )
+
+
+def _build(cls: Any, doc: dict[str, Any], **overrides: Any) -> Any:
+    """`cls` from the keys of `doc` it knows; a field without a default that `doc` lacks reads
+    as None (unknown), so an older or newer sparktop's document still reads."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name in overrides:
+            values[f.name] = overrides[f.name]
+        elif f.name in doc:
+            values[f.name] = doc[f.name]
+        elif f.default is MISSING and f.default_factory is MISSING:
+            values[f.name] = None
+    return cls(**values)
