@@ -10,6 +10,6 @@ modules. Never imports a face (cli, ui) or Textual.
 """
 
 from sparktop.actions.errors import ActionError, Cancelled
-from sparktop.actions.events import Event, Report, quiet
+from sparktop.actions.events import FAILED, Event, Report, quiet
 
-__all__ = ["ActionError", "Cancelled", "Event", "Report", "quiet"]
+__all__ = ["FAILED", "ActionError", "Cancelled", "Event", "Report", "quiet"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sparktop.actions.errors import ActionError, Cancelled
-from sparktop.actions.events import Event, Report, quiet
+from sparktop.actions.events import FAILED, Event, Report, quiet
 from sparktop.actions.servers import base_of, plan_serve, ready, resolve_entry, resolve_server
 from sparktop.actions.servers import serve as serve_entry
 from sparktop.catalog.entry import ModelEntry
@@ -365,7 +365,7 @@ def queue(
             except Cancelled:
                 raise
             except ActionError as exc:
-                report(Event("queue", "failed", f"{name}: {exc}"))
+                report(Event("queue", FAILED, f"{name}: {exc}"))
                 rows.append(QueueRow(name, error=str(exc)))
                 continue
         rows.append(QueueRow(name, outcome))

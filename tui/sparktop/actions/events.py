@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+FAILED = "failed"
+"""The stage of an event that reports a failure (as the supervisor's serve events do)."""
+
 
 @dataclass(frozen=True)
 class Event:

@@ -117,12 +117,12 @@ def cmd_bench(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_bench_queue(config: Config, args: argparse.Namespace) -> int:
     """Serve each model through the exclusive switch, benchmark it, then print a summary."""
-    from sparktop.actions import ActionError
+    from sparktop.actions import FAILED, ActionError
     from sparktop.actions import bench as actions
     from sparktop.control import Control
 
     def show(event) -> None:
-        if event.stage == "failed":
+        if event.stage == FAILED:
             print(f"sparktop: error: {event.message}", file=sys.stderr)
         elif not args.json and event.action == "queue":
             print(f"== {event.message}", flush=True)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from sparktop.actions.events import FAILED
 from sparktop.units import fmt_bytes
 
 if TYPE_CHECKING:  # the verbs import their machinery when run, keeping `sparktop` quick
@@ -81,7 +82,7 @@ def _printer() -> Callable[[Event], None]:
         if event.message != last["message"]:
             print(event.line(), flush=True)
             last["message"] = event.message
-        if event.stage == "failed":
+        if event.stage == FAILED:
             for line in event.detail:
                 print(f"    {line}", flush=True)
 

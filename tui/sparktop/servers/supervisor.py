@@ -39,6 +39,12 @@ class ServeError(Exception):
         self.log_tail = list(log_tail)
 
 
+# stages of a serve or stop, in the words the progress line and the CLI show
+STOPPING, STARTING, LOADING, READY, FAILED, STOPPED = (
+    "stopping", "starting", "loading", "ready", "failed", "stopped",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ServeEvent:
     """Progress of a serve or stop, for the TUI's progress line and the CLI's output."""
@@ -200,9 +206,7 @@ class Supervisor:
         argv = build_argv(entry, self.engines)
         started = time.monotonic()
         for server in plan.conflicts:
-            progress(
-                ServeEvent("stopping", f"stopping {server.name} (pid {server.pid}) first", 0.0)
-            )
+            progress(ServeEvent(STOPPING, f"stopping {server.name} (pid {server.pid}) first", 0.0))
             self.stop(server, progress=progress)
         if not port_free(entry.serve.host, entry.serve.port):
             owner = port_owner(self.roots.proc, entry.serve.port)
@@ -211,7 +215,7 @@ class Supervisor:
         workers = self._start_rpc_workers(entry, progress)
         try:
             record = self._spawn(entry, argv, workers)
-            progress(ServeEvent("starting", f"started {argv[0]} as pid {record.pid}", 0.0))
+            progress(ServeEvent(STARTING, f"started {argv[0]} as pid {record.pid}", 0.0))
             timeout = ready_timeout_s or entry.serve.ready_timeout_s
             self._wait_ready(record, timeout, started, progress)
         except ServeError:
@@ -299,7 +303,7 @@ class Supervisor:
                 self.registry.update(record.pid, exit_code=code, ended_at=time.time())
                 lines = tail(record.log_path, 15)
                 how = f"exited with code {code}" if code is not None else "exited"
-                progress(ServeEvent("failed", how, elapsed, tuple(lines)))
+                progress(ServeEvent(FAILED, how, elapsed, tuple(lines)))
                 raise ServeError(
                     f"{record.name} {how} while loading (log: {record.log_path})", lines
                 )
@@ -310,7 +314,7 @@ class Supervisor:
                 if isinstance(models, dict) and isinstance(models.get("data"), list):
                     ids = [m.get("id") for m in models["data"] if isinstance(m, dict)]
                 if record.served_name in ids:
-                    progress(ServeEvent("ready", f"{record.served_name} ready on {base}", elapsed))
+                    progress(ServeEvent(READY, f"{record.served_name} ready on {base}", elapsed))
                     return
                 message = f"/health OK; waiting for /v1/models to list {record.served_name}"
             elif reply.status == 503:
@@ -321,11 +325,11 @@ class Supervisor:
                 message = f"/health answered HTTP {reply.status}"
             lines = tuple(tail(record.log_path, 4))
             if message != last_message or lines:
-                progress(ServeEvent("loading", message, elapsed, lines))
+                progress(ServeEvent(LOADING, message, elapsed, lines))
                 last_message = message
             if time.monotonic() >= deadline:
                 lines = tuple(tail(record.log_path, 15))
-                progress(ServeEvent("failed", f"not ready after {timeout:.0f} s", elapsed, lines))
+                progress(ServeEvent(FAILED, f"not ready after {timeout:.0f} s", elapsed, lines))
                 self._signal_and_wait(record.pid, record.pgid, True, record.start_ticks)
                 self.registry.update(
                     record.pid, stop_requested=True, ended_at=time.time(),
@@ -365,7 +369,7 @@ class Supervisor:
                       "remote": not local, "pid": None, "pgid": None, "start_ticks": 0,
                       "log_path": None}  # fmt: skip
         if listening:
-            progress(ServeEvent("starting", f"rpc worker {endpoint}: already listening", 0.0))
+            progress(ServeEvent(STARTING, f"rpc worker {endpoint}: already listening", 0.0))
             return info
         if not worker.start:
             raise ServeError(f"rpc worker {endpoint} is not listening (start: false)")
@@ -381,7 +385,7 @@ class Supervisor:
         else:
             info.update(self._spawn_remote_worker(worker, log_name))
         where = "" if local else f" on {worker.host}"
-        progress(ServeEvent("starting", f"rpc worker {endpoint}: started pid {info['pid']}"
+        progress(ServeEvent(STARTING, f"rpc worker {endpoint}: started pid {info['pid']}"
                             f"{where}, listening", 0.0))  # fmt: skip
         return info
 
@@ -475,7 +479,7 @@ class Supervisor:
                               self.stop_timeout_s + 30)  # fmt: skip
                 if done.reason or done.returncode != 0:
                     why = done.reason or f"exit {done.returncode}"
-                    progress(ServeEvent("failed", f"could not stop rpc worker {endpoint} "
+                    progress(ServeEvent(FAILED, f"could not stop rpc worker {endpoint} "
                                         f"(pid {pid}) on {host}: {why}", 0.0))  # fmt: skip
                     continue
             else:
@@ -484,7 +488,7 @@ class Supervisor:
                 if popen is None and not process_matches(self.roots.proc, pid, ticks):
                     continue  # gone already (or the PID now belongs to someone else)
                 self._signal_and_wait(pid, worker.get("pgid") or pid, False, ticks)
-            progress(ServeEvent("stopping", f"stopped rpc worker {endpoint} (pid {pid})", 0.0))
+            progress(ServeEvent(STOPPING, f"stopped rpc worker {endpoint} (pid {pid})", 0.0))
 
     # -- stopping -------------------------------------------------------------------------
 
@@ -508,13 +512,13 @@ class Supervisor:
         # Signal the whole group only when the server leads it (sparktop's own starts do);
         # an outside server that shares its shell's group gets signalled alone.
         use_group = record is not None or stat.pgid == server.pid
-        progress(ServeEvent("stopping", f"SIGTERM to {server.name} (pid {server.pid})", 0.0))
+        progress(ServeEvent(STOPPING, f"SIGTERM to {server.name} (pid {server.pid})", 0.0))
         forced = self._signal_and_wait(
             server.pid, stat.pgid if use_group else None, False, stat.start_ticks,
             extra=server.children,
         )  # fmt: skip
         if forced:
-            progress(ServeEvent("stopping", "did not exit in time: sent SIGKILL", 0.0))
+            progress(ServeEvent(STOPPING, "did not exit in time: sent SIGKILL", 0.0))
         freed = True
         if server.port:
             deadline = time.monotonic() + 5
@@ -536,7 +540,7 @@ class Supervisor:
         )
         if record is not None:
             self._stop_rpc_workers(record.rpc_workers, progress)
-        progress(ServeEvent("stopped", f"stopped {server.name}", result.elapsed_s))
+        progress(ServeEvent(STOPPED, f"stopped {server.name}", result.elapsed_s))
         return result
 
     def _signal_and_wait(
