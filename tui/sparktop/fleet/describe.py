@@ -1,9 +1,10 @@
-"""A host's full `status --json` document as plain lines (the fleet view's detail)."""
+"""A host's whole state as plain lines (the fleet view's detail), from its Snapshot."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sparktop.snapshot import Snapshot
 from sparktop.units import fmt_bytes, fmt_duration
 
 
@@ -13,61 +14,53 @@ def _num(value: Any, unit: str = "", digits: int = 0) -> str:
     return f"{value:.{digits}f}{unit}"
 
 
-def describe_status(doc: dict[str, Any]) -> list[str]:
-    """Memory, GPUs, servers and downloads of one host, from its status document."""
-    lines = [f"{doc.get('hostname') or '?'} · up {fmt_duration(doc.get('uptime_s'))}"]
-    memory = doc.get("memory")
-    if memory:
+def describe_status(snapshot: Snapshot) -> list[str]:
+    """Memory, GPUs, servers and downloads of one host (another host's status document is
+    read with `Snapshot.from_json`)."""
+    s = snapshot
+    lines = [f"{s.hostname} · up {fmt_duration(s.uptime_s)}"]
+    memory = s.memory
+    if memory is not None:
         lines += [
             "",
-            "Memory" + ("  unified with the GPU" if memory.get("unified") else ""),
-            f"  total {fmt_bytes(memory.get('total_bytes'))} · "
-            f"used {fmt_bytes(memory.get('used_bytes'))} · "
-            f"available {fmt_bytes(memory.get('available_bytes'))} · "
-            f"cache {fmt_bytes(memory.get('cached_bytes'))} · "
-            f"swap {fmt_bytes(memory.get('swap_used_bytes'))} of "
-            f"{fmt_bytes(memory.get('swap_total_bytes'))}",
+            "Memory" + ("  unified with the GPU" if s.unified else ""),
+            f"  total {fmt_bytes(memory.total_bytes)} · used {fmt_bytes(memory.used_bytes)} · "
+            f"available {fmt_bytes(memory.available_bytes)} · "
+            f"cache {fmt_bytes(memory.cached_bytes)} · "
+            f"swap {fmt_bytes(memory.swap_used_bytes)} of {fmt_bytes(memory.swap_total_bytes)}",
         ]
-        if memory.get("gpu_bytes") is not None:
-            lines.append(f"  held by GPU work {fmt_bytes(memory.get('gpu_bytes'))}")
-    elif doc.get("memory_error"):
-        lines += ["", f"Memory: {doc['memory_error']}"]
-    for hint in doc.get("hints") or []:
-        lines.append(f"  hint: {hint.get('message')}")
-    lines += ["", f"GPUs ({len(doc.get('gpus') or [])})"]
-    for gpu in doc.get("gpus") or []:
-        power = _num(gpu.get("power_w"), " W")
+        if s.unified:
+            lines.append(f"  held by GPU work {fmt_bytes(s.gpu_held_bytes)}")
+    elif s.memory_error:
+        lines += ["", f"Memory: {s.memory_error}"]
+    lines += [f"  hint: {hint.message}" for hint in s.hints]
+    lines += ["", f"GPUs ({len(s.gpus)})"]
+    for gpu in s.gpus:
         lines.append(
-            f"  {gpu.get('index')}: {gpu.get('name')} · util "
-            f"{_num(gpu.get('utilization_percent'), '%')} · temp "
-            f"{_num(gpu.get('temperature_c'), '°C')} · power {power} · memory "
-            f"{fmt_bytes(gpu.get('memory_used_bytes'))} of "
-            f"{fmt_bytes(gpu.get('memory_total_bytes'))}"
-            + (" (unified)" if gpu.get("unified") else "")
+            f"  {gpu.index}: {gpu.name} · util {_num(gpu.utilization_percent, '%')} · temp "
+            f"{_num(gpu.temperature_c, '°C')} · power {_num(gpu.power_w, ' W')} · memory "
+            f"{fmt_bytes(gpu.memory_used_bytes)} of {fmt_bytes(gpu.memory_total_bytes)}"
+            + (" (unified)" if gpu.unified else "")
         )
-        if gpu.get("error"):
-            lines.append(f"     {gpu['error']}")
-    if not doc.get("gpus"):
-        lines.append(f"  {doc.get('gpu_unavailable_reason') or 'no GPU found'}")
-    servers = doc.get("servers") or []
-    lines += ["", f"Servers ({len(servers)})"]
-    for s in servers:
-        mark = "" if s.get("managed") else "*"
+        if gpu.error:
+            lines.append(f"     {gpu.error}")
+    if not s.gpus:
+        lines.append(f"  {s.gpu_unavailable_reason or 'no GPU found'}")
+    lines += ["", f"Servers ({len(s.servers)})"]
+    for v in s.servers:
         lines.append(
-            f"  {s.get('name')}{mark} · {s.get('engine')} · pid {s.get('pid')} · "
-            f"port {s.get('port')} · {s.get('health')} · up {fmt_duration(s.get('uptime_s'))}"
-            f" · mem {fmt_bytes(s.get('rss_bytes'))} · pp {_num(s.get('prompt_tps'), ' t/s', 1)}"
-            f" · tg {_num(s.get('gen_tps'), ' t/s', 1)}"
+            f"  {v.name}{'' if v.managed else '*'} · {v.engine} · pid {v.pid} · port {v.port}"
+            f" · {v.health} · up {fmt_duration(v.uptime_s)} · mem {fmt_bytes(v.rss_bytes)}"
+            f" · pp {_num(v.prompt_tps, ' t/s', 1)} · tg {_num(v.gen_tps, ' t/s', 1)}"
         )
-    if not servers:
+    if not s.servers:
         lines.append("  none running")
-    downloads = doc.get("downloads") or []
-    lines += ["", f"Downloads ({len(downloads)})"]
-    for d in downloads[-10:]:
-        what = d.get("repo") or d.get("path") or "?"
-        percent = _num(d.get("percent"), "%", 1)
-        total = fmt_bytes(d.get("total_bytes"))
-        lines.append(f"  {what} · {d.get('state')} · {percent} of {total}")
-    if not downloads:
+    lines += ["", f"Downloads ({len(s.downloads)})"]
+    for d in s.downloads[-10:]:
+        what = d.repo or getattr(d, "path", None) or "?"
+        lines.append(
+            f"  {what} · {d.state} · {_num(d.percent, '%', 1)} of {fmt_bytes(d.total_bytes)}"
+        )
+    if not s.downloads:
         lines.append("  none")
     return lines

@@ -220,7 +220,7 @@ class FleetScreen(Screen[None]):
         elif not state.reachable or state.status is None:
             text = f"unreachable: {state.reason}"
         else:
-            text = "\n".join(describe_status(state.status))
+            text = "\n".join(describe_status(Snapshot.from_json(state.status)))
         self.query_one("#fleet-detail", Static).update(text)
 
     def _selected(self) -> str | None:
