@@ -233,7 +233,7 @@ class SparktopApp(App[int]):
         sections: list[tuple[str, list[tuple[str, str]]]] = []
         own_keys: set[str] = set()
         for title, bindings in (("sparktop", self.BINDINGS), ("This view", self.screen.BINDINGS)):
-            own = [b for b in bindings if isinstance(b, Binding)]
+            own = [b for b in bindings if isinstance(b, Binding) and b.key not in own_keys]
             own_keys |= {b.key for b in own}
             rows = [(self.get_key_display(b), b.description) for b in own]
             if title == "sparktop":

@@ -50,6 +50,10 @@ BAD_HEALTH = (NOT_RESPONDING, CRASHED, ERROR)
 
 class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
+        # the App's keys people look for first, repeated here so the footer starts with them
+        Binding("q", "app.quit", "Quit"),
+        Binding("question_mark", "app.help", "Help", key_display="?"),
+        Binding("m", "app.catalog", "Models"),
         Binding("x", "stop", "Stop"),
         Binding("t", "test", "Test"),
         Binding("l", "logs", "Logs"),
