@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.client import HTTPException
 
 from sparktop.servers import http
 
@@ -209,10 +208,8 @@ def _one(base: str, model: str, prompt: str | list[int], gen_tokens: int,
                     chunks += 1
                     first = first if first is not None else now
                     last = now
-    except OSError as exc:
-        raise BenchError(f"{base}: {exc.strerror or exc}") from None
-    except HTTPException as exc:
-        raise BenchError(f"{base}: {exc}") from None
+    except http.RequestFailed as exc:
+        raise BenchError(f"{base}: {exc.cause or exc}") from None
     end = time.monotonic()
     if first is None or last is None:
         raise BenchError(f"{base}: the server streamed no text")

@@ -11,8 +11,6 @@ import json
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from typing import Any
 
 from sparktop.fleet.hosts import Host
 from sparktop.fleet.ssh import SshResult, failure_reason, run_ssh
+from sparktop.servers import http
 
 ACTION_TIMEOUTS = {"serve": 1800.0, "stop": 180.0, "test": 300.0}
 """Default upper bounds (seconds) for remote actions; serve waits for the model to load."""
@@ -66,25 +65,20 @@ def _fetch_agent(host: Host, timeout: float) -> dict[str, Any]:
         if not token:
             raise ValueError(f"environment variable {host.token_env} (the agent token) is not set")
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(host.agent + "/status", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read(64 * 1024 * 1024)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 401:
-            why = "token refused" if host.token_env else "agent wants a token (set token_env)"
-            raise ValueError(f"HTTP 401 from the agent: {why}") from None
-        raise ValueError(f"HTTP {exc.code} from the agent") from None
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-            raise ValueError(f"timed out after {timeout:g} s") from None
-        text = getattr(reason, "strerror", None) or str(reason)
-        raise ValueError(f"cannot reach {host.agent}: {text}") from None
-    except TimeoutError:
-        raise ValueError(f"timed out after {timeout:g} s") from None
-    except OSError as exc:
-        raise ValueError(f"cannot reach {host.agent}: {exc.strerror or exc}") from None
+    reply = http.get(
+        host.agent + "/status", timeout=timeout, headers=headers, max_body=64 * 1024 * 1024,
+        trust_env=True, follow_redirects=True,
+    )  # fmt: skip
+    if reply.status is None:
+        if reply.error == "timed out":
+            raise ValueError(f"timed out after {timeout:g} s")
+        raise ValueError(f"cannot reach {host.agent}: {reply.cause or reply.error}")
+    if reply.status == 401:
+        why = "token refused" if host.token_env else "agent wants a token (set token_env)"
+        raise ValueError(f"HTTP 401 from the agent: {why}")
+    if not reply.ok:
+        raise ValueError(f"HTTP {reply.status} from the agent")
+    body = reply.body
     try:
         return _check_doc(json.loads(body))
     except ValueError as exc:

@@ -1,4 +1,5 @@
-"""Small facts from /proc: host name, uptime, process names, container detection."""
+"""Small facts from /proc: host name, uptime, process names (through psutil on this
+machine's /proc), container detection."""
 
 from __future__ import annotations
 
@@ -23,6 +24,15 @@ def uptime_seconds(proc_root: Path = Path("/proc")) -> float | None:
 
 def process_name(pid: int, proc_root: Path = Path("/proc")) -> str | None:
     """The command name of `pid` (comm, or argv[0]'s base name when comm is truncated)."""
+    if proc_root == Path("/proc"):
+        import psutil
+
+        try:
+            return psutil.Process(pid).name()  # the same rule, psutil's own
+        except psutil.Error:
+            return None
+    # psutil reads the real /proc only (PROCFS_PATH is one setting for the whole process): a
+    # fixture machine or a host's /proc mounted elsewhere (SPARKTOP_PROC_ROOT) is read here
     base = proc_root / str(pid)
     try:
         comm = (base / "comm").read_text().strip()

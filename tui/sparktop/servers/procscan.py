@@ -1,5 +1,6 @@
-"""Find inference servers in the process table (/proc), cheaply enough to run every few seconds.
+"""Find inference servers in the process table, cheaply enough to run every few seconds.
 
+The table is read through psutil (PIDs, command lines, parents, states, start times, RSS).
 Each new PID's command line is read once and classified; known PIDs cost one directory entry
 per scan. Candidates are re-checked by start time, so a recycled PID is noticed.
 """
@@ -7,14 +8,20 @@ per scan. Candidates are re-checked by start time, so a recycled PID is noticed.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from sparktop.probes import ProbeRoots
 from sparktop.engines import Launch, classify
+from sparktop.probes import ProbeRoots
+
+if TYPE_CHECKING:
+    import psutil
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+REAL_PROC = Path("/proc")
 
 
 @dataclass(frozen=True)
@@ -38,12 +45,30 @@ class ServerProcess:
         return self.rss_bytes + self.children_rss_bytes
 
 
-def read_argv(path: Path) -> tuple[str, ...]:
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        return ()
-    parts = [p.decode("utf-8", "replace") for p in raw.split(b"\0")]
+@dataclass(frozen=True)
+class Stat:
+    ppid: int
+    pgid: int
+    start_ticks: int
+    """Clock ticks from boot to the process's start (/proc/PID/stat field 22): the process's
+    identity with its PID, kept in sparktop's records."""
+    state: str
+    comm: str = ""
+    """The program name; exec changes it (and the command line) but not the PID or start."""
+
+
+class _Table(Protocol):
+    """The few facts the scanner reads about processes."""
+
+    def pids(self) -> set[int]: ...
+    def forget(self, pid: int) -> None: ...
+    def look(self, pid: int) -> tuple[object, str, str] | None: ...
+    def stat(self, pid: int) -> Stat | None: ...
+    def argv(self, pid: int) -> tuple[str, ...]: ...
+    def rss(self, pid: int) -> int | None: ...
+
+
+def _tidy_argv(parts: list[str]) -> tuple[str, ...]:
     while parts and not parts[-1]:
         parts.pop()
     if len(parts) == 1 and " " in parts[0]:
@@ -52,14 +77,180 @@ def read_argv(path: Path) -> tuple[str, ...]:
     return tuple(parts)
 
 
-@dataclass(frozen=True)
-class Stat:
-    ppid: int
-    pgid: int
-    start_ticks: int
-    state: str
-    comm: str = ""
-    """The program name; exec changes it (and the command line) but not the PID or start."""
+_STATES = {
+    "running": "R", "sleeping": "S", "disk-sleep": "D", "stopped": "T", "tracing-stop": "t",
+    "zombie": "Z", "dead": "X", "wake-kill": "K", "waking": "W", "parked": "P", "idle": "I",
+}  # fmt: skip
+"""psutil's status names (its STATUS_* values) → the kernel's one-letter states."""
+
+
+class _PsutilTable:
+    """Processes through psutil. Process objects are kept between scans (as psutil's
+    process_iter keeps them) for the PIDs the scanner looks at again; psutil compares a kept
+    one with the PID's present process by start time, so a recycled PID is read afresh."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self._procs: dict[int, tuple[psutil.Process, int | None]] = {}
+        """pid → (process, start ticks once asked)."""
+
+    def pids(self) -> set[int]:
+        pids = set(self._psutil.pids())
+        for gone in self._procs.keys() - pids:
+            del self._procs[gone]
+        return pids
+
+    def forget(self, pid: int) -> None:
+        self._procs.pop(pid, None)
+
+    def _process(self, pid: int, fresh: bool = False) -> psutil.Process | None:
+        entry = None if fresh else self._procs.get(pid)
+        if entry is None:
+            try:
+                entry = self._procs[pid] = (self._psutil.Process(pid), None)
+            except self._psutil.Error:
+                self._procs.pop(pid, None)
+                return None
+        return entry[0]
+
+    def _ticks(self, pid: int, process: psutil.Process) -> int:
+        """Clock ticks from boot to the start: psutil's start time is boot time + ticks /
+        TICKS on the wall clock, read back against the boot time read with it."""
+        entry = self._procs.get(pid)
+        if entry is not None and entry[0] is process and entry[1] is not None:
+            return entry[1]
+        ticks = round((process.create_time() - self._psutil.boot_time()) * TICKS)
+        self._procs[pid] = (process, ticks)
+        return ticks
+
+    def look(self, pid: int) -> tuple[object, str, str] | None:
+        """(identity, name, state) for the scanner's check of a candidate each scan. The
+        identity is psutil's Process, equal to another for the same PID and start time."""
+        process = self._process(pid)
+        try:
+            if process is not None and not process.is_running():  # gone, or the PID recycled
+                process = self._process(pid, fresh=True)
+            if process is None:
+                return None
+            with process.oneshot():
+                return process, process.name(), _STATES.get(process.status(), "?")
+        except self._psutil.Error:
+            return None
+
+    def stat(self, pid: int) -> Stat | None:
+        for fresh in (False, True):
+            process = self._process(pid, fresh)
+            if process is None:
+                return None
+            try:
+                with process.oneshot():
+                    ppid = process.ppid()  # NoSuchProcess here too when the PID was recycled
+                    state = _STATES.get(process.status(), "?")
+                    comm = process.name()
+                pgid = os.getpgid(pid)
+                ticks = self._ticks(pid, process)
+            except self._psutil.NoSuchProcess:
+                continue  # gone, or another process now: asked once more, afresh
+            except (self._psutil.Error, OSError):
+                return None
+            return Stat(ppid=ppid, pgid=pgid, start_ticks=ticks, state=state, comm=comm)
+        return None
+
+    def argv(self, pid: int) -> tuple[str, ...]:
+        process = self._process(pid)
+        try:
+            parts = process.cmdline() if process is not None else []
+        except self._psutil.Error:
+            return ()
+        # psutil decodes with the file-system encoding (undecodable bytes as surrogates)
+        return _tidy_argv([p.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                           for p in parts])  # fmt: skip
+
+    def rss(self, pid: int) -> int | None:
+        process = self._process(pid)
+        try:
+            return process.memory_info().rss if process is not None else None
+        except self._psutil.Error:
+            return None
+
+
+class _FileTable:
+    """Processes from a proc tree that is not this machine's /proc: psutil reads the real
+    /proc only (its PROCFS_PATH is one setting for the whole process), so a test's fixture
+    machine or a host's /proc mounted into a container (SPARKTOP_PROC_ROOT) is read here."""
+
+    def __init__(self, proc: Path) -> None:
+        self.proc = proc
+
+    def forget(self, pid: int) -> None:
+        return None
+
+    def pids(self) -> set[int]:
+        try:
+            return {int(n) for n in os.listdir(self.proc) if n.isdigit()}
+        except OSError:
+            return set()
+
+    def look(self, pid: int) -> tuple[object, str, str] | None:
+        stat = self.stat(pid)
+        return (stat.start_ticks, stat.comm, stat.state) if stat is not None else None
+
+    def stat(self, pid: int) -> Stat | None:
+        try:
+            text = (self.proc / str(pid) / "stat").read_text()
+        except OSError:
+            return None
+        # the command name may contain spaces and parentheses: split after the last ')'
+        close = text.rfind(")")
+        rest = text[close + 2 :].split()
+        comm = text[text.find("(") + 1 : close]
+        try:
+            return Stat(
+                ppid=int(rest[1]), pgid=int(rest[2]), start_ticks=int(rest[19]),
+                state=rest[0], comm=comm,
+            )  # fmt: skip
+        except (IndexError, ValueError):
+            return None
+
+    def argv(self, pid: int) -> tuple[str, ...]:
+        return _file_argv(self.proc / str(pid) / "cmdline")
+
+    def rss(self, pid: int) -> int | None:
+        try:
+            fields = (self.proc / str(pid) / "statm").read_text().split()
+            return int(fields[1]) * PAGE
+        except (OSError, IndexError, ValueError):
+            return None
+
+
+def _file_argv(path: Path) -> tuple[str, ...]:
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return ()
+    return _tidy_argv([p.decode("utf-8", "replace") for p in raw.split(b"\0")])
+
+
+def _table(proc: Path) -> _Table:
+    return _PsutilTable() if proc == REAL_PROC else _FileTable(proc)
+
+
+def read_argv(path: Path) -> tuple[str, ...]:
+    """The command line in `path` (PROC/PID/cmdline)."""
+    pid = path.parent.name
+    if path.name == "cmdline" and pid.isdigit() and path.parent.parent == REAL_PROC:
+        return _PsutilTable().argv(int(pid))
+    return _file_argv(path)
+
+
+def read_stat(proc: Path, pid: int) -> Stat | None:
+    return _table(proc).stat(pid)
+
+
+def read_rss(proc: Path, pid: int) -> int | None:
+    return _table(proc).rss(pid)
 
 
 LAUNCHERS = frozenset(
@@ -77,30 +268,10 @@ def _may_exec(comm: str) -> bool:
     return comm in LAUNCHERS or comm.startswith("python")
 
 
-def read_stat(proc: Path, pid: int) -> Stat | None:
-    try:
-        text = (proc / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    # the command name may contain spaces and parentheses: split after the last ')'
-    close = text.rfind(")")
-    rest = text[close + 2 :].split()
-    comm = text[text.find("(") + 1 : close]
-    try:
-        return Stat(
-            ppid=int(rest[1]), pgid=int(rest[2]), start_ticks=int(rest[19]), state=rest[0],
-            comm=comm,
-        )  # fmt: skip
-    except (IndexError, ValueError):
-        return None
-
-
-def read_rss(proc: Path, pid: int) -> int | None:
-    try:
-        fields = (proc / str(pid) / "statm").read_text().split()
-        return int(fields[1]) * PAGE
-    except (OSError, IndexError, ValueError):
-        return None
+# Socket tables are read here, per network namespace, from /proc/PID/net/tcp*, and a
+# process's sockets from its /proc/PID/fd links: psutil.net_connections reads only this
+# process's own namespace (a server in a container has its own) and needs root for other
+# users' sockets, so this stays own code.
 
 
 def _hex_addr(text: str) -> str:
@@ -199,38 +370,44 @@ class ProcessScanner:
 
     def __init__(self, roots: ProbeRoots | None = None) -> None:
         self.proc = (roots or ProbeRoots.from_env()).proc
-        self._seen: dict[int, tuple[tuple[int, str], Launch | None, tuple[str, ...]]] = {}
-        """pid → ((start ticks, program name), launch or None for no server, argv): read
-        again only when the process is new or has exec'd (`bash run.sh` → `exec vllm serve`)."""
+        self._table = _table(self.proc)
+        self._seen: dict[int, tuple[object, str, Launch | None, tuple[str, ...]]] = {}
+        """pid → (identity, program name, launch or None for no server, argv): read again
+        only when the process is new or has exec'd (`bash run.sh` → `exec vllm serve`). The
+        identity (start ticks, or psutil's Process) is kept for those looked at again."""
         self._families: tuple[frozenset, dict[int, list[int]]] | None = None
 
     def scan(self) -> list[ServerProcess]:
-        try:
-            names = os.listdir(self.proc)
-        except OSError:
+        pids = self._table.pids()
+        if not pids:
             return []
-        pids = {int(n) for n in names if n.isdigit()}
         for gone in set(self._seen) - pids:
             del self._seen[gone]
         found: dict[int, tuple[Stat, tuple[str, ...], Launch]] = {}
         for pid in pids:
             cached = self._seen.get(pid)
-            if cached is not None and cached[1] is None and not _may_exec(cached[0][1]):
+            if cached is not None and cached[2] is None and not _may_exec(cached[1]):
                 continue  # no server, and not a launcher that may exec one: not read again
-            stat = read_stat(self.proc, pid)
-            if stat is None:
+            seen = self._table.look(pid)
+            if seen is None:
                 continue
-            if cached is None or cached[0] != (stat.start_ticks, stat.comm):
-                argv = read_argv(self.proc / str(pid) / "cmdline")
+            identity, comm, state = seen
+            if cached is None or cached[0] != identity or cached[1] != comm:
+                argv = self._table.argv(pid)
                 launch = classify(argv) if argv else None
-                cached = self._seen[pid] = ((stat.start_ticks, stat.comm), launch, argv)
-            if cached[1] is None:
+                again = launch is not None or _may_exec(comm)
+                if not again:
+                    self._table.forget(pid)  # not read again while it lives
+                cached = (identity if again else None, comm, launch, argv if launch else ())
+                self._seen[pid] = cached
+            _identity, _comm, launch, argv = cached  # the command line is fixed at exec
+            if launch is None:
                 continue
-            _ticks, launch, argv = cached  # a process's command line is fixed at its start
-            assert launch is not None
-            if stat.state == "Z":
+            if state == "Z":
                 continue
-            found[pid] = (stat, argv, launch)
+            stat = self._table.stat(pid)
+            if stat is not None:
+                found[pid] = (stat, argv, launch)
         return self._group(found)
 
     def _group(self, found: dict[int, tuple[Stat, tuple[str, ...], Launch]]) -> list[ServerProcess]:
@@ -259,9 +436,9 @@ class ProcessScanner:
                     start_ticks=stat.start_ticks,
                     argv=argv,
                     launch=launch,
-                    rss_bytes=read_rss(self.proc, pid),
+                    rss_bytes=self._table.rss(pid),
                     children=kids,
-                    children_rss_bytes=sum(read_rss(self.proc, k) or 0 for k in kids),
+                    children_rss_bytes=sum(self._table.rss(k) or 0 for k in kids),
                     state=stat.state,
                 )
             )
@@ -275,7 +452,7 @@ class ProcessScanner:
             launch = found[current][2] if current in found else None
             if launch is not None and (launch.engine, launch.role) == (engine, "server"):
                 return current
-            stat = found[current][0] if current in found else read_stat(self.proc, current)
+            stat = found[current][0] if current in found else self._table.stat(current)
             if stat is None or current <= 1:
                 return None
             current = stat.ppid
@@ -283,9 +460,13 @@ class ProcessScanner:
 
 
 def process_age(proc: Path, start_ticks: int) -> float | None:
-    """Seconds since the process started, from the time since boot (/proc/uptime): unlike
-    the wall clock, it does not jump when NTP or a user sets the time."""
-    from sparktop.probes.procfs import uptime_seconds
+    """Seconds since the process started, from the time since boot: unlike the wall clock
+    (which psutil's start times are on), it does not jump when NTP or a user sets the time.
+    On this machine that is CLOCK_BOOTTIME, what /proc/uptime reads; elsewhere PROC/uptime."""
+    if proc == REAL_PROC and hasattr(time, "CLOCK_BOOTTIME"):
+        up: float | None = time.clock_gettime(time.CLOCK_BOOTTIME)
+    else:
+        from sparktop.probes.procfs import uptime_seconds
 
-    up = uptime_seconds(proc)
+        up = uptime_seconds(proc)
     return max(0.0, up - start_ticks / TICKS) if up is not None else None
