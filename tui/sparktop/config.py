@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparktop import paths
-from sparktop.bench.store import ChampionRule
-from sparktop.engines import CONFIGURABLE_ENGINES
-from sparktop.fleet.hosts import Host, parse_hosts
 from sparktop.probes.system import MemoryHints
 from sparktop.yamlio import Lines, YamlError, load_yaml
+
+if TYPE_CHECKING:  # imported where used: the view's first frame waits for every import here
+    from sparktop.bench.store import ChampionRule
+    from sparktop.fleet.hosts import Host
 
 ConfigError = YamlError
 
@@ -63,6 +64,8 @@ class Config:
         return dict(self.engines)
 
     def champion_rule(self, mode: str) -> ChampionRule:
+        from sparktop.bench.store import ChampionRule
+
         return ChampionRule(**dict(dict(self.bench_rules).get(mode, ())))
 
 
@@ -137,6 +140,8 @@ def parse_config(data: Any, lines: Lines) -> Config:
         if not isinstance(raw_engines, dict):
             raise lines.error("engines must be a mapping of engine: command", "engines")
         for key, value in raw_engines.items():
+            from sparktop.engines import CONFIGURABLE_ENGINES
+
             if key not in CONFIGURABLE_ENGINES:
                 known = ", ".join(CONFIGURABLE_ENGINES)
                 raise lines.error(f"unknown engine {key!r} (known: {known})", "engines", key)
@@ -150,6 +155,8 @@ def parse_config(data: Any, lines: Lines) -> Config:
                 )
             engines.append((key, argv))
     modes, rules = _bench(data.get("bench"), lines)
+    from sparktop.fleet.hosts import parse_hosts
+
     hosts = parse_hosts(data.get("hosts"), lines)
     return Config(
         interval=interval,

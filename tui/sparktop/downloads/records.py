@@ -10,7 +10,7 @@ from typing import Any
 
 from sparktop import paths
 from sparktop.atomic import locked, read_json_state, set_aside, write_json_atomic
-from sparktop.downloads.transfer import ACTIVE, QUEUED
+from sparktop.downloads.states import ACTIVE, QUEUED
 from sparktop.snapshot import DownloadInfo
 
 KEEP = 50

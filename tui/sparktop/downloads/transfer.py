@@ -19,14 +19,35 @@ from typing import Any
 from sparktop.downloads import verify
 from sparktop.downloads.hub import DownloadPlan, endpoint, token
 from sparktop.downloads.partial import bad_path, final_path, partial_path
+from sparktop.downloads.states import (  # re-exported: the runner's own words
+    ACTIVE as ACTIVE,
+)
+from sparktop.downloads.states import (
+    CANCELLED as CANCELLED,
+)
+from sparktop.downloads.states import (
+    CORRUPT as CORRUPT,
+)
+from sparktop.downloads.states import (
+    DONE as DONE,
+)
+from sparktop.downloads.states import (
+    ENDED as ENDED,
+)
+from sparktop.downloads.states import (
+    FAILED as FAILED,
+)
+from sparktop.downloads.states import (
+    QUEUED as QUEUED,
+)
+from sparktop.downloads.states import (
+    RUNNING as RUNNING,
+)
+from sparktop.downloads.states import (
+    VERIFYING as VERIFYING,
+)
 from sparktop.snapshot import DownloadInfo
 
-QUEUED, RUNNING, VERIFYING, DONE, CORRUPT, FAILED, CANCELLED = (
-    "queued", "downloading", "verifying", "done", "corrupt", "failed", "cancelled",
-)  # fmt: skip
-ENDED = (DONE, CORRUPT, FAILED, CANCELLED)
-ACTIVE = (RUNNING, VERIFYING)
-"""States of a download (or file) that is moving bytes or checking them."""
 CHUNK_BYTES = 256 * 1024
 
 

@@ -25,8 +25,7 @@ from textual.worker import get_current_worker
 
 from sparktop import __version__, logs
 from sparktop.actions import ActionError, Event
-from sparktop.actions import servers as server_actions
-from sparktop.downloads.transfer import ACTIVE
+from sparktop.downloads.states import ACTIVE
 from sparktop.servers.info import CRASHED, ERROR, NOT_RESPONDING, READY, ServerInfo
 from sparktop.ui import messages as msg
 from sparktop.ui.compositor import RowCompositor, supported
@@ -37,12 +36,24 @@ from sparktop.ui.widgets.summary_panel import SummaryPanel
 from sparktop.units import fmt_uptime
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from sparktop.actions.downloads import Downloads
+    from sparktop.actions.servers import StopPlan
     from sparktop.catalog.entry import ModelEntry
     from sparktop.collect import SnapshotProducer
     from sparktop.control import Control
     from sparktop.servers.supervisor import ServePlan
     from sparktop.snapshot import Snapshot
+
+
+def _actions() -> ModuleType:
+    """sparktop.actions.servers, imported on first use: it loads the supervisor, the monitor
+    and the catalog, none of which the first frame needs."""
+    from sparktop.actions import servers
+
+    return servers
+
 
 SERVER_ACTIONS = frozenset({"stop", "test", "logs", "export", "bench"})
 BAD_HEALTH = (NOT_RESPONDING, CRASHED, ERROR)
@@ -456,7 +467,7 @@ class MainScreen(Screen[None]):
     @work(thread=True, group="serve")
     def _plan_serve(self, entry: ModelEntry) -> None:
         try:
-            plan = server_actions.plan_serve(self.control, entry, self.servers)
+            plan = _actions().plan_serve(self.control, entry, self.servers)
         except Exception as exc:
             self.post_message(msg.Notice(str(exc), severity="error"))
             return
@@ -468,13 +479,13 @@ class MainScreen(Screen[None]):
 
         plan = message.plan
         entry = plan.entry
-        refusal = server_actions.serve_refusal(plan)
+        refusal = _actions().serve_refusal(plan)
         if refusal:
             already = plan.already_running is not None
             self.notify(refusal, title="" if already else f"cannot serve {entry.name}",
                         severity="information" if already else "error")  # fmt: skip
             return
-        question = server_actions.serve_question(plan)
+        question = _actions().serve_question(plan)
         if not question:
             self._run_serve(plan)
             return
@@ -493,7 +504,7 @@ class MainScreen(Screen[None]):
     def _serve_worker(self, plan: ServePlan) -> None:
         entry = plan.entry
         try:
-            outcome = server_actions.serve(self.control, plan, confirmed=True, force=True,
+            outcome = _actions().serve(self.control, plan, confirmed=True, force=True,
                                            report=self._report(entry.name))  # fmt: skip
         except ActionError as exc:
             text = str(exc) + ("\n\n" + "\n".join(exc.detail) if exc.detail else "")
@@ -511,7 +522,7 @@ class MainScreen(Screen[None]):
         if self.busy:
             self.notify(f"busy: {self.busy}", severity="warning")
             return
-        plan = server_actions.plan_stop(self.control, server)
+        plan = _actions().plan_stop(self.control, server)
         if not plan.needs_confirmation:
             self._run_stop(plan)
             return
@@ -524,16 +535,16 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(ConfirmScreen(f"stop {server.name}", plan.question), answered)
 
-    def _run_stop(self, plan: server_actions.StopPlan) -> None:
+    def _run_stop(self, plan: StopPlan) -> None:
         if self._start(f"stopping {plan.server.name}"):
             self._stop_worker(plan)
 
     @work(thread=True, group="serve")
-    def _stop_worker(self, plan: server_actions.StopPlan) -> None:
+    def _stop_worker(self, plan: StopPlan) -> None:
         server = plan.server
         self.post_message(msg.Progress("server", f"stopping {server.name} (pid {server.pid})…"))
         try:
-            outcome = server_actions.stop(self.control, plan, confirmed=True)
+            outcome = _actions().stop(self.control, plan, confirmed=True)
         except ActionError as exc:
             self.post_message(msg.Notice(str(exc), timeout=5))
         else:
@@ -551,7 +562,7 @@ class MainScreen(Screen[None]):
     @work(thread=True, group="test")
     def _test_worker(self, server: ServerInfo) -> None:
         try:
-            outcome = server_actions.run_test(self.control, server)
+            outcome = _actions().run_test(self.control, server)
         except ActionError as exc:
             self.post_message(msg.Notice(str(exc), severity="error"))
         else:
@@ -564,14 +575,14 @@ class MainScreen(Screen[None]):
         if server is None:
             return
         try:
-            path = server_actions.log_path(self.control, server)
+            path = _actions().log_path(self.control, server)
         except ActionError as exc:
             self.notify(str(exc), timeout=4)
             return
         from sparktop.ui.screens.dialogs import TextScreen
 
         def read() -> str:
-            return "\n".join(server_actions.logs(self.control, server, 200).lines)
+            return "\n".join(_actions().logs(self.control, server, 200).lines)
 
         self.app.push_screen(TextScreen(f"log {path}", read(), refresh=read))
 
@@ -580,7 +591,7 @@ class MainScreen(Screen[None]):
         if server is None:
             return
         try:
-            server_actions.ready(server)
+            _actions().ready(server)
         except ActionError as exc:
             self.notify(str(exc), timeout=4)
             return
@@ -603,7 +614,7 @@ class MainScreen(Screen[None]):
 
         try:
             name = target if isinstance(target, ServerInfo) else target.name
-            outcome = server_actions.export_opencode(self.control, name)
+            outcome = _actions().export_opencode(self.control, name)
         except ActionError as exc:
             self.notify(str(exc), timeout=4)
             return

@@ -8,7 +8,7 @@ from typing import ClassVar
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
-from sparktop.downloads.transfer import ACTIVE
+from sparktop.downloads.states import ACTIVE
 from sparktop.snapshot import DownloadInfo, ExternalDownloadInfo
 from sparktop.ui.widgets.live_table import LiveTable
 from sparktop.units import fmt_bytes, fmt_duration

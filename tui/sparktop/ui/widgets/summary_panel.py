@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from textual.content import Content
 
-from sparktop.downloads.transfer import ACTIVE
+from sparktop.downloads.states import ACTIVE
 from sparktop.memview import bar_cells, memory_shares
 from sparktop.servers.info import ServerInfo
 from sparktop.servers.rows import fmt_rate
