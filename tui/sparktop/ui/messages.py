@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
 
 class _Latest(Message):
-    """A message of which only the latest pending one matters."""
+    """A message of which only the latest pending one matters (handled where it is posted:
+    it does not bubble up to the App)."""
+
+    bubble = False
 
     def can_replace(self, message: Message) -> bool:
         return type(message) is type(self)
