@@ -147,7 +147,7 @@ def colour_codes(screen: str) -> set[str]:
 def test_linux_console_at_80x24_uses_16_colours_and_reads_well(pane):
     """A Talos debug shell / KVM console: TERM=linux, 16 colours, 80x24."""
     console = pane((80, 24), "linux")
-    text = console.wait_for("Used ", "NVIDIA GB10", "q Quit")
+    text = console.wait_for("Used ", "NVIDIA GB10", "q Quit", "Memory · unified CPU+GPU")
     assert "Memory · unified CPU+GPU" in text and "drop_caches" in text
     codes = colour_codes(console.screen(escapes=True))
     assert codes, "the console theme still has colour"
