@@ -8,6 +8,7 @@ a tmux pane (see tests/bench/tui_budget.py).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from rich.cells import cell_len
@@ -23,11 +24,18 @@ def _key(content: Content) -> tuple[Any, ...]:
 
 
 def rows_at(content: Content, width: int) -> int:
-    """Rows `content` takes at `width`; wraps only when a line cannot fit (wrap is not cheap)."""
-    parts = content.plain.split("\n")
+    """Rows `content` takes at `width` (styles do not change where text wraps)."""
+    return _rows(content.plain, width)
+
+
+@lru_cache(maxsize=256)
+def _rows(plain: str, width: int) -> int:
+    """Wraps only when a line cannot fit, and remembers: a long hint under the memory bar was
+    wrapped again at every refresh to size the history chart below it."""
+    parts = plain.split("\n")
     if all(cell_len(part) <= width for part in parts):
         return len(parts)
-    return len(content.wrap(width))
+    return len(Content(plain).wrap(width))
 
 
 class Line(Widget):
