@@ -385,12 +385,17 @@ def history_rows(store: Any, model: str | None = None, limit: int = 200) -> list
     return store.history(model, limit=limit)
 
 
-def compare_lines(store: Any, a: int, b: int) -> tuple[str, list[str]]:
-    """Two kept runs side by side with deltas: a title and the table's lines."""
+def compare(store: Any, a: int, b: int) -> dict[str, Any]:
+    """Two kept runs and their deltas (`results --compare` prints it as JSON)."""
     try:
-        comparison = store.compare(a, b)
+        return store.compare(a, b)
     except KeyError as exc:
         raise ActionError(str(exc.args[0])) from None
+
+
+def compare_lines(store: Any, a: int, b: int) -> tuple[str, list[str]]:
+    """Two kept runs side by side with deltas: a title and the table's lines."""
+    comparison = compare(store, a, b)
     ra, rb = comparison["a"], comparison["b"]
     lines = [f"{'':<22}{'run ' + str(ra['id']):>16}{'run ' + str(rb['id']):>16}{'Δ':>18}"]
     for key in ("model", "quant", "engine", "serve_flags", "kind", "prompt_tokens",

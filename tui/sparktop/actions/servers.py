@@ -25,8 +25,6 @@ from sparktop.servers.smoke import SmokeResult
 from sparktop.servers.supervisor import ServeError, ServeEvent, ServePlan
 from sparktop.units import fmt_bytes
 
-DOES_NOT_FIT = NO_FIT
-
 
 def _to_report(action: str, report: Report) -> Callable[[ServeEvent], None]:
     """The supervisor's progress, as action events."""
@@ -100,7 +98,7 @@ def serve_question(plan: ServePlan) -> list[str]:
     lines += [f"  note: {note}" for note in plan.fit.notes]
     for server in plan.conflicts:
         lines.append(f"Stops first: {server.name} (pid {server.pid}, port {server.port})")
-    if plan.fit.verdict == DOES_NOT_FIT:
+    if plan.fit.verdict == NO_FIT:
         lines.append("It does not fit: serving anyway may OOM the whole box.")
     return lines
 
@@ -153,7 +151,7 @@ def serve(
     refusal = serve_refusal(plan)
     if refusal:
         raise ActionError(refusal)
-    if plan.fit.verdict == DOES_NOT_FIT and not force:
+    if plan.fit.verdict == NO_FIT and not force:
         raise ActionError(
             f"{entry.name} does not fit: {plan.fit.summary()} (--force to try anyway)"
         )

@@ -162,10 +162,7 @@ def cmd_results(config: Config, args: argparse.Namespace) -> int:
                 print(line)
             return 0
         if args.compare:
-            try:
-                json.dump(store.compare(*args.compare), sys.stdout, indent=2)
-            except KeyError as exc:
-                raise ActionError(str(exc.args[0])) from None
+            json.dump(actions.compare(store, *args.compare), sys.stdout, indent=2)
             print()
             return 0
     except ActionError as exc:

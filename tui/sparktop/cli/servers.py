@@ -143,6 +143,7 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
         return cmd_remote(config, args, "serve")
     from sparktop.actions import ActionError
     from sparktop.actions import servers as actions
+    from sparktop.catalog.fit import NO_FIT
 
     with _control(config) as control:
         for problem in control.catalog.errors:
@@ -156,7 +157,7 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
             confirmed = args.yes or not plan.conflicts
             # asked only when nothing else refuses the serve first (port held, no fit)
             can_serve = not actions.serve_refusal(plan) and (
-                args.force or plan.fit.verdict != actions.DOES_NOT_FIT
+                args.force or plan.fit.verdict != NO_FIT
             )
             if not confirmed and can_serve:
                 question = f"Serving {entry.name} stops {actions.conflicts_text(plan)}. Continue?"

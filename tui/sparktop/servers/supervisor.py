@@ -19,7 +19,7 @@ from typing import Any
 
 from sparktop.catalog.entry import ModelEntry
 from sparktop.catalog.files import model_path
-from sparktop.catalog.fit import FitVerdict, check_fit
+from sparktop.catalog.fit import NO_FIT, UNKNOWN, FitVerdict, check_fit
 from sparktop.engines import EngineError, ServeRequest, adapter, llama_rpc
 from sparktop.probes import ProbeRoots
 from sparktop.probes.memory import read_memory
@@ -70,7 +70,7 @@ class ServePlan:
 
     @property
     def needs_confirmation(self) -> bool:
-        return bool(self.conflicts) or self.fit.verdict in ("does not fit", "unknown")
+        return bool(self.conflicts) or self.fit.verdict in (NO_FIT, UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ class Supervisor:
             )
         if plan.port_blocker:
             raise ServeError(plan.port_blocker)
-        if plan.fit.verdict == "does not fit" and not force:
+        if plan.fit.verdict == NO_FIT and not force:
             raise ServeError(
                 f"{entry.name} does not fit: {plan.fit.summary()}; use --force to serve anyway"
             )

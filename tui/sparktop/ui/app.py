@@ -79,7 +79,6 @@ class SparktopApp(App[int]):
         self.startup_warnings = list(warnings or [])
         self.ui_state = ui_state or StateFile("ui.json")
         self.requested_theme = theme
-        self.watch_servers = watch_servers
         self.snapshot_ready = asyncio.Event()
         self.servers_ready = asyncio.Event()
         self.main = MainScreen(self.producer, interval=self.interval,
@@ -94,10 +93,6 @@ class SparktopApp(App[int]):
     def control(self) -> Control:
         """Catalog, monitor and supervisor; built on first use (after the first frame)."""
         return self.producer.control
-
-    @property
-    def probe(self) -> SystemProbe:
-        return self.producer.probe_source
 
     @property
     def servers(self) -> tuple[ServerInfo, ...]:
@@ -223,7 +218,7 @@ class SparktopApp(App[int]):
         width, height = event.size.width, event.size.height
         # too small a window for the panels: the one-line-per-fact summary shows instead
         compact = width < MIN_COLUMNS or height < MIN_ROWS
-        self.main.apply_size(width, height, wide=width >= WIDE_AT, compact=compact)
+        self.main.apply_size(wide=width >= WIDE_AT, compact=compact)
 
     # -- actions ------------------------------------------------------------------------
 

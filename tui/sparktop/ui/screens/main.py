@@ -159,7 +159,7 @@ class MainScreen(Screen[None]):
         footer = self.query_one(Footer)
         return AwaitComplete(self.mount(box, before=footer), self.mount(downloads, before=footer))
 
-    def apply_size(self, width: int, height: int, *, wide: bool, compact: bool) -> None:
+    def apply_size(self, *, wide: bool, compact: bool) -> None:
         """The App's resize: side-by-side panels when wide, the summary when too small."""
         self.compact = compact
         self.set_class(wide, "wide")
