@@ -19,6 +19,7 @@ from sparktop.snapshot import DownloadInfo, ExternalDownloadInfo, Snapshot
 if TYPE_CHECKING:
     from sparktop.control import Control
     from sparktop.probes.system import SystemProbe
+    from sparktop.servers.exit_watch import ExitWatch
     from sparktop.servers.info import ServerInfo
 
 DownloadRows = Callable[[], Sequence["DownloadInfo | ExternalDownloadInfo"]]
@@ -45,6 +46,7 @@ class SnapshotProducer:
         self._lock = threading.Lock()
         self._system: Snapshot | None = None
         self._servers: tuple[ServerInfo, ...] = ()
+        self._exits: ExitWatch | None = None
 
     @property
     def control(self) -> Control:
@@ -74,6 +76,26 @@ class SnapshotProducer:
         self._servers = self.control.poll(gpu_by_pid)
         return self._servers
 
+    def _exit_watch(self) -> ExitWatch:
+        with self._lock:
+            if self._exits is None:
+                from sparktop.servers.exit_watch import ExitWatch
+
+                self._exits = ExitWatch()
+            return self._exits
+
+    def wait_for_servers(self, timeout: float) -> None:
+        """Sleep until the next servers poll is due: `timeout` passed, `wake_servers()` was
+        called, or one of the servers last polled exited (a stop from outside shows at once,
+        not one idle interval later)."""
+        watch = self._exit_watch()
+        watch.watch(s.pid for s in self._servers if s.pid)
+        watch.wait(timeout)
+
+    def wake_servers(self) -> None:
+        """Poll the servers now (a key, an action ended, the app is leaving)."""
+        self._exit_watch().wake()
+
     def downloads(self) -> tuple[DownloadInfo | ExternalDownloadInfo, ...]:
         """sparktop's download records, then downloads started elsewhere (file system reads)."""
         if self.download_rows is not None:
@@ -102,6 +124,8 @@ class SnapshotProducer:
 
     def close(self) -> None:
         self.probe_source.close()
+        if self._exits is not None:
+            self._exits.close()
         if self._control is not None:
             self._control.close()
 
