@@ -161,7 +161,7 @@ async def test_bench_screen_runs_shows_progress_cancels_and_keeps_history(served
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_bench_screen(pilot, app)
         log = "\n".join(screen.query_one("#bench-log").lines)
-        assert "warm-up" in log and "repetition 3/3" in log and "kept as run" in log
+        assert "warm-up" in log and "rep 3/3: TTFT" in log and "kept as run" in log
         assert "decode" in log and "(server" in log
         assert screen.query_one("#bench-history").row_count >= 1
         # run again with a long generation and cancel it with Esc

@@ -153,8 +153,9 @@ class BenchOutcome:
         for row in self.llama_rows:
             out.append(f"  llama-bench {row.test:>12}  {row.avg_ts:.1f} ± {row.stddev_ts:.1f} t/s")
         for item in doc.get("depth_sweep", []):
-            out.append(f"  depth {item['depth']:>6}: prefill {_fmt(item['prefill_tps'])}, "
-                       f"decode {_fmt(item['decode_tps'])}")  # fmt: skip
+            out.append("  " + depth_text(item))
+        for depth in doc.get("depth_skipped", []):
+            out.append("  " + skipped_text(depth, doc.get("depth_context"), self.options))
         for item in doc.get("concurrency", []):
             out.append(f"  {item['streams']} streams: {item['aggregate_decode_tps']:.1f} t/s "
                        f"aggregate ({item['completed']} completed)")  # fmt: skip
@@ -182,17 +183,14 @@ def quality_line(item: dict) -> str:
     return f"  quality {item['mode']:<9} {mark} {answer}{problems}"
 
 
-def _step_text(step: str, result: Any) -> str:
-    """A repetition's progress line, with the last sample's figures when there is one."""
-    text = step
-    if result.samples:
-        last = result.samples[-1]
-        text += (
-            f"   last: TTFT {last.ttft_s * 1000:.0f} ms,"
-            f" prefill {last.prefill_tps:.1f} t/s, decode {last.decode_tps:.1f} t/s"
-        )
-        if last.server_decode_tps:
-            text += f" (server {last.server_decode_tps:.1f})"
+def _step_text(step: str, sample: Any) -> str:
+    """A request's line in the live log: its label and its own figures."""
+    text = (
+        f"{step}: TTFT {sample.ttft_s * 1000:.0f} ms,"
+        f" prefill {sample.prefill_tps:.1f} t/s, decode {sample.decode_tps:.1f} t/s"
+    )
+    if sample.server_decode_tps:
+        text += f" (server {sample.server_decode_tps:.1f})"
     return text
 
 
@@ -211,9 +209,9 @@ def bench(
     outcome = BenchOutcome(target, options, {"model": target.model, "url": target.base})
     base, name, doc = target.base, target.model, outcome.doc
 
-    def progress(step: str, result: Any) -> None:
-        fraction = len(result.samples) / options.reps if options.reps else None
-        report(Event("bench", "running", _step_text(step, result), fraction=fraction))
+    def progress(step: str, result: Any, sample: Any) -> None:
+        fraction = min(1.0, len(result.samples) / options.reps) if options.reps else None
+        report(Event("bench", "running", _step_text(step, sample), fraction=fraction))
 
     try:
         if options.api:
@@ -223,14 +221,7 @@ def bench(
             )  # fmt: skip
             doc["api"] = outcome.result.to_json()
         if options.depths:
-            sweep = api.depth_sweep(
-                base, name, prompt_tokens=options.prompt, gen_tokens=options.gen,
-                progress=progress, cancel=cancel,
-            )  # fmt: skip
-            doc["depth_sweep"] = [{"depth": d, **r.summary()} for d, r in sweep]
-            for item in doc["depth_sweep"]:
-                figures = f"prefill {_fmt(item['prefill_tps'])}, decode {_fmt(item['decode_tps'])}"
-                report(Event("bench", "depth", f"depth {item['depth']:>6}: {figures}"))
+            _depths(target, options, doc, report, progress, cancel)
         if options.concurrency:
             doc["concurrency"] = api.concurrency_sweep(base, name, cancel=cancel)
             for item in doc["concurrency"]:
@@ -257,6 +248,41 @@ def bench(
         outcome.run_id = _keep(outcome)
         doc["run_id"] = outcome.run_id
     return outcome
+
+
+def _depths(target: BenchTarget, options: BenchOptions, doc: dict[str, Any], report: Report,
+            progress: Any, cancel: threading.Event) -> None:  # fmt: skip
+    """The depth sweep: first which depths the served context leaves out, then each depth."""
+    from sparktop.bench import api
+
+    context = api.context_of(target.base)
+    fits, skipped = api.split_depths(api.DEPTHS, options.prompt, options.gen, context)
+    doc["depth_context"] = context
+    doc["depth_skipped"] = list(skipped)
+    for depth in skipped:
+        report(Event("bench", "depth", skipped_text(depth, context, options)))
+    sweep = api.depth_sweep(
+        target.base, target.model, prompt_tokens=options.prompt, gen_tokens=options.gen,
+        depths=fits, context=context, progress=progress, cancel=cancel,
+    )  # fmt: skip
+    doc["depth_sweep"] = [{"depth": d, **r.summary()} for d, r in sweep]
+    for item in doc["depth_sweep"]:
+        report(Event("bench", "depth", depth_text(item)))
+
+
+def depth_text(item: dict[str, Any]) -> str:
+    return (
+        f"depth {item['depth']:>6}: prefill {_fmt(item['prefill_tps'])}, "
+        f"decode {_fmt(item['decode_tps'])}"
+    )
+
+
+def skipped_text(depth: int, context: int | None, options: BenchOptions) -> str:
+    """Why a depth was left out: the request would not fit the served context."""
+    need = f"{depth} + {options.prompt} + {options.gen} tokens"
+    if context is None:
+        return f"skipped depth {depth}: the server does not say its context (needs {need})"
+    return f"skipped depth {depth}: context {context} too small (needs {need})"
 
 
 def _llama_bench(

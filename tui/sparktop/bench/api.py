@@ -130,6 +130,11 @@ def exact_prompt(base: str, n_tokens: int, timeout: float = 30.0) -> list[int] |
     return None
 
 
+Progress = Callable[[str, ApiResult, Sample], None]
+"""Told after each request (the warm-up too): its label ("warm-up", "rep 2/3"), the run so
+far and that request's own figures, so a repetition's line carries its own numbers."""
+
+
 def run_api_bench(
     base: str,
     model: str,
@@ -138,7 +143,7 @@ def run_api_bench(
     gen_tokens: int = 128,
     repetitions: int = 3,
     warmup: bool = True,
-    progress: Callable[[str, ApiResult], None] | None = None,
+    progress: Progress | None = None,
     cancel: threading.Event | None = None,
     timeout: float = 600.0,
 ) -> ApiResult:
@@ -149,20 +154,17 @@ def run_api_bench(
     if isinstance(prompt, str):
         prompt = prompt[: prompt_tokens * 4]
     result = ApiResult(base, model, prompt_tokens, gen_tokens, ids is not None)
-    runs = ([False] if warmup else []) + [True] * repetitions
-    for index, counted in enumerate(runs):
+    labels = (["warm-up"] if warmup else []) + [
+        f"rep {n}/{repetitions}" for n in range(1, repetitions + 1)
+    ]
+    for label in labels:
         if cancel is not None and cancel.is_set():
             raise BenchCancelled()
-        label = (
-            "warm-up" if not counted else f"repetition {index + (0 if warmup else 1)}/{repetitions}"
-        )
-        if progress:
-            progress(label, result)
         sample = _one(base, model, prompt, gen_tokens, cancel, timeout)
-        if counted:
+        if label != "warm-up":
             result.samples.append(sample)
-    if progress:
-        progress("done", result)
+        if progress:
+            progress(label, result, sample)
     return result
 
 
@@ -243,6 +245,15 @@ def context_of(base: str) -> int | None:
 DEPTHS = (0, 4096, 16384, 32768, 65536, 131072)
 
 
+def split_depths(
+    depths: tuple[int, ...], prompt_tokens: int, gen_tokens: int, context: int | None
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The depths whose request (depth + prompt + generation) fits `context`, and the rest."""
+    limit = context or 0
+    fits = tuple(d for d in depths if d + prompt_tokens + gen_tokens <= limit)
+    return fits, tuple(d for d in depths if d not in fits)
+
+
 def depth_sweep(
     base: str,
     model: str,
@@ -252,20 +263,18 @@ def depth_sweep(
     repetitions: int = 1,
     depths: tuple[int, ...] = DEPTHS,
     context: int | None = None,
-    progress: Callable[[str, ApiResult], None] | None = None,
+    progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> list[tuple[int, ApiResult]]:
-    """pp/tg with `depth` tokens of context ahead of the measured prompt, up to the context
-    the server gives a request (the prompt is depth + prompt_tokens long)."""
-    limit = context or context_of(base) or 0
+    """pp/tg with `depth` tokens of context ahead of the measured prompt, for the depths that
+    fit the context the server gives a request (the prompt is depth + prompt_tokens long)."""
+    fits, _ = split_depths(depths, prompt_tokens, gen_tokens, context or context_of(base))
     out = []
-    for depth in depths:
-        if depth + prompt_tokens + gen_tokens > limit:
-            break
+    for depth in fits:
         result = run_api_bench(
             base, model, prompt_tokens=depth + prompt_tokens, gen_tokens=gen_tokens,
             repetitions=repetitions, warmup=False, cancel=cancel,
-            progress=(lambda step, r, d=depth: progress(f"depth {d}: {step}", r))
+            progress=(lambda step, r, s, d=depth: progress(f"depth {d}: {step}", r, s))
             if progress else None,
         )  # fmt: skip
         out.append((depth, result))
