@@ -90,7 +90,7 @@ def main(args: list[str]) -> int:
         server = start(llama_server, model, Path(tmp) / "outside.log")
         print(f"busy_box: outside llama-server pid {server.pid} serving {NAME!r} on :{PORT}")
         try:
-            named = any(not arg.startswith("-") for arg in args)  # the caller chose the tests
+            named = any(Path(arg.split("::")[0]).exists() for arg in args)  # tests chosen
             tests = [] if named else [str(TESTS / name) for name in SERVER_TESTS]
             code = subprocess.call([sys.executable, "-m", "pytest", *args, *tests])
             problem = serving(server.pid)
