@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sparktop.actions.errors import ActionError
+from sparktop.actions.errors import BAD_INPUT, ActionError
 from sparktop.actions.events import Event, Report, quiet
 from sparktop.catalog.entry import ModelEntry
 from sparktop.catalog.fit import NO_FIT
@@ -43,11 +43,22 @@ def _error(exc: ServeError) -> ActionError:
 
 
 def resolve_entry(control: Control, name: str) -> ModelEntry:
-    """A catalog entry by name or served name."""
-    try:
-        return control.resolve_entry(name)
-    except ServeError as exc:
-        raise _error(exc) from None
+    """A catalog entry by name or served name; else an ActionError (exit 2) that suggests
+    close names, or says the entry is there but did not load."""
+    from sparktop.catalog.loader import did_you_mean
+
+    catalog = control.catalog
+    entry = catalog.get(name) or catalog.by_served_name(name)
+    if entry is not None:
+        return entry
+    problems = catalog.invalid.get(name)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ActionError(f"catalog entry {name!r} has errors: {problems[0]}{more}", code=BAD_INPUT)
+    served = (e.serve.served_name for e in catalog)
+    close = did_you_mean(name, [*catalog.entries, *catalog.invalid]) or did_you_mean(name, served)
+    hint = f"did you mean {close}?" if close else "`sparktop catalog` lists the models"
+    raise ActionError(f"unknown model {name!r} ({hint})", code=BAD_INPUT)
 
 
 def resolve_server(

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +53,45 @@ ENDPOINT_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):([0
 
 
 class EntryError(Exception):
-    """One problem in one entry; str() is ``file:line: model NAME: message``."""
+    """Problems in one entry; str() is one line per problem, ``file:line: model NAME: message``."""
+
+
+def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str | None:
+    """`a`, `a or b`, `a, b or c`: the choices that start with `word`, then the close
+    misspellings of it (difflib); None when nothing is close."""
+    choices = list(dict.fromkeys(choices))
+    found = [c for c in choices if c.startswith(word) and c != word]
+    found += get_close_matches(word, choices, n=n, cutoff=0.6)
+    found = list(dict.fromkeys(found))[:n]
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else f"{', '.join(found[:-1])} or {found[-1]}"
+
+
+def _unknown(label: str, key: str, allowed: Iterable[str], quote: bool = True) -> str:
+    """`unknown key 'serve.prot' (did you mean port?)`, else with the known keys."""
+    close = did_you_mean(key, allowed, n=1)
+    hint = f"did you mean {close}?" if close else f"known: {', '.join(sorted(allowed))}"
+    shown = repr(label) if quote else label
+    return f"unknown key {shown} ({hint})"
+
+
+def _not_one_of(label: str, value: object, allowed: Iterable[str]) -> str:
+    """`engine must be one of a, b, got 'x'`, with the close choice when there is one."""
+    allowed = list(allowed)
+    close = did_you_mean(str(value), allowed, n=1) if isinstance(value, str) else None
+    hint = f" (did you mean {close}?)" if close else ""
+    return f"{label} must be one of {', '.join(allowed)}, got {value!r}{hint}"
 
 
 @dataclass
 class Catalog:
     entries: dict[str, ModelEntry] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    """Every problem, one line each: ``file:line: model NAME: message``."""
     files: list[Path] = field(default_factory=list)
+    invalid: dict[str, list[str]] = field(default_factory=dict)
+    """Entries left out for their problems: name -> those problems' lines."""
 
     def get(self, name: str) -> ModelEntry | None:
         return self.entries.get(name)
@@ -123,14 +155,31 @@ def _merge(base: _Source, over: _Source) -> _Source:
 
 
 class _Check:
-    """Typed field readers that raise EntryError with file:line."""
+    """Typed field readers: a problem is noted with file:line (`problems`) and the reader
+    returns nothing, so one pass finds every problem of an entry."""
 
     def __init__(self, src: _Source, name: str) -> None:
         self.src = src
         self.name = name
+        self.problems: list[tuple[str, str]] = []
+        """(file:line, the whole line), in the order found."""
+        self.suggested: set[tuple[Any, ...]] = set()
+        """Key paths an unknown key was probably meant as (their `required` is not repeated)."""
 
     def fail(self, message: str, *keys: Any) -> EntryError:
-        return EntryError(f"{self.src.at(*keys)}: model {self.name}: {message}")
+        where = self.src.at(*keys)
+        return EntryError(f"{where}: model {self.name}: {message}")
+
+    def note(self, message: str, *keys: Any) -> None:
+        where = self.src.at(*keys)
+        self.problems.append((where, f"{where}: model {self.name}: {message}"))
+
+    def error(self) -> EntryError | None:
+        """All problems noted, one line each in file order; None when there are none."""
+        if not self.problems:
+            return None
+        ordered = sorted(self.problems, key=lambda p: _place(p[0]))
+        return EntryError("\n".join(line for _, line in ordered))
 
     def get(self, *keys: Any) -> Any:
         value: Any = self.src.data
@@ -142,14 +191,20 @@ class _Check:
             value = value[key]
         return value
 
+    def required(self, *keys: Any) -> None:
+        """Note that `keys` is missing, unless an unknown key there was probably meant as it."""
+        if keys not in self.suggested:
+            self.note(f"{'.'.join(map(str, keys))} is required", *keys[:-1])
+
     def string(self, *keys: Any, required: bool = False) -> str | None:
         value = self.get(*keys)
         if value is None:
             if required:
-                raise self.fail(f"{'.'.join(map(str, keys))} is required", *keys[:-1])
+                self.required(*keys)
             return None
         if not isinstance(value, str | int | float) or isinstance(value, bool):
-            raise self.fail(f"{'.'.join(map(str, keys))} must be text, got {value!r}", *keys)
+            self.note(f"{'.'.join(map(str, keys))} must be text, got {value!r}", *keys)
+            return None
         return str(value)
 
     def number(self, *keys: Any, low: float, high: float, integer: bool = False) -> Any:
@@ -160,9 +215,11 @@ class _Check:
         kind = int if integer else int | float
         if isinstance(value, bool) or not isinstance(value, kind):
             what = "a whole number" if integer else "a number"
-            raise self.fail(f"{label} must be {what}, got {value!r}", *keys)
+            self.note(f"{label} must be {what}, got {value!r}", *keys)
+            return None
         if not low <= value <= high:
-            raise self.fail(f"{label} must be between {low:g} and {high:g}, got {value}", *keys)
+            self.note(f"{label} must be between {low:g} and {high:g}, got {value}", *keys)
+            return None
         return value
 
     def strings(self, *keys: Any) -> tuple[str, ...]:
@@ -171,37 +228,48 @@ class _Check:
             return ()
         label = ".".join(map(str, keys))
         if isinstance(value, str):
-            raise self.fail(
+            self.note(
                 f"{label} must be a list (one item per argument), not a string: {value!r}",
                 *keys,
             )
+            return ()
         if not isinstance(value, list):
-            raise self.fail(f"{label} must be a list, got {value!r}", *keys)
-        out = []
+            self.note(f"{label} must be a list, got {value!r}", *keys)
+            return ()
         for item in value:
             if isinstance(item, bool) or not isinstance(item, str | int | float):
-                raise self.fail(f"{label} items must be text, got {item!r}", *keys)
-            out.append(str(item))
-        return tuple(out)
+                self.note(f"{label} items must be text, got {item!r}", *keys)
+                return ()
+        return tuple(str(item) for item in value)
 
-    def keys(self, allowed: set[str], *keys: Any) -> None:
+    def keys(self, allowed: set[str], *keys: Any) -> bool:
+        """Note every unknown key of the mapping at `keys`; False when it is no mapping."""
         value = self.get(*keys) if keys else self.src.data
         if value is None:
-            return
+            return True
         if not isinstance(value, dict):
-            raise self.fail(f"{'.'.join(map(str, keys))} must be a mapping", *keys)
+            self.note(f"{'.'.join(map(str, keys))} must be a mapping", *keys)
+            return False
         for key in value:
             if key not in allowed:
                 label = ".".join(map(str, (*keys, key)))
-                raise self.fail(
-                    f"unknown key {label!r} (known: {', '.join(sorted(allowed))})", *keys, key
-                )
+                self.note(_unknown(label, str(key), allowed), *keys, key)
+                close = get_close_matches(str(key), allowed, n=1)
+                if close:
+                    self.suggested.add((*keys, close[0]))
+        return True
+
+
+def _place(where: str) -> tuple[str, int]:
+    """`file:line` as (file, line) to sort by."""
+    path, _, line = where.rpartition(":")
+    return (path, int(line)) if line.isdigit() else (where, 0)
 
 
 def _port(check: _Check, *keys: str, required: bool = False) -> int | None:
     port = check.number(*keys, low=1, high=65535, integer=True)
-    if port is None and required:
-        raise check.fail(f"{'.'.join(keys)} is required", *keys[:-1])
+    if port is None and required and check.get(*keys) is None:
+        check.required(*keys)
     return port
 
 
@@ -226,11 +294,8 @@ def _rpc(check: _Check, engine: str) -> RpcSpec | None:
             raise check.fail(f"{label} must be a mapping with an endpoint", *at)
         unknown = sorted(set(map(str, item)) - _WORKER_KEYS)
         if unknown:
-            raise check.fail(
-                f"unknown key {label}.{unknown[0]} (known: {', '.join(sorted(_WORKER_KEYS))})",
-                *at,
-                unknown[0],
-            )
+            problem = _unknown(f"{label}.{unknown[0]}", unknown[0], _WORKER_KEYS, quote=False)
+            raise check.fail(problem, *at, unknown[0])
         endpoint = item.get("endpoint")
         match = ENDPOINT_RE.match(endpoint) if isinstance(endpoint, str) else None
         if match is None:
@@ -266,103 +331,108 @@ def _rpc(check: _Check, engine: str) -> RpcSpec | None:
     return RpcSpec(workers=tuple(workers))
 
 
-def build_entry(src: _Source) -> ModelEntry:
-    """Validate one merged entry; raise EntryError at its first problem."""
-    raw_name = src.data.get("name")
-    name = str(raw_name) if raw_name is not None else "?"
-    check = _Check(src, name)
-    if not isinstance(raw_name, str) or not NAME_RE.match(raw_name):
-        raise check.fail(
-            f"name must be letters, digits, '.', '_' or '-' (no spaces), got {raw_name!r}",
-            "name",
-        )
-    check.keys(_ENTRY_KEYS)
+def _engine(check: _Check) -> str | None:
+    """The entry's engine, or None (noted) when missing or unknown."""
     engine = check.string("engine", required=True)
-    if engine not in ENGINE_NAMES:
-        known = ", ".join(ENGINE_NAMES)
-        raise check.fail(f"engine must be one of {known}, got {engine!r}", "engine")
-    if not isinstance(check.get("serve"), dict):
-        raise check.fail("serve (the serve profile) is required and must be a mapping", "serve")
-    check.keys(_SERVE_KEYS, "serve")
-    served = check.string("serve", "served_name") or name
-    port = _port(check, "serve", "port", required=True)
-    assert port is not None
+    if engine is not None and engine not in ENGINE_NAMES:
+        check.note(_not_one_of("engine", engine, ENGINE_NAMES), "engine")
+        return None
+    return engine
+
+
+def _argv(check: _Check, engine: str | None) -> tuple[str, ...]:
+    """serve.argv, which only (and always) the engines that take a full argv have."""
     argv = check.strings("serve", "argv")
+    if engine is None:
+        return argv
     takes_argv = adapter(engine).takes_argv
-    if takes_argv and not argv:
-        raise check.fail(f"engine {engine!r} needs serve.argv (a list)", "serve")
+    if takes_argv and check.get("serve", "argv") in (None, []):
+        check.note(f"engine {engine!r} needs serve.argv (a list)", "serve")
     if argv and not takes_argv:
         with_argv = " or ".join(repr(n) for n, a in ADAPTERS.items() if a.takes_argv)
-        raise check.fail(
+        check.note(
             f"serve.argv is only for engine {with_argv}; use serve.args for {engine}",
             "serve",
             "argv",
         )
+    return argv
+
+
+def _proxy(check: _Check) -> ProxySpec | None:
+    if check.get("serve", "proxy") is None or not check.keys(_PROXY_KEYS, "serve", "proxy"):
+        return None
+    port = _port(check, "serve", "proxy", "port", required=True)
+    requires = check.get("serve", "proxy", "requires_token")
+    if requires is not None and not isinstance(requires, bool):
+        check.note("serve.proxy.requires_token must be true or false",
+                   "serve", "proxy", "requires_token")  # fmt: skip
+        return None
+    return ProxySpec(
+        port=port or 0,
+        host=check.string("serve", "proxy", "host") or "127.0.0.1",
+        requires_token=True if requires is None else requires,
+        token_env=check.string("serve", "proxy", "token_env"),
+    )
+
+
+def _serve(check: _Check, name: str, engine: str | None) -> ServeProfile | None:
+    """The serve profile; None when there is no `serve:` mapping (noted)."""
+    if not isinstance(check.get("serve"), dict):
+        check.note("serve (the serve profile) is required and must be a mapping", "serve")
+        return None
+    check.keys(_SERVE_KEYS, "serve")
     env_raw = check.get("serve", "env") or {}
     if not isinstance(env_raw, dict):
-        raise check.fail("serve.env must be a mapping of NAME: value", "serve", "env")
-    env = tuple((str(k), str(v)) for k, v in env_raw.items())
-    proxy = None
-    if check.get("serve", "proxy") is not None:
-        check.keys(_PROXY_KEYS, "serve", "proxy")
-        proxy_port = _port(check, "serve", "proxy", "port", required=True)
-        assert proxy_port is not None
-        requires = check.get("serve", "proxy", "requires_token")
-        if requires is not None and not isinstance(requires, bool):
-            raise check.fail(
-                "serve.proxy.requires_token must be true or false",
-                "serve",
-                "proxy",
-                "requires_token",
-            )
-        proxy = ProxySpec(
-            port=proxy_port,
-            host=check.string("serve", "proxy", "host") or "127.0.0.1",
-            requires_token=True if requires is None else requires,
-            token_env=check.string("serve", "proxy", "token_env"),
-        )
+        check.note("serve.env must be a mapping of NAME: value", "serve", "env")
+        env_raw = {}
     cache_type = check.string("serve", "cache_type") or "f16"
     if cache_type not in CACHE_TYPES:
-        raise check.fail(
-            f"serve.cache_type must be one of {', '.join(CACHE_TYPES)}, got {cache_type!r}",
-            "serve",
-            "cache_type",
-        )
-    serve = ServeProfile(
-        served_name=served,
-        port=port,
+        check.note(_not_one_of("serve.cache_type", cache_type, CACHE_TYPES),
+                   "serve", "cache_type")  # fmt: skip
+    timeout = check.number("serve", "ready_timeout_s", low=1, high=86400)
+    return ServeProfile(
+        served_name=check.string("serve", "served_name") or name,
+        port=_port(check, "serve", "port", required=True) or 0,
         host=check.string("serve", "host") or "127.0.0.1",
         context=check.number("serve", "context", low=1, high=10_000_000, integer=True),
         args=check.strings("serve", "args"),
-        argv=argv,
-        env=env,
+        argv=_argv(check, engine),
+        env=tuple((str(k), str(v)) for k, v in env_raw.items()),
         exclusive=check.string("serve", "exclusive"),
-        proxy=proxy,
+        proxy=_proxy(check),
         cache_type=cache_type,
         parallel=check.number("serve", "parallel", low=1, high=1024, integer=True) or 1,
-        ready_timeout_s=float(check.number("serve", "ready_timeout_s", low=1, high=86400) or 900.0),
+        ready_timeout_s=float(timeout or 900.0),
     )
-    arch = None
-    if check.get("architecture") is not None:
-        check.keys(_ARCH_KEYS, "architecture")
-        values = {
-            key: check.number("architecture", key, low=1, high=100_000, integer=True)
-            for key in _ARCH_KEYS
-        }
-        missing = [k for k in ("layers", "kv_heads", "head_dim") if values[k] is None]
-        if missing:
-            raise check.fail(f"architecture needs {', '.join(missing)}", "architecture")
-        arch = Architecture(**values)  # type: ignore[arg-type]
+
+
+def _architecture(check: _Check) -> Architecture | None:
+    if check.get("architecture") is None or not check.keys(_ARCH_KEYS, "architecture"):
+        return None
+    values = {
+        key: check.number("architecture", key, low=1, high=100_000, integer=True)
+        for key in _ARCH_KEYS
+    }
+    needed = ("layers", "kv_heads", "head_dim")
+    missing = [k for k in needed if check.get("architecture", k) is None]
+    if missing:
+        check.note(f"architecture needs {', '.join(missing)}", "architecture")
+        return None
+    return Architecture(**values)  # type: ignore[arg-type]
+
+
+def _speeds(check: _Check) -> tuple[KnownSpeed, ...]:
+    raw = check.get("speeds") or []
+    if not isinstance(raw, list):
+        check.note("speeds must be a list", "speeds")
+        return ()
     speeds = []
-    raw_speeds = check.get("speeds") or []
-    if not isinstance(raw_speeds, list):
-        raise check.fail("speeds must be a list", "speeds")
-    for i, item in enumerate(raw_speeds):
+    for i, item in enumerate(raw):
         if not isinstance(item, dict) or not item.get("hardware"):
-            raise check.fail("each speed needs a hardware: it was measured on", "speeds")
-        unknown = set(item) - _SPEED_KEYS
-        if unknown:
-            raise check.fail(f"unknown key speeds[{i}].{sorted(unknown)[0]}", "speeds")
+            check.note("each speed needs a hardware: it was measured on", "speeds", i)
+            continue
+        for key in sorted(set(map(str, item)) - _SPEED_KEYS):
+            check.note(_unknown(f"speeds[{i}].{key}", key, _SPEED_KEYS), "speeds", i, key)
         speeds.append(
             KnownSpeed(
                 hardware=str(item["hardware"]),
@@ -371,36 +441,66 @@ def build_entry(src: _Source) -> ModelEntry:
                 source=item.get("source"),
             )
         )
-    modes = check.strings("modes")
-    for mode in modes:
-        if mode not in MODES:
-            raise check.fail(f"unknown mode {mode!r} (known: {', '.join(MODES)})", "modes")
-    local_dir = check.string("local_dir")
-    size_gb = check.number("size_gb", low=0, high=100_000)
+    return tuple(speeds)
+
+
+def _files(check: _Check) -> tuple[str, ...]:
     files = check.strings("files")
     for item in files:
         if os.path.isabs(item) or ".." in Path(item).parts:
-            raise check.fail(f"files must be relative to local_dir, got {item!r}", "files")
-    return ModelEntry(
+            check.note(f"files must be relative to local_dir, got {item!r}", "files")
+    return files
+
+
+def build_entry(src: _Source) -> ModelEntry:
+    """Validate one merged entry; raise EntryError naming every problem, one line each."""
+    raw_name = src.data.get("name")
+    name = str(raw_name) if raw_name is not None else "?"
+    check = _Check(src, name)
+    if not isinstance(raw_name, str) or not NAME_RE.match(raw_name):
+        check.note(
+            f"name must be letters, digits, '.', '_' or '-' (no spaces), got {raw_name!r}",
+            "name",
+        )
+    check.keys(_ENTRY_KEYS)
+    engine = _engine(check)
+    serve = _serve(check, name, engine)
+    modes = check.strings("modes")
+    for mode in modes:
+        if mode not in MODES:
+            check.note(f"unknown mode {mode!r} (known: {', '.join(MODES)})", "modes")
+    local_dir = check.string("local_dir")
+    size_gb = check.number("size_gb", low=0, high=100_000)
+    rpc = None
+    if engine is not None:
+        try:
+            rpc = _rpc(check, engine)
+        except EntryError as exc:  # the rpc section stops at its first problem
+            check.problems.append((check.src.at("rpc"), str(exc)))
+    entry = ModelEntry(
         name=name,
-        engine=engine,
-        serve=serve,
+        engine=engine or "?",
+        serve=serve or ServeProfile(served_name=name, port=0),
         description=check.string("description") or "",
         repo=check.string("repo"),
         include=check.strings("include"),
-        files=files,
+        files=_files(check),
         local_dir=Path(os.path.expandvars(local_dir)).expanduser() if local_dir else None,
         quant=check.string("quant"),
         bits_per_weight=check.number("bits_per_weight", low=0.5, high=64),
         size_bytes=int(size_gb * GB) if size_gb is not None else None,
         params_b=check.number("params_b", low=0, high=100_000),
-        architecture=arch,
-        speeds=tuple(speeds),
+        architecture=_architecture(check),
+        speeds=_speeds(check),
         modes=modes,
         source=src.at(),
         tags=check.strings("tags"),
-        rpc=_rpc(check, engine),
+        rpc=rpc,
     )
+    error = check.error()
+    if error is not None:
+        raise error
+    return entry
 
 
 def _read_file(path: Path, errors: list[str]) -> list[_Source]:
@@ -456,7 +556,9 @@ def load_catalog(dirs: Iterable[Path] | None = None) -> Catalog:
         try:
             entry = build_entry(src)
         except EntryError as exc:
-            catalog.errors.append(str(exc))
+            problems = str(exc).splitlines()
+            catalog.errors += problems
+            catalog.invalid[name] = problems
             continue
         catalog.entries[name] = entry
     return catalog
