@@ -11,9 +11,12 @@ import sqlite3
 
 import pytest
 from conftest import free_port, make_app, run_cli, tiny_entry, write_user_catalog
-from test_tui_servers import names, select, wait_until
+from test_tui_servers import wait_until
 
-pytestmark = pytest.mark.slow
+from sparktop.actions.bench import BenchOptions, BenchOutcome, BenchTarget
+from sparktop.bench.api import ApiResult, Sample
+from sparktop.bench.noise import noise_note
+from sparktop.bench.store import SCHEMA, ResultStore
 
 CONTEXT = 1024
 REP = re.compile(
@@ -31,6 +34,14 @@ def benchy(llama_server, tiny_gguf, isolated_dirs):
     assert run_cli("serve", "benchy", timeout=120).returncode == 0
     yield port
     run_cli("stop", "benchy", timeout=60)
+
+
+async def bench_screen(pilot, app, lengths: tuple[int, int, int]):
+    """`b` on benchy with these prompt/generated tokens and repetitions; its first run done."""
+    from test_bench import open_bench_screen
+
+    app.main.bench_lengths = lengths
+    return await open_bench_screen(pilot, app)
 
 
 def kept_detail(isolated_dirs, run_id: int) -> dict:
@@ -54,6 +65,7 @@ def assert_reps_carry_their_own_figures(log: str, samples: list[dict]) -> None:
     assert "warm-up: TTFT" in log
 
 
+@pytest.mark.slow
 def test_cli_bench_prints_each_repetition_with_its_own_figures(benchy, isolated_dirs):
     result = run_cli("bench", "benchy", "--prompt", "32", "--gen", "16", "--reps", "3",
                      timeout=300)  # fmt: skip
@@ -62,6 +74,7 @@ def test_cli_bench_prints_each_repetition_with_its_own_figures(benchy, isolated_
     assert_reps_carry_their_own_figures(result.stdout, samples)
 
 
+@pytest.mark.slow
 def test_cli_depth_sweep_says_which_depths_it_skipped_and_why(benchy, isolated_dirs):
     result = run_cli("bench", "benchy", "--prompt", "32", "--gen", "16", "--reps", "1",
                      "--depths", timeout=300)  # fmt: skip
@@ -75,25 +88,136 @@ def test_cli_depth_sweep_says_which_depths_it_skipped_and_why(benchy, isolated_d
     assert detail["depth_skipped"] == [4096, 16384, 32768, 65536, 131072]
 
 
+@pytest.mark.slow
 async def test_tui_log_shows_own_figures_per_repetition_and_skipped_depths(benchy, isolated_dirs):
-    from sparktop.ui.screens.bench import BenchScreen
-
     app = make_app("nogpu", watch_servers=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: names(app).get("benchy") == "ready")
-        select(app, "benchy")
-        app.main.bench_lengths = (32, 16, 3)
-        await pilot.press("b")
-        await wait_until(pilot, lambda: isinstance(app.screen, BenchScreen))
-        screen = app.screen
+        screen = await bench_screen(pilot, app, (32, 16, 3))
 
         def log() -> str:
             return "\n".join(screen.query_one("#bench-log").lines)
 
-        await wait_until(pilot, lambda: not screen.running and "kept as run" in log(), 120)
         samples = kept_detail(isolated_dirs, run_id_of(log()))["api"]["samples"]
         assert_reps_carry_their_own_figures(log(), samples)
         await pilot.press("d")
         await wait_until(pilot, lambda: not screen.running and "depth: done" in log(), 120)
         assert f"skipped depth 4096: context {CONTEXT} too small" in log(), log()
         assert re.search(r"depth +0: prefill", log()), log()
+
+
+# -- noisy runs ------------------------------------------------------------------------
+
+
+def fabricated(decode_s: tuple[float, ...]) -> ApiResult:
+    """A run of 64-token prompts and 17 generated tokens whose decode took `decode_s`."""
+    result = ApiResult("http://127.0.0.1:1", "fab", 64, 17, True)
+    result.samples += [Sample(64, 17, 0.05, d, 0.05 + d) for d in decode_s]
+    return result
+
+
+STEADY = (0.100, 0.102, 0.098)  # decode 160, 157, 163 t/s
+NOISY = (0.100, 0.100, 0.200)  # decode 160, 160, 80 t/s: stdev 46 = 29 % of the median
+
+
+def test_the_noisy_rule_is_a_stdev_above_a_fifth_of_the_median():
+    assert noise_note([("decode", 100.0, 20.0)]) is None
+    assert noise_note([("decode", 100.0, 21.0), ("TTFT", 0.05, 0.001)]) == "decode ±21%"
+    assert noise_note([("decode", 100.0, 20.2)]) == "decode ±20.2%"
+    assert noise_note([("decode", None, None), ("prefill", 0.0, 5.0)]) is None
+    assert fabricated(STEADY).noise() is None
+    assert fabricated(NOISY).noise() == "decode ±29%"
+    assert fabricated(NOISY[:1]).noise() is None  # one repetition has no spread
+
+
+def test_a_noisy_run_is_kept_and_reported_with_the_mark(tmp_path):
+    store = ResultStore(tmp_path / "bench.sqlite3")
+    noisy = store.add_api(fabricated(NOISY), engine="llama.cpp")
+    steady = store.add_api(fabricated(STEADY), engine="llama.cpp")
+    assert store.get(noisy)["noisy"] == "decode ±29%"
+    assert store.get(steady)["noisy"] is None
+    assert {r["id"]: r["noisy"] for r in store.history()} == {noisy: "decode ±29%", steady: None}
+    outcome = BenchOutcome(BenchTarget("http://127.0.0.1:1", "fab"), BenchOptions(reps=3),
+                           result=fabricated(NOISY), run_id=noisy)  # fmt: skip
+    assert outcome.noisy == "decode ±29%"
+    assert "NOISY (decode ±29%)" in outcome.summary_line()
+    report = "\n".join(outcome.lines())
+    assert "NOISY: decode ±29%: standard deviation above 20 % of the median" in report
+    assert f"kept as run {noisy}, marked noisy" in report
+    quiet = BenchOutcome(outcome.target, outcome.options, result=fabricated(STEADY))
+    assert "NOISY" not in quiet.summary_line() + "\n".join(quiet.lines())
+
+
+def test_a_store_kept_before_the_noisy_mark_gains_the_field(tmp_path):
+    path = tmp_path / "bench.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA.replace(",\n    noisy TEXT", ""))
+        db.execute("INSERT INTO runs (time, model, kind) VALUES (1, 'old', 'api')")
+    store = ResultStore(path)
+    assert store.history()[0]["noisy"] is None
+    run = store.add_api(fabricated(NOISY), engine=None)
+    assert store.get(run)["noisy"] == "decode ±29%"
+
+
+def test_results_lists_noisy_runs_as_noisy(isolated_dirs):
+    store = ResultStore()
+    noisy = store.add_api(fabricated(NOISY), engine="llama.cpp")
+    steady = store.add_api(fabricated(STEADY), engine="llama.cpp")
+    listing = run_cli("results")
+    assert listing.returncode == 0, listing.stderr
+    lines = {int(line.split()[0]): line for line in listing.stdout.splitlines()
+             if line.strip()[:1].isdigit()}  # fmt: skip
+    assert "noisy" in lines[noisy] and "decode ±29%" in lines[noisy]
+    assert "noisy" not in lines[steady]
+    exported = json.loads(run_cli("results", "--export", "json").stdout)
+    assert {r["id"]: r["noisy"] for r in exported} == {noisy: "decode ±29%", steady: None}
+
+
+# -- the same kept fields from both faces ------------------------------------------------
+
+KEPT = ("model", "quant", "engine", "serve_flags", "host", "hardware", "sparktop_version")
+LENGTHS = ("prompt_tokens", "gen_tokens", "repetitions")
+
+
+@pytest.mark.slow
+async def test_runs_and_sweeps_from_the_tui_are_kept_like_the_clis(benchy, isolated_dirs):
+    cli = run_cli("bench", "benchy", "--prompt", "32", "--gen", "16", "--reps", "2", "--depths",
+                  "--quality", "--llama-bench", timeout=600)  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    app = make_app("nogpu", watch_servers=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await bench_screen(pilot, app, (32, 16, 2))
+        for key, kind in (("d", "depth"), ("k", "quality"), ("l", "llama-bench")):
+            await pilot.press(key)
+            await wait_until(pilot, lambda k=kind: not screen.running and any(
+                line.startswith(f"{k}: done") for line in screen.query_one("#bench-log").lines
+            ), timeout=300)  # fmt: skip
+        await pilot.press("escape")
+    runs = json.loads(run_cli("results", "--export", "json").stdout)
+    by_kind: dict[str, list[dict]] = {}
+    for run in sorted(runs, key=lambda r: r["id"]):
+        assert "noisy" in run
+        by_kind.setdefault(run["kind"], []).append(run)
+    assert sorted(by_kind) == ["api", "depth", "llama-bench", "quality"]
+    (cli_run, tui_run), sweeps = by_kind["api"], [by_kind[k][0] for k in SWEEP_KINDS]
+    for key in KEPT:
+        assert len({run[key] for run in [cli_run, tui_run, *sweeps]}) == 1, key
+    assert tui_run["quant"] == "F32" and tui_run["serve_flags"] == "--parallel 1 --jinja"
+    assert [tui_run[k] for k in LENGTHS] == [cli_run[k] for k in LENGTHS] == [32, 16, 2]
+    depth, quality, llama = sweeps
+    assert [depth[k] for k in LENGTHS] == [32, 16, 1]  # each depth is measured once
+    assert [llama[k] for k in LENGTHS] == [32, 16, 2] and llama["decode_tps"] > 0
+    assert [quality[k] for k in LENGTHS] == [None, None, None]
+    by_cli = kept_detail(isolated_dirs, cli_run["id"])
+    by_tui = {run["kind"]: kept_detail(isolated_dirs, run["id"]) for run in sweeps}
+    skipped = [4096, 16384, 32768, 65536, 131072]
+    assert by_tui["depth"]["depth_skipped"] == by_cli["depth_skipped"] == skipped
+    assert [d["depth"] for d in by_tui["depth"]["depth_sweep"]] == [0]
+    assert [d["depth"] for d in by_cli["depth_sweep"]] == [0]
+    modes = [q["mode"] for q in by_cli["quality"]]
+    assert [q["mode"] for q in by_tui["quality"]["quality"]] == modes and len(modes) >= 4
+    tests = [row["test"] for row in by_cli["llama_bench"]]
+    assert [row["test"] for row in by_tui["llama-bench"]["llama_bench"]] == tests
+    assert tests == ["pp32", "tg16"]
+
+
+SWEEP_KINDS = ("depth", "quality", "llama-bench")

@@ -117,6 +117,13 @@ class BenchOutcome:
     llama_rows: list[Any] = field(default_factory=list)
     run_id: int | None = None
 
+    @property
+    def noisy(self) -> str | None:
+        """The figures whose standard deviation exceeds 20 % of the median, or None."""
+        notes = [self.result.noise()] if self.result is not None else []
+        notes += [row.noise() for row in self.llama_rows]
+        return ", ".join(n for n in notes if n) or None
+
     def summary_line(self) -> str:
         """One line: the medians (the TUI's summary, the queue's row)."""
         parts = []
@@ -130,6 +137,8 @@ class BenchOutcome:
             ]
         else:
             parts.append(f"{self.options.kind}: done")
+        if self.noisy:
+            parts.append(f"NOISY ({self.noisy})")
         if self.run_id is not None:
             parts.append(f"kept as run {self.run_id}")
         return "   ".join(parts)
@@ -159,11 +168,17 @@ class BenchOutcome:
         for item in doc.get("concurrency", []):
             out.append(f"  {item['streams']} streams: {item['aggregate_decode_tps']:.1f} t/s "
                        f"aggregate ({item['completed']} completed)")  # fmt: skip
+        if self.noisy:
+            out.append(f"  NOISY: {self.noisy}: {NOISY_WHY}")
         if self.run_id is not None:
-            out.append(f"  kept as run {self.run_id} (sparktop results)")
+            note = ", marked noisy" if self.noisy else ""
+            out.append(f"  kept as run {self.run_id}{note} (sparktop results)")
         for item in doc.get("quality", []):
             out.append(quality_line(item))
         return out
+
+
+NOISY_WHY = "standard deviation above 20 % of the median; run again on a quiet box"
 
 
 def _fmt(stat: dict, unit: str = "t/s") -> str:
@@ -223,7 +238,9 @@ def bench(
         if options.depths:
             _depths(target, options, doc, report, progress, cancel)
         if options.concurrency:
-            doc["concurrency"] = api.concurrency_sweep(base, name, cancel=cancel)
+            doc["concurrency"] = api.concurrency_sweep(
+                base, name, prompt_tokens=options.prompt, gen_tokens=options.gen, cancel=cancel
+            )
             for item in doc["concurrency"]:
                 report(Event("bench", "concurrency", f"{item['streams']} streams: "
                              f"{item['aggregate_decode_tps']:.1f} t/s aggregate "
@@ -315,7 +332,8 @@ def _keep(outcome: BenchOutcome) -> int:
 
     t, options = outcome.target, outcome.options
     store = ResultStore()
-    common = {"engine": t.engine, "quant": t.quant, "serve_flags": t.serve_flags}
+    common = {"engine": t.engine, "quant": t.quant, "serve_flags": t.serve_flags,
+              "noisy": outcome.noisy}  # fmt: skip
     if outcome.result is not None:
         return store.add_api(outcome.result, **common, detail=outcome.doc)
     prefill = decode = None
@@ -324,11 +342,20 @@ def _keep(outcome: BenchOutcome) -> int:
             prefill = row.avg_ts
         elif row.test.startswith("tg") and "@" not in row.test:
             decode = row.avg_ts
+    prompt, gen, reps = _lengths(options)
     return store.add(
-        model=t.model, kind=options.kind, prompt_tokens=options.prompt, gen_tokens=options.gen,
-        repetitions=options.reps, prefill_tps=prefill, decode_tps=decode, detail=outcome.doc,
-        **common,
+        model=t.model, kind=options.kind, prompt_tokens=prompt, gen_tokens=gen,
+        repetitions=reps, prefill_tps=prefill, decode_tps=decode, detail=outcome.doc, **common,
     )  # fmt: skip
+
+
+def _lengths(options: BenchOptions) -> tuple[int | None, int | None, int | None]:
+    """Prompt and generated tokens and repetitions a sweep run alone really used: the depth
+    sweep runs each depth once, the concurrency sweep each stream count once, the quality
+    prompts are their own."""
+    if options.kind == "quality":
+        return None, None, None
+    return options.prompt, options.gen, options.reps if options.kind == "llama-bench" else 1
 
 
 # -- the overnight queue ------------------------------------------------------------------

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sparktop.bench.noise import noise_note
 from sparktop.servers import http
 
 FILLER = (
@@ -88,6 +89,15 @@ class ApiResult:
             "server_decode_tps": _stat(server_tg),
         }
 
+    def noise(self) -> str | None:
+        """Which figures are noisy (sparktop.bench.noise), e.g. "decode ±27%"; None if none."""
+        s = self.summary()
+        return noise_note(
+            (name, s[key]["median"], s[key]["stdev"])
+            for name, key in (("TTFT", "ttft_s"), ("prefill", "prefill_tps"),
+                              ("decode", "decode_tps"))
+        )  # fmt: skip
+
     def to_json(self) -> dict:
         return {
             "url": self.url,
@@ -96,6 +106,7 @@ class ApiResult:
             "gen_tokens": self.gen_tokens,
             "exact_prompt": self.exact_prompt,
             "summary": self.summary(),
+            "noisy": self.noise(),
             "samples": [
                 {
                     "prompt_tokens": x.prompt_tokens,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import signal
+import statistics
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sparktop.bench.noise import noise_note
 from sparktop.engines import LLAMA_CPP, adapter
 
 PROGRAMS = ("llama-bench",)
@@ -24,6 +26,11 @@ class BenchRow:
     backends: str
     model_size: int | None
     model_n_params: int | None
+
+    def noise(self) -> str | None:
+        """ "llama-bench tg128 ±25%" when its samples are noisy (sparktop.bench.noise)."""
+        median = statistics.median(self.samples_ts) if self.samples_ts else self.avg_ts
+        return noise_note([(f"llama-bench {self.test}", median, self.stddev_ts)])
 
 
 def find_llama_bench(

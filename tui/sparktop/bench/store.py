@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS runs (
     ttft_s REAL,
     server_prefill_tps REAL,
     server_decode_tps REAL,
-    detail TEXT                    -- the whole result as JSON
+    detail TEXT,                   -- the whole result as JSON
+    noisy TEXT                     -- the figures whose stdev > 20 % of the median, or NULL
 );
 CREATE TABLE IF NOT EXISTS champions (
     mode TEXT PRIMARY KEY,
@@ -50,8 +51,10 @@ CREATE TABLE IF NOT EXISTS champions (
 COLUMNS = (
     "id", "time", "model", "quant", "engine", "serve_flags", "host", "hardware",
     "sparktop_version", "kind", "prompt_tokens", "gen_tokens", "repetitions", "prefill_tps",
-    "decode_tps", "ttft_s", "server_prefill_tps", "server_decode_tps",
+    "decode_tps", "ttft_s", "server_prefill_tps", "server_decode_tps", "noisy",
 )  # fmt: skip
+ADDED = {"noisy": "TEXT"}
+"""Columns newer than the first schema: added to a store kept by an older sparktop."""
 
 
 class ResultStore:
@@ -70,6 +73,11 @@ class ResultStore:
             logging.getLogger("sparktop").warning("%s", self.problem)
             with self._connect() as db:
                 db.executescript(SCHEMA)
+        with self._connect() as db:
+            have = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
+            for name, kind in ADDED.items():
+                if name not in have:
+                    db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=10)
@@ -100,8 +108,10 @@ class ResultStore:
         quant: str | None = None,
         serve_flags: str | None = None,
         detail: Any = None,
+        noisy: str | None = None,
     ) -> int:
-        """Keep an API benchmark (sparktop.bench.api.ApiResult): its medians and all of it."""
+        """Keep an API benchmark (sparktop.bench.api.ApiResult): its medians, whether it is
+        noisy (`noisy`, else the result's own verdict) and all of it."""
         summary = result.summary()
         return self.add(
             model=result.model, quant=quant, engine=engine, serve_flags=serve_flags,
@@ -110,6 +120,7 @@ class ResultStore:
             decode_tps=summary["decode_tps"]["median"], ttft_s=summary["ttft_s"]["median"],
             server_prefill_tps=summary["server_prefill_tps"]["median"],
             server_decode_tps=summary["server_decode_tps"]["median"],
+            noisy=noisy if noisy is not None else result.noise(),
             detail=detail if detail is not None else result.to_json(),
         )  # fmt: skip
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmark a served model (prefill/decode tok/s, TTFT)")
-    bench.add_argument("target", metavar="NAME|URL", nargs="?")
+    bench.add_argument("target", metavar="NAME|PORT|PID|URL", nargs="?")
     bench.add_argument("--prompt", type=int, default=512, help="prompt tokens (default 512)")
     bench.add_argument("--gen", type=int, default=128, help="generated tokens (default 128)")
     bench.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
@@ -173,5 +173,6 @@ def cmd_results(config: Config, args: argparse.Namespace) -> int:
     for row in actions.history_rows(store, args.model):
         pp = f"{row['prefill_tps']:.1f}" if row["prefill_tps"] else "–"
         tg = f"{row['decode_tps']:.1f}" if row["decode_tps"] else "–"
-        print(f"{row['id']:>5}  {row['model']:<28} {row['kind']:<11} pp {pp:>8}  tg {tg:>7}")
+        noisy = f"  noisy ({row['noisy']})" if row.get("noisy") else ""
+        print(f"{row['id']:>5}  {row['model']:<28} {row['kind']:<11} pp {pp:>8}  tg {tg:>7}{noisy}")
     return 0

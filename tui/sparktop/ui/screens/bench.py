@@ -18,7 +18,7 @@ from sparktop.actions import bench as bench_actions
 from sparktop.control import Control
 from sparktop.servers.info import ServerInfo
 
-HISTORY_COLUMNS = ("RUN", "WHEN", "MODEL", "PROMPT", "GEN", "PP t/s", "TG t/s", "TTFT")
+HISTORY_COLUMNS = ("RUN", "WHEN", "MODEL", "PROMPT", "GEN", "PP t/s", "TG t/s", "TTFT", "NOISY")
 
 
 class BenchScreen(Screen[None]):
@@ -136,7 +136,8 @@ class BenchScreen(Screen[None]):
             tg = f"{row['decode_tps']:.1f}" if row["decode_tps"] else "–"
             ttft = f"{row['ttft_s'] * 1000:.0f} ms" if row["ttft_s"] else "–"
             table.add_row(str(row["id"]), when, row["model"], str(row["prompt_tokens"]),
-                          str(row["gen_tokens"]), pp, tg, ttft, key=str(row["id"]))  # fmt: skip
+                          str(row["gen_tokens"]), pp, tg, ttft, row["noisy"] or "",
+                          key=str(row["id"]))  # fmt: skip
 
     def action_cancel_or_close(self) -> None:
         if self.running:
