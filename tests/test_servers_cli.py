@@ -197,8 +197,11 @@ def test_a_server_that_exits_while_loading_reports_its_log(llama_server, tmp_pat
     write_user_catalog(isolated_dirs["config"], [tiny_entry("broken", bad, free_port())])
     result = run_cli("serve", "broken", timeout=90)
     assert result.returncode != 0
-    assert "exited" in result.stderr and "while loading" in result.stderr
+    assert "broken exited with 1 while loading" in result.stderr
     assert "log:" in result.stderr
+    crashed = server_named("broken")  # and how it ended stays in its row
+    assert crashed["health"] == "crashed" and crashed["exit_cause"] == "exited with 1"
+    assert "crashed: exited with 1" in run_cli("status").stdout
     # nothing left running, nothing left listening
     record = json.loads((isolated_dirs["state"] / "servers.json").read_text())["servers"][0]
     assert not _alive(record["pid"])

@@ -79,6 +79,9 @@ class ServerInfo:
     children: tuple[int, ...] = ()
     latency_s: float | None = None
     rpc_workers: tuple[RpcWorkerStatus, ...] = ()
+    exit_cause: str | None = None
+    """A crashed server: how it ended ("exited with 1", "killed by signal 9 (SIGKILL)",
+    "out of memory (OOM killer)", "exited (cause unknown)"); None while it runs."""
 
     @property
     def url(self) -> str | None:

@@ -15,6 +15,7 @@ from sparktop.catalog.loader import Catalog
 from sparktop.engines import SERVER, EngineAdapter, EngineMemo, Launch, adapter
 from sparktop.probes import ProbeRoots
 from sparktop.servers import http
+from sparktop.servers.exits import UNKNOWN, ExitCauses
 from sparktop.servers.info import (
     CRASHED,
     ERROR,
@@ -107,6 +108,8 @@ class ServerMonitor:
         self._states: dict[tuple[int | None, int | None], _PollState] = {}
         self._ports: dict[tuple[int, int], list[tuple[str, int]] | None] = {}
         self._ports_at = 0.0
+        self.causes = ExitCauses(self.registry.exits_dir())
+        """How crashed managed servers ended, each worked out once."""
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -266,15 +269,14 @@ class ServerMonitor:
             children=target.process.children if target.process else (),
         )
         if target.pid is None:  # a managed server whose process is gone
-            detail = (
-                "exited"
-                if record is None or record.exit_code is None
-                else (f"exit code {record.exit_code}")
-            )
+            cause = UNKNOWN
+            if record is not None:
+                cause = self.causes.of(record.pid, record.start_ticks, record.exit_code)
             return replace(
                 info,
                 health=CRASHED,
-                health_detail=detail,
+                health_detail=cause,
+                exit_cause=cause,
                 log_tail=tuple(tail(record.log_path, 12)) if record else (),
             )
         engine = adapter(target.engine)

@@ -1,7 +1,9 @@
 """Servers that sparktop started, remembered in `<state>/servers.json` across restarts.
 
 The TUI and CLI verbs may run at once (a second shell), so every read-modify-write holds an
-flock on `servers.lock`; writes are atomic, so a crash never leaves half a file.
+flock on `servers.lock`; writes are atomic, so a crash never leaves half a file. How each
+server ended is in `<state>/exits/<pid>.json` (written by its waiter, see exits.py); a record
+that is forgotten takes its exit file with it.
 """
 
 from __future__ import annotations
@@ -74,6 +76,24 @@ class Registry:
     def logs_dir(self) -> Path:
         return self.directory / "logs"
 
+    def exits_dir(self) -> Path:
+        return self.directory / "exits"
+
+    def _drop_exits(self, keep: set[int], min_age_s: float = 60.0) -> None:
+        """Remove the exit files of servers no record remembers any more (but not a fresh
+        one: a server that ended at once may be recorded a moment after its waiter wrote)."""
+        try:
+            paths = [p for p in self.exits_dir().iterdir() if p.suffix == ".json"]
+        except OSError:
+            return
+        now = time.time()
+        for path in paths:
+            if not path.stem.isdigit() or int(path.stem) in keep:
+                continue
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime >= min_age_s:
+                    path.unlink()
+
     def _locked(self) -> contextlib.AbstractContextManager[None]:
         return locked(self.directory / "servers.lock")
 
@@ -128,7 +148,9 @@ class Registry:
     def remove(self, pid: int) -> bool:
         try:
             with self._locked():
-                self._write([r for r in self._read() if r.pid != pid])
+                records = [r for r in self._read() if r.pid != pid]
+                self._write(records)
+                self._drop_exits({r.pid for r in records})
         except OSError as exc:
             return self._write_failed(exc)
         return True
@@ -147,7 +169,9 @@ class Registry:
             ended = [r for r in records if r.ended_at is not None]
             ended.sort(key=lambda r: r.ended_at or 0)
             drop = {id(r) for r in ended[:-keep_ended]} if len(ended) > keep_ended else set()
-            self._write([r for r in records if id(r) not in drop])
+            kept = [r for r in records if id(r) not in drop]
+            self._write(kept)
+            self._drop_exits({r.pid for r in kept})
 
 
 def process_matches(proc: Path, pid: int, start_ticks: int) -> bool:

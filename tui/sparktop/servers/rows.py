@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sparktop.servers.info import READY, ProxyStatus, ServerInfo
+from sparktop.servers.info import CRASHED, READY, ProxyStatus, ServerInfo
 from sparktop.units import fmt_bytes, fmt_uptime
 
 COLUMNS = (
@@ -36,7 +36,16 @@ def fmt_memory(server: ServerInfo) -> str:
     return rss
 
 
+def health_cell(server: ServerInfo) -> str:
+    """The HEALTH column: the state, and for a crashed server how it ended."""
+    if server.health == CRASHED and server.exit_cause:
+        return f"{server.health}: {server.exit_cause}"
+    return server.health
+
+
 def health_text(server: ServerInfo) -> str:
+    if server.health == CRASHED and server.exit_cause:
+        return health_cell(server)
     if server.health_detail and server.health != READY:
         return f"{server.health} ({server.health_detail})"
     return server.health
@@ -52,7 +61,7 @@ def server_row(server: ServerInfo) -> tuple[str, ...]:
         str(server.pid) if server.pid else "–",
         str(server.port) if server.port else "–",
         fmt_proxy(server.proxy),
-        server.health,
+        health_cell(server),
         fmt_uptime(server.uptime_s) if server.uptime_s is not None else "–",
         fmt_memory(server),
         f"{running}/{waiting}",

@@ -2,15 +2,21 @@
 
 A served engine runs in its own session and process group (so it survives sparktop and the
 SSH session, and so stopping it reaches all its workers), with its output in a log file under
-the state dir. Nothing goes through a shell: argv lists only.
+the state dir. Its parent is a small waiter that reaps it and records how it ended (exits.py
+says why). Every process sparktop starts is reaped as soon as it ends: no zombies. Nothing goes
+through a shell: argv lists only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import select
 import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +30,7 @@ from sparktop.engines import EngineError, ServeRequest, adapter, llama_rpc
 from sparktop.probes import ProbeRoots
 from sparktop.probes.memory import read_memory
 from sparktop.servers import http
+from sparktop.servers.exits import ExitCauses, read_exit
 from sparktop.servers.info import CRASHED, ServerInfo
 from sparktop.servers.ports import port_free, port_owner
 from sparktop.servers.procscan import read_stat
@@ -130,6 +137,9 @@ class Supervisor:
     `sparktop.fleet.rpc.ssh_runner(hosts)` builds (handed in from above), or a stand-in."""
     rpc_listen_timeout_s: float = 30.0
     _children: dict[int, subprocess.Popen] = field(default_factory=dict)
+    """Processes started here directly (local RPC workers), by PID."""
+    _waiters: dict[int, subprocess.Popen] = field(default_factory=dict)
+    """The waiter of each server started here, by the server's PID."""
 
     # -- planning -------------------------------------------------------------------------
 
@@ -239,27 +249,14 @@ class Supervisor:
         with open(log_path, "ab") as log:
             log.write(f"# sparktop: {' '.join(argv)}\n".encode())
             log.flush()
-            try:
-                popen = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    env=env,
-                    close_fds=True,
-                )
-            except OSError as exc:
-                raise ServeError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
-        self._children[popen.pid] = popen
-        stat = read_stat(self.roots.proc, popen.pid)
+            pid, start_ticks = self._start_waited(argv, env, log)
         record = ManagedServer(
             name=entry.name,
             served_name=entry.serve.served_name,
             engine=entry.engine,
-            pid=popen.pid,
-            pgid=popen.pid,
-            start_ticks=stat.start_ticks if stat else 0,
+            pid=pid,
+            pgid=pid,
+            start_ticks=start_ticks,
             host=entry.serve.host,
             port=entry.serve.port,
             argv=argv,
@@ -272,22 +269,70 @@ class Supervisor:
             self.registry.add(record)
         except OSError as exc:
             # unrecorded, it would be a server nobody knows sparktop started: stop it now
-            self._signal_and_wait(popen.pid, popen.pid, False, record.start_ticks)
+            self._signal_and_wait(pid, pid, False, record.start_ticks)
             raise ServeError(
                 f"cannot record {entry.name} in {self.registry.path}: {exc.strerror or exc}; "
-                f"stopped it (pid {popen.pid}) rather than leave it untracked"
+                f"stopped it (pid {pid}) rather than leave it untracked"
             ) from None
         return record
 
-    def _exit_code(self, pid: int) -> int | None:
+    def _start_waited(self, argv: list[str], env: dict[str, str], log: Any) -> tuple[int, int]:
+        """Start `argv` under a waiter, its output to `log`: (server PID, its start ticks)."""
+        read_fd, write_fd = os.pipe()
+        spec = {"argv": argv, "env": env, "exits": str(self.registry.exits_dir()),
+                "report_fd": write_fd}  # fmt: skip
+        try:
+            waiter = subprocess.Popen(
+                [sys.executable, "-m", "sparktop.servers.waiter"], stdin=subprocess.PIPE,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                pass_fds=(write_fd,),
+            )  # fmt: skip
+        except OSError as exc:
+            os.close(read_fd)
+            raise ServeError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        finally:
+            os.close(write_fd)
+        _reap_when_done(waiter)
+        assert waiter.stdin is not None
+        with contextlib.suppress(OSError):  # a waiter that died at once says so below
+            try:
+                waiter.stdin.write(json.dumps(spec).encode())
+            finally:
+                waiter.stdin.close()
+        try:
+            doc = json.loads(_read_all(read_fd, timeout=30.0) or "{}")
+        except ValueError:
+            doc = {}
+        if not isinstance(doc.get("pid"), int):
+            with contextlib.suppress(OSError):
+                waiter.kill()  # late, it would start a server nobody records
+            why = doc.get("error") or "its waiter did not start (see the log)"
+            raise ServeError(f"cannot start {argv[0]}: {why}")
+        self._waiters[doc["pid"]] = waiter
+        return doc["pid"], int(doc.get("start_ticks") or 0)
+
+    def _gone(self, pid: int, start_ticks: int) -> bool:
+        """Has the process ended (and been reaped, when it is one sparktop started)?"""
         popen = self._children.get(pid)
-        return popen.poll() if popen is not None else None
+        if popen is not None:
+            return popen.poll() is not None
+        waiter = self._waiters.get(pid)
+        if waiter is not None and waiter.poll() is None:
+            return False  # its waiter still waits for it
+        return not process_matches(self.roots.proc, pid, start_ticks)
 
     def _alive(self, record: ManagedServer) -> bool:
-        popen = self._children.get(record.pid)
-        if popen is not None:
-            return popen.poll() is None
-        return process_matches(self.roots.proc, record.pid, record.start_ticks)
+        return not self._gone(record.pid, record.start_ticks)
+
+    def _exit_code(self, record: ManagedServer, wait_s: float = 2.0) -> int | None:
+        """The exit status of a server that ended (negative: the signal), once its waiter
+        wrote it; None when unknown."""
+        waiter = self._waiters.get(record.pid)
+        if waiter is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                waiter.wait(timeout=wait_s)
+        ended = read_exit(self.registry.exits_dir(), record.pid, record.start_ticks)
+        return ended.returncode if ended is not None else None
 
     def _wait_ready(
         self, record: ManagedServer, timeout: float, started: float, progress: Progress
@@ -299,10 +344,10 @@ class Supervisor:
         while True:
             elapsed = time.monotonic() - started
             if not self._alive(record):
-                code = self._exit_code(record.pid)
+                code = self._exit_code(record)
                 self.registry.update(record.pid, exit_code=code, ended_at=time.time())
                 lines = tail(record.log_path, 15)
-                how = f"exited with code {code}" if code is not None else "exited"
+                how = ExitCauses(self.registry.exits_dir()).of(record.pid, record.start_ticks, code)
                 progress(ServeEvent(FAILED, how, elapsed, tuple(lines)))
                 raise ServeError(
                     f"{record.name} {how} while loading (log: {record.log_path})", lines
@@ -333,7 +378,7 @@ class Supervisor:
                 self._signal_and_wait(record.pid, record.pgid, True, record.start_ticks)
                 self.registry.update(
                     record.pid, stop_requested=True, ended_at=time.time(),
-                    exit_code=self._exit_code(record.pid),
+                    exit_code=self._exit_code(record),
                 )  # fmt: skip
                 raise ServeError(
                     f"{record.name} was not ready after {timeout:.0f} s; stopped it "
@@ -411,6 +456,7 @@ class Supervisor:
                     f"rpc worker {worker.endpoint}: cannot start {binary}: {exc.strerror or exc}"
                 ) from None
         self._children[popen.pid] = popen
+        _reap_when_done(popen)
         stat = read_stat(self.roots.proc, popen.pid)
         info = {"started": True, "pid": popen.pid, "pgid": popen.pid, "log_path": str(log_path),
                 "start_ticks": stat.start_ticks if stat else 0}  # fmt: skip
@@ -527,9 +573,8 @@ class Supervisor:
             freed = port_free(server.host, server.port)
         after = read_memory(self.roots.proc).available_bytes
         if record is not None:
-            self.registry.update(
-                record.pid, ended_at=time.time(), exit_code=self._exit_code(record.pid)
-            )
+            self.registry.update(record.pid, ended_at=time.time(),
+                                 exit_code=self._exit_code(record))  # fmt: skip
         result = StopResult(
             name=server.name,
             pid=server.pid,
@@ -562,20 +607,38 @@ class Supervisor:
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(target, sig)
 
-        def gone() -> bool:
-            popen = self._children.get(pid)
-            if popen is not None:
-                return popen.poll() is not None
-            return not process_matches(self.roots.proc, pid, start_ticks)
-
         send(signal.SIGKILL if kill_now else signal.SIGTERM)
         deadline = time.monotonic() + self.stop_timeout_s
         while time.monotonic() < deadline:
-            if gone():
+            if self._gone(pid, start_ticks):
                 return kill_now
             time.sleep(0.05)
         send(signal.SIGKILL)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not gone():
+        while time.monotonic() < deadline and not self._gone(pid, start_ticks):
             time.sleep(0.05)
         return True
+
+
+def _reap_when_done(popen: subprocess.Popen) -> None:
+    """Wait for a child on a thread of its own, so it never lingers as a zombie: waitpid on
+    its PID alone (never on -1, which would take other code's children from it)."""
+    threading.Thread(target=popen.wait, name=f"sparktop-reap-{popen.pid}", daemon=True).start()
+
+
+def _read_all(fd: int, timeout: float) -> str:
+    """Everything written to the pipe `fd` until its writer closes it (closes `fd`)."""
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "replace")
