@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sparktop.actions.errors import FAILED, INTERRUPTED, ActionError
+from sparktop.actions.errors import BAD_INPUT, FAILED, INTERRUPTED, ActionError
 from sparktop.actions.events import Event, Report, quiet
 from sparktop.downloads.hub import DownloadError, DownloadPlan, plan_download
-from sparktop.downloads.manager import Changed, DownloadManager
+from sparktop.downloads.manager import DEFAULT_PARALLEL_FILES, Changed, DownloadManager
 from sparktop.downloads.partial import META_DIR
 from sparktop.downloads.records import DownloadStore
 from sparktop.downloads.transfer import (
@@ -28,6 +28,7 @@ from sparktop.downloads.transfer import (
     DONE,
     RUNNING,
     VERIFYING,
+    WAITING,
     DownloadJob,
 )
 from sparktop.snapshot import DownloadInfo, ExternalDownloadInfo
@@ -42,6 +43,8 @@ SHOWN_FILES = 12
 """Files listed by name before the confirmation; the rest are counted."""
 CANCELLING = "cancelling: the partial files stay for resume"
 """What a face says when `cancel` was accepted and the job is winding down."""
+CANCELLED_MESSAGE = "cancelled: partial files kept; run the same command to resume"
+"""How a cancelled download ends, in both faces (the CLI exits 130)."""
 
 
 # -- planning -----------------------------------------------------------------------------
@@ -78,10 +81,23 @@ def plan(
     return found
 
 
+def entry_refusal(entry: ModelEntry) -> str | None:
+    """Why a catalog entry cannot be downloaded (no repo, or nowhere to put it); else None."""
+    if not entry.repo:
+        where = f" (its files are read from {entry.local_dir})" if entry.local_dir else ""
+        return f"{entry.name} has no Hugging Face repo to download from{where}"
+    if entry.local_dir is None:
+        return f"{entry.name} has no local_dir in the catalog: set one to say where it goes"
+    return None
+
+
 def plan_entry(entry: ModelEntry, *, revision: str = "main") -> DownloadPlan:
-    """`plan` for a catalog entry (the TUI's `d`), which must name a repo and a local_dir."""
-    if not entry.repo or entry.local_dir is None:
-        raise ActionError(f"{entry.name} has no repo or local_dir in the catalog")
+    """`plan` for a catalog entry (the TUI's `d`, `sparktop download NAME`), which must name
+    a repo and a local_dir."""
+    refusal = entry_refusal(entry)
+    if refusal:
+        raise ActionError(refusal, code=BAD_INPUT)
+    assert entry.repo is not None and entry.local_dir is not None
     return plan(entry.repo, entry.include, revision=revision, local_dir=entry.local_dir)
 
 
@@ -114,11 +130,19 @@ class FileOutcome:
     state: str
     error: str | None = None
     """One line when the file is corrupt or failed."""
+    note: str | None = None
+    """What to show beside the file now (waiting for another download of it, a partial
+    file of another version discarded)."""
 
     @property
     def moving(self) -> bool:
         """Bytes are arriving or being checked right now."""
         return self.state in (RUNNING, VERIFYING)
+
+    @property
+    def waiting(self) -> bool:
+        """Another download (here or in another process) holds this file: it waits."""
+        return self.state == WAITING
 
 
 @dataclass(frozen=True)
@@ -187,7 +211,9 @@ class DownloadOutcome:
 
 
 def _files(job: DownloadJob) -> tuple[FileOutcome, ...]:
-    return tuple(FileOutcome(f.path, f.size, f.done_bytes, f.state, f.error) for f in job.files)
+    return tuple(
+        FileOutcome(f.path, f.size, f.done_bytes, f.state, f.error, f.note) for f in job.files
+    )
 
 
 def outcome_message(job: DownloadJob) -> str:
@@ -197,7 +223,7 @@ def outcome_message(job: DownloadJob) -> str:
         files = f"{count} file{'' if count == 1 else 's'}"
         return f"done: {files} verified (size and sha256) in {job.local_dir}"
     if job.state == CANCELLED:
-        return "cancelled: partial files kept; download again to resume"
+        return CANCELLED_MESSAGE
     bad = [f for f in job.files if f.state == job.state]
     if not (job.error and bad):
         return f"{job.state}: {progress_line(job)}"
@@ -210,10 +236,15 @@ def progress_line(job: DownloadJob) -> str:
     """Percent, bytes, speed and ETA on one line (the CLI prints it once a second off a TTY)."""
     eta = job.eta_s
     done, total = fmt_bytes(job.done_bytes), fmt_bytes(job.total_bytes)
-    return (
+    line = (
         f"{job.repo}: {job.percent:5.1f}% {done} / {total}"
         f"  {fmt_bytes(int(job.speed_bps))}/s  ETA {fmt_duration(eta) if eta is not None else '–'}"
     )
+    waiting = sum(1 for f in job.files if f.state == WAITING)
+    if waiting:
+        files = "1 file" if waiting == 1 else f"{waiting} files"
+        line += f"  ({files} waiting for another download)"
+    return line
 
 
 def progress_event(job: DownloadJob, started: float) -> DownloadProgress:
@@ -246,7 +277,7 @@ class Downloads:
         on_change: Changed | None = None,
         local_dirs: Callable[[], list[tuple[Path, str | None]]] = lambda: [],
         parallel_jobs: int = 2,
-        parallel_files: int = 4,
+        parallel_files: int = DEFAULT_PARALLEL_FILES,
     ) -> None:
         self.manager = DownloadManager(
             store,
@@ -262,10 +293,17 @@ class Downloads:
         return self.manager.jobs
 
     def start(
-        self, found: DownloadPlan, include: Iterable[str] = (), *, parallel: int | None = None
+        self,
+        found: DownloadPlan,
+        include: Iterable[str] = (),
+        *,
+        parallel: int | None = None,
+        wait: bool = True,
     ) -> DownloadJob:
-        """Non-blocking: queue the download; its end sets `job.ended` (`outcome()` then)."""
-        return self.manager.start(found, tuple(include), parallel=parallel)
+        """Non-blocking: queue the download; its end sets `job.ended` (`outcome()` then).
+        A file another download holds waits for it (state *waiting*), or with `wait` False
+        fails at once saying so."""
+        return self.manager.start(found, tuple(include), parallel=parallel, wait=wait)
 
     def run(
         self,
@@ -275,21 +313,31 @@ class Downloads:
         parallel: int | None = None,
         report: Report = quiet,
         cancel: threading.Event | None = None,
+        wait: bool = True,
     ) -> DownloadOutcome:
         """Blocking: the same job as `start`, waited for, its progress sent to `report`.
 
         Ctrl-C (KeyboardInterrupt here) or `cancel` being set cancels the job and waits for
         it to end, so the record says *cancelled* and the partial files stay for resume; a
-        second Ctrl-C stops waiting and records it *cancelled* at once.
+        second Ctrl-C stops waiting and records it *cancelled* at once. A file's note (it
+        waits for another download of it, a stale partial file was discarded) is reported
+        once as a step of its own.
         """
         started = time.monotonic()
         lock = threading.Lock()  # file threads report at once; a face draws one at a time
+        told: dict[str, str | None] = {}
 
         def heard(job: DownloadJob) -> None:
             with lock:
+                for item in job.files:
+                    if item.note and told.get(item.path) != item.note:
+                        report(Event(ACTION, item.state, f"{item.path}: {item.note}"))
+                    told[item.path] = item.note
                 report(progress_event(job, started))
 
-        job = self.manager.start(found, tuple(include), parallel=parallel, listener=heard)
+        job = self.manager.start(
+            found, tuple(include), parallel=parallel, listener=heard, wait=wait
+        )
         self._wait(job, cancel, report)  # the end was reported before `ended` was set
         return DownloadOutcome.of(job)
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sparktop.snapshot import ServerInfo
 
 FAILED = 1
 """Exit code of a CLI verb whose action failed."""
@@ -27,3 +31,18 @@ class Cancelled(ActionError):
 
     def __init__(self, message: str = "cancelled", detail: Sequence[str] = ()) -> None:
         super().__init__(message, detail, code=INTERRUPTED)
+
+
+class AmbiguousServer(ActionError):
+    """A name that several running servers answer to, none of them the one sparktop started
+    for that catalog entry: `candidates` are those servers (a face may offer a choice), and
+    `str()` lists them with PID and port in one line."""
+
+    def __init__(self, target: str, candidates: Sequence[ServerInfo]) -> None:
+        listed = ", ".join(f"{s.name} (pid {s.pid}, port {s.port})" for s in candidates)
+        super().__init__(
+            f"{target!r} matches {len(candidates)} servers: {listed}; give a PID or port",
+            code=BAD_INPUT,
+        )
+        self.target = target
+        self.candidates = tuple(candidates)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sparktop.actions.errors import BAD_INPUT, ActionError
+from sparktop.actions.errors import BAD_INPUT, ActionError, AmbiguousServer
 from sparktop.actions.events import Event, Report, quiet
 from sparktop.catalog.entry import ModelEntry
 from sparktop.catalog.fit import NO_FIT
@@ -64,11 +64,44 @@ def resolve_entry(control: Control, name: str) -> ModelEntry:
 def resolve_server(
     control: Control, target: str, servers: tuple[ServerInfo, ...] | None = None
 ) -> ServerInfo:
-    """A running server by served name, catalog name, port or PID."""
-    try:
-        return control.resolve_server(target, control.poll() if servers is None else servers)
-    except ServeError as exc:
-        raise _error(exc) from None
+    """A running server by served name, catalog name, port or PID.
+
+    A name several servers answer to means, in this order: the server sparktop started for
+    the catalog entry of that name, else the one server whose served name it is; still
+    several: `AmbiguousServer`, listing them.
+    """
+    servers = control.poll() if servers is None else servers
+    matches = [s for s in servers if target in (s.name, s.catalog_name)]
+    if not matches and target.isdigit():
+        matches = [s for s in servers if int(target) in (s.pid, s.port)]
+    candidates = [s for s in matches if s.health != CRASHED] or matches
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:  # the core's error says what the target is instead (a PID, nothing)
+        try:
+            return control.resolve_server(target, servers)
+        except ServeError as exc:
+            raise _error(exc) from None
+    chosen = _managed_for_entry(control, target, candidates)
+    if chosen is None:
+        served = [s for s in candidates if s.name == target]
+        chosen = served[0] if len(served) == 1 else None
+    if chosen is None:
+        raise AmbiguousServer(target, candidates)
+    return chosen
+
+
+def _managed_for_entry(
+    control: Control, target: str, candidates: list[ServerInfo]
+) -> ServerInfo | None:
+    """The one server sparktop started for the catalog entry `target` names (by its name,
+    else by its served name), among `candidates`; None when not exactly one."""
+    if control.catalog.get(target) is not None:
+        names = {target}
+    else:
+        names = {e.name for e in control.catalog if e.serve.served_name == target}
+    managed = [s for s in candidates if s.managed and s.catalog_name in names]
+    return managed[0] if len(managed) == 1 else None
 
 
 def proxy_token(control: Control, server: ServerInfo) -> str | None:
@@ -90,18 +123,28 @@ def plan_serve(
     return control.supervisor.plan(entry, servers, control.catalog.entries)
 
 
+def already_serving(plan: ServePlan) -> ServerInfo | None:
+    """The server that already serves `plan`'s entry and answers (ready): serving it again
+    is done at once, so scripts can call `serve` whenever they need the model."""
+    running = plan.already_running
+    return running if running is not None and running.health == READY else None
+
+
 def serve_refusal(plan: ServePlan) -> str | None:
-    """Why `plan` cannot be served at all (already running, port held); None when it can."""
+    """Why `plan` cannot be served (running but not ready, port held); None when it can."""
     entry = plan.entry
-    if plan.already_running is not None:
-        running = plan.already_running
-        return f"{entry.name} is already running (pid {running.pid}, port {running.port})"
+    running = plan.already_running
+    if running is not None and already_serving(plan) is None:
+        return (
+            f"{entry.name} is already running (pid {running.pid}, port {running.port}) "
+            f"but is not ready ({running.health})"
+        )
     return plan.port_blocker
 
 
 def serve_question(plan: ServePlan) -> list[str]:
     """What the user confirms before a serve that stops others or may not fit (empty: none)."""
-    if not plan.needs_confirmation:
+    if not plan.needs_confirmation or already_serving(plan) is not None:
         return []
     entry = plan.entry
     lines = [f"Serve {entry.name} ({entry.engine}) on port {entry.serve.port}?", ""]
@@ -121,21 +164,26 @@ def conflicts_text(plan: ServePlan) -> str:
 @dataclass(frozen=True)
 class ServeOutcome:
     entry: ModelEntry
-    record: ManagedServer
+    record: ManagedServer | None
+    """What sparktop started; None when the entry was already serving (`already`)."""
     url: str
+    already: ServerInfo | None = None
+    """The server that already served the entry: nothing was started or stopped."""
 
     @property
     def message(self) -> str:
+        name = self.entry.serve.served_name
+        if self.already is not None:
+            s = self.already
+            return f"{name} is already serving on :{s.port} ({self.url}/v1, pid {s.pid})"
         r = self.record
-        return (
-            f"{self.entry.serve.served_name} is ready: {self.url}/v1 "
-            f"(pid {r.pid}, log {r.log_path})"
-        )
+        assert r is not None
+        return f"{name} is ready: {self.url}/v1 (pid {r.pid}, log {r.log_path})"
 
     @property
     def rpc_line(self) -> str | None:
         """Split serving: the workers the head uses (None when not split)."""
-        if not self.record.rpc_workers:
+        if self.record is None or not self.record.rpc_workers:
             return None
         workers = ", ".join(
             f"{w['endpoint']} (" + (f"pid {w['pid']}" if w.get("started") else "running") + ")"
@@ -157,8 +205,14 @@ def serve(
     ready_timeout_s: float | None = None,
 ) -> ServeOutcome:
     """Serve a planned entry. `confirmed`: the user agreed to stop the conflicts (or there
-    are none); `force`: serve even if it does not fit."""
+    are none); `force`: serve even if it does not fit. Already serving: done, nothing
+    started or stopped."""
+    from sparktop.servers.http import base_url
+
     entry = plan.entry
+    running = already_serving(plan)
+    if running is not None and running.url is not None:
+        return ServeOutcome(entry, None, running.url, already=running)
     refusal = serve_refusal(plan)
     if refusal:
         raise ActionError(refusal)
@@ -176,8 +230,6 @@ def serve(
         )
     except ServeError as exc:
         raise _error(exc) from None
-    from sparktop.servers.http import base_url
-
     return ServeOutcome(entry, record, base_url(record.host, record.port))
 
 
@@ -374,12 +426,13 @@ def logs(control: Control, target: str | ServerInfo, lines: int = 40) -> LogsOut
 
 @dataclass(frozen=True)
 class ExportOutcome:
-    entry: ModelEntry
+    name: str
+    """The catalog entry's name, or the served name of a server no entry describes."""
     document: dict[str, Any]
 
     @property
     def title(self) -> str:
-        return f"OpenCode provider for {self.entry.name}"
+        return f"OpenCode provider for {self.name}"
 
     def text(self) -> str:
         import json
@@ -390,16 +443,31 @@ class ExportOutcome:
 def export_opencode(
     control: Control, target: str | ServerInfo, *, host: str | None = None
 ) -> ExportOutcome:
-    """An OpenCode provider entry for a catalog entry (by name) or a running server."""
-    from sparktop.servers.export import opencode_entry
+    """An OpenCode provider entry for a catalog entry (by name) or a running server; a server
+    no entry describes (one started by hand) is described by what it reports."""
+    from sparktop.servers.export import opencode_entry, opencode_for_server
 
+    server: ServerInfo | None = None
     if isinstance(target, ServerInfo):
+        server = target
         entry = control.catalog.get(target.catalog_name or "")
-        if entry is None:
-            raise ActionError(f"{target.name} is not in the catalog")
     else:
-        entry = resolve_entry(control, target)
-    return ExportOutcome(entry, opencode_entry(entry, host=host))
+        try:
+            entry = resolve_entry(control, target)
+        except ActionError as unknown:
+            try:
+                server = resolve_server(control, target)
+            except AmbiguousServer:
+                raise
+            except ActionError:
+                raise unknown from None
+            entry = control.catalog.get(server.catalog_name or "")
+    if entry is not None:
+        return ExportOutcome(entry.name, opencode_entry(entry, host=host))
+    assert server is not None  # no entry: the target was a server
+    if server.port is None:
+        raise ActionError(f"{server.name} has no known port")
+    return ExportOutcome(server.name, opencode_for_server(server, host=host))
 
 
 def ready(server: ServerInfo) -> ServerInfo:

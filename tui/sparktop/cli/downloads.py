@@ -12,13 +12,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sparktop.actions.events import Event
     from sparktop.config import Config
+    from sparktop.downloads.hub import DownloadPlan
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     download = sub.add_parser(
         "download", help="download a model from Hugging Face (resumes, verifies sha256)"
     )
-    download.add_argument("repo", metavar="REPO", help="e.g. unsloth/Qwen3-Coder-Next-GGUF")
+    download.add_argument(
+        "repo", metavar="REPO|NAME",
+        help="a Hugging Face repo (e.g. unsloth/Qwen3-Coder-Next-GGUF), or a catalog model: "
+        "its repo and files into its local_dir",
+    )  # fmt: skip
     download.add_argument(
         "--include", action="append", default=[], metavar="PATTERN",
         help="only files matching (repeatable), e.g. 'UD-Q4_K_XL/*'",
@@ -27,7 +32,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     download.add_argument("--local-dir", type=Path, metavar="DIR",
                           help="where the files go (default: the catalog's local_dir for this "
                           "repo, else ~/models/<name>)")  # fmt: skip
-    download.add_argument("--parallel", type=int, default=4, help="files at once (default 4)")
+    download.add_argument(
+        "--parallel",
+        type=int,
+        default=None,
+        metavar="N",
+        help="files at once (default 8, or downloads.parallel in config)",
+    )
+    download.add_argument(
+        "--no-wait", action="store_true",
+        help="a file another download is fetching into the same folder fails at once "
+        "instead of waiting for it",
+    )  # fmt: skip
 
 
 class ProgressView:
@@ -89,27 +105,49 @@ class ProgressView:
                 )
         for item in event.files:
             task = self.tasks[item.path]
-            self.progress.update(task, completed=item.done_bytes, visible=item.moving)
+            name = f"{item.path} ({item.note})" if item.waiting and item.note else item.path
+            self.progress.update(task, completed=item.done_bytes, description=name,
+                                 visible=item.moving or item.waiting)  # fmt: skip
         self.progress.update(self.tasks["*"], completed=event.done_bytes)
+
+
+def _plan(args: argparse.Namespace) -> tuple[DownloadPlan, list[str]]:
+    """What to fetch: a catalog model's repo and files into its local_dir (`--include` and
+    `--local-dir` override them), else the repo named. Raises ActionError."""
+    from sparktop.actions import downloads as action
+    from sparktop.actions.errors import BAD_INPUT, ActionError
+    from sparktop.catalog.loader import load_catalog
+
+    catalog = load_catalog()
+    entry = None if "/" in args.repo else catalog.get(args.repo)
+    if entry is None:
+        repo, include, local_dir = args.repo, args.include, args.local_dir
+    elif not args.include and args.local_dir is None:  # the entry as it is: as the TUI's `d`
+        return action.plan_entry(entry, revision=args.revision), list(entry.include)
+    elif not entry.repo:
+        raise ActionError(action.entry_refusal(entry) or "", code=BAD_INPUT)
+    else:
+        repo, include = entry.repo, args.include or list(entry.include)
+        local_dir = args.local_dir or entry.local_dir
+    local_dir = (local_dir or action.default_local_dir(repo, include, catalog)).expanduser()
+    return action.plan(repo, include, revision=args.revision, local_dir=local_dir), include
 
 
 def cmd_download(config: Config, args: argparse.Namespace) -> int:
     from sparktop.actions import ActionError
     from sparktop.actions import downloads as action
 
-    local_dir = args.local_dir or action.default_local_dir(args.repo, args.include)
     try:
-        found = action.plan(
-            args.repo, args.include, revision=args.revision, local_dir=local_dir.expanduser()
-        )
+        found, include = _plan(args)
     except ActionError as exc:
         print("\n".join(exc.detail), end="\n" if exc.detail else "")
         print(f"sparktop: error: {exc}", file=sys.stderr)
         return exc.code
     print("\n".join(action.confirm_lines(found)), flush=True)
+    parallel = args.parallel if args.parallel is not None else config.downloads.parallel
     with ProgressView(tty=sys.stdout.isatty()) as view:
         outcome = action.Downloads().run(
-            found, args.include, parallel=max(1, args.parallel), report=view.show
+            found, include, parallel=max(1, parallel), report=view.show, wait=not args.no_wait
         )
     if len(outcome.problems) > 1:  # one is named by the message itself
         for item in outcome.problems:

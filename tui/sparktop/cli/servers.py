@@ -17,6 +17,13 @@ if TYPE_CHECKING:  # the verbs import their machinery when run, keeping `sparkto
     from sparktop.control import Control
 
 
+TARGET_HELP = (
+    "a served or catalog name (several servers with that name: the one sparktop started "
+    "for that catalog entry), a port or a PID"
+)
+"""What `stop`, `test` and `bench` accept as the server to act on."""
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     catalog = sub.add_parser("catalog", help="list catalog models with disk state and fit")
     catalog.add_argument("names", nargs="*", metavar="NAME", help="only these (fit together)")
@@ -29,13 +36,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--timeout", type=float, metavar="S", help="seconds to wait for ready")
 
     stop = sub.add_parser("stop", help="stop a server by name, port or PID")
-    stop.add_argument("target", metavar="NAME|PORT|PID")
+    stop.add_argument("target", metavar="NAME|PORT|PID", help=TARGET_HELP)
     stop.add_argument(
         "--yes", "-y", action="store_true", help="stop a server sparktop did not start"
     )
 
     test = sub.add_parser("test", help="check a server: /health, /v1/models, a chat, coherence")
-    test.add_argument("target", metavar="NAME|URL")
+    test.add_argument("target", metavar="NAME|PORT|PID|URL", help=f"{TARGET_HELP}, or its URL")
     test.add_argument("--json", action="store_true", help="machine-readable JSON")
     from sparktop.cli.fleet import add_host_option
 
@@ -48,7 +55,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     export = sub.add_parser("export", help="client config for a served model")
     export.add_argument("format", choices=["opencode"])
-    export.add_argument("name", metavar="NAME")
+    export.add_argument(
+        "name", metavar="NAME", help="a catalog model, or a running server's name, port or PID"
+    )
     export.add_argument("--host", help="host clients use to reach the box (default: as served)")
 
 
@@ -151,13 +160,16 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
         try:
             entry = actions.resolve_entry(control, args.name)
             plan = actions.plan_serve(control, entry)
-            print(f"{entry.name}: {plan.fit.summary()}")
-            for note in plan.fit.notes:
-                print(f"  note: {note}")
+            if actions.already_serving(plan) is None:  # else the fit says nothing new
+                print(f"{entry.name}: {plan.fit.summary()}")
+                for note in plan.fit.notes:
+                    print(f"  note: {note}")
             confirmed = args.yes or not plan.conflicts
             # asked only when nothing else refuses the serve first (port held, no fit)
-            can_serve = not actions.serve_refusal(plan) and (
-                args.force or plan.fit.verdict != NO_FIT
+            can_serve = (
+                not actions.serve_refusal(plan)
+                and actions.already_serving(plan) is None
+                and (args.force or plan.fit.verdict != NO_FIT)
             )
             if not confirmed and can_serve:
                 question = f"Serving {entry.name} stops {actions.conflicts_text(plan)}. Continue?"

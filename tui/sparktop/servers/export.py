@@ -11,6 +11,7 @@ from typing import Any
 
 from sparktop.catalog.entry import ModelEntry
 from sparktop.servers.http import base_url
+from sparktop.servers.info import ServerInfo
 
 SCHEMA = "https://opencode.ai/config.json"
 
@@ -26,26 +27,55 @@ def opencode_entry(
     serve = entry.serve
     proxy = serve.proxy
     if proxy is not None:
-        url = base_url(host or proxy.host, proxy.port) + "/v1"
+        url = base_url(host or proxy.host, proxy.port)
     else:
-        url = base_url(host or serve.host, serve.port) + "/v1"
-    options: dict[str, Any] = {"baseURL": url}
-    if proxy is not None and proxy.requires_token and proxy.token_env:
-        options["apiKey"] = "{env:" + proxy.token_env + "}"
-    model: dict[str, Any] = {"name": entry.description or serve.served_name}
-    if serve.context:
-        limit: dict[str, int] = {"context": serve.context}
-        limit["output"] = output_tokens or min(32768, serve.context // 4)
+        url = base_url(host or serve.host, serve.port)
+    token_env = proxy.token_env if proxy is not None and proxy.requires_token else None
+    return opencode_provider(
+        serve.served_name, url, context=serve.context, title=entry.description,
+        token_env=token_env, provider_id=provider_id, output_tokens=output_tokens,
+    )  # fmt: skip
+
+
+def opencode_for_server(
+    server: ServerInfo, *, host: str | None = None, provider_id: str = "sparktop"
+) -> dict[str, Any]:
+    """The same fragment for a running server no catalog entry describes: its address,
+    served name and context as the server reports them."""
+    if server.port is None:
+        raise ValueError(f"{server.name} has no known port")
+    url = base_url(host or server.host, server.port)
+    return opencode_provider(server.name, url, context=server.context, provider_id=provider_id)
+
+
+def opencode_provider(
+    model_id: str,
+    url: str,
+    *,
+    context: int | None = None,
+    title: str = "",
+    token_env: str | None = None,
+    provider_id: str = "sparktop",
+    output_tokens: int | None = None,
+) -> dict[str, Any]:
+    """An opencode.json fragment for `model_id` served at base `url` (without /v1)."""
+    options: dict[str, Any] = {"baseURL": url + "/v1"}
+    if token_env:
+        options["apiKey"] = "{env:" + token_env + "}"
+    model: dict[str, Any] = {"name": title or model_id}
+    if context:
+        limit: dict[str, int] = {"context": context}
+        limit["output"] = output_tokens or min(32768, context // 4)
         model["limit"] = limit
     return {
         "$schema": SCHEMA,
         "provider": {
             provider_id: {
                 "npm": "@ai-sdk/openai-compatible",
-                "name": f"sparktop ({serve.served_name})",
+                "name": f"sparktop ({model_id})",
                 "options": options,
-                "models": {serve.served_name: model},
+                "models": {model_id: model},
             }
         },
-        "model": f"{provider_id}/{serve.served_name}",
+        "model": f"{provider_id}/{model_id}",
     }
