@@ -1,11 +1,20 @@
-"""What the KV-cache formula needs, read from a GGUF file's own metadata (`gguf` package)."""
+"""What the KV-cache formula needs, read from a GGUF file's own metadata.
+
+Only the few key/values the shape is built from are decoded (`gguf_header`), and the shape
+is kept per (path, size, mtime) across runs (`shape_cache`): a fit check costs milliseconds
+instead of seconds of tokenizer parsing.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from sparktop.catalog import shape_cache
+from sparktop.catalog.gguf_header import GgufFormatError, read_kv
 
 
 @dataclass(frozen=True)
@@ -35,32 +44,34 @@ class GgufError(Exception):
     pass
 
 
-def _field(fields: dict[str, Any], key: str) -> Any:
-    item = fields.get(key)
-    if item is None:
-        return None
-    try:
-        return item.contents()
-    except Exception:  # an odd field type: treat as unknown
-        return None
+_SUFFIXES = (
+    ".block_count",
+    ".attention.head_count",
+    ".attention.head_count_kv",
+    ".embedding_length",
+    ".attention.key_length",
+    ".attention.value_length",
+    ".context_length",
+    ".attention.kv_lora_rank",
+    ".rope.dimension_count",
+)
+"""The `{arch}.` keys the shape is built from."""
 
 
-@lru_cache(maxsize=64)
-def _read(path: str, mtime_ns: int, size: int) -> GgufShape:
-    import gguf
+def wanted(key: str) -> bool:
+    """Whether the shape is built from `key` (the architecture is not known until read)."""
+    return key == "general.architecture" or key.endswith(_SUFFIXES)
 
-    try:
-        reader = gguf.GGUFReader(path, "r")
-    except Exception as exc:
-        raise GgufError(f"{path}: not a readable GGUF file ({exc})") from None
-    fields = reader.fields
-    arch = _field(fields, "general.architecture")
+
+def shape_from_values(path: str, values: Mapping[str, Any]) -> GgufShape:
+    """The shape from a GGUF's decoded key/values (None or missing: unknown)."""
+    arch = values.get("general.architecture")
     if not isinstance(arch, str):
         raise GgufError(f"{path}: GGUF has no general.architecture")
-    layers = _field(fields, f"{arch}.block_count")
-    heads = _field(fields, f"{arch}.attention.head_count")
-    kv = _field(fields, f"{arch}.attention.head_count_kv")
-    embd = _field(fields, f"{arch}.embedding_length")
+    layers = values.get(f"{arch}.block_count")
+    heads = values.get(f"{arch}.attention.head_count")
+    kv = values.get(f"{arch}.attention.head_count_kv")
+    embd = values.get(f"{arch}.embedding_length")
     if not isinstance(layers, int) or layers <= 0:
         raise GgufError(f"{path}: GGUF has no {arch}.block_count")
     if kv is None:
@@ -73,18 +84,40 @@ def _read(path: str, mtime_ns: int, size: int) -> GgufShape:
         raise GgufError(f"{path}: GGUF has no {arch}.attention.head_count_kv")
     head_count = heads[0] if isinstance(heads, list) else heads
     default_dim = embd // head_count if isinstance(embd, int) and head_count else 0
-    key_length = _field(fields, f"{arch}.attention.key_length") or default_dim
-    value_length = _field(fields, f"{arch}.attention.value_length") or key_length
+    key_length = values.get(f"{arch}.attention.key_length") or default_dim
+    value_length = values.get(f"{arch}.attention.value_length") or key_length
     return GgufShape(
         architecture=arch,
         layers=layers,
         kv_heads_per_layer=kv_per_layer,
         key_length=int(key_length),
         value_length=int(value_length),
-        context_length=_field(fields, f"{arch}.context_length"),
-        kv_lora_rank=_field(fields, f"{arch}.attention.kv_lora_rank"),
-        rope_dim=_field(fields, f"{arch}.rope.dimension_count"),
+        context_length=values.get(f"{arch}.context_length"),
+        kv_lora_rank=values.get(f"{arch}.attention.kv_lora_rank"),
+        rope_dim=values.get(f"{arch}.rope.dimension_count"),
     )
+
+
+def _from_record(record: dict[str, Any]) -> GgufShape | None:
+    try:
+        return GgufShape(**{**record, "kv_heads_per_layer": tuple(record["kv_heads_per_layer"])})
+    except (KeyError, TypeError):
+        return None
+
+
+@lru_cache(maxsize=64)
+def _read(path: str, mtime_ns: int, size: int) -> GgufShape:
+    record = shape_cache.lookup(path, size, mtime_ns)
+    shape = _from_record(record) if record is not None else None
+    if shape is not None:
+        return shape
+    try:
+        values = read_kv(path, wanted)
+    except (OSError, GgufFormatError) as exc:
+        raise GgufError(f"{path}: not a readable GGUF file ({exc})") from None
+    shape = shape_from_values(path, values)
+    shape_cache.store(path, size, mtime_ns, asdict(shape))
+    return shape
 
 
 def read_shape(path: Path) -> GgufShape:
