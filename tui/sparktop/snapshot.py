@@ -64,8 +64,9 @@ class ServerInfo:
     uptime_s: float | None = None
     rss_bytes: int | None = None
     gpu_bytes: int | None = None
-    running: float | None = None
-    waiting: float | None = None
+    running: int | None = None
+    """Requests being processed, and waiting (counts, from /metrics)."""
+    waiting: int | None = None
     prompt_tps: float | None = None
     gen_tps: float | None = None
     kv_usage: float | None = None
@@ -98,6 +99,9 @@ class ServerInfo:
         doc["models"] = list(self.models)
         doc["children"] = list(self.children)
         doc["rpc_workers"] = [asdict(w) for w in self.rpc_workers]
+        for count in ("running", "waiting"):  # counts are integers, as the schema shows
+            if doc[count] is not None:
+                doc[count] = round(doc[count])
         return doc
 
 

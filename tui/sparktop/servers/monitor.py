@@ -390,9 +390,10 @@ class ServerMonitor:
         names = engine.metrics
         values = totals(parse(text))
         kv = first(values, *names.kv_usage)
+        running, waiting = first(values, *names.running), first(values, *names.waiting)
         return {
-            "running": first(values, *names.running),
-            "waiting": first(values, *names.waiting),
+            "running": round(running) if running is not None else None,
+            "waiting": round(waiting) if waiting is not None else None,
             "prompt_tps": state.rates.rate("prompt", first(values, *names.prompt_tokens), now),
             "gen_tps": state.rates.rate("gen", first(values, *names.generated_tokens), now),
             "kv_usage": kv * names.kv_usage_scale if kv is not None else None,
