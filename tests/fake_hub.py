@@ -1,6 +1,7 @@
 """A loopback fake of the Hugging Face Hub that the real `huggingface_hub` client downloads from.
 
-Written against huggingface_hub 2.4.0 (plain HTTP path, Xet never offered). Point the client at it
+Written against huggingface_hub 2.4.0 (plain HTTP path; with ``xet`` on, LFS files are offered
+with Xet headers, whose transfer cannot run here). Point the client at it
 with ``HF_ENDPOINT=hub.endpoint`` *before* importing huggingface_hub, or in-process with
 :func:`point_client_at`, which also patches the constants the client froze at import time.
 
@@ -12,6 +13,8 @@ Endpoints served (repo ids with one or two segments, ``models``/``datasets``/``s
     HEAD|GET /{repo}/resolve/{rev}/{path}                    files, Range -> 206 + Content-Range
     HEAD|GET /_cdn/{sha256}                                  LFS bytes when ``cdn_redirect`` is on
     GET  /api/whoami-v2, /api/agent-harnesses                token check, empty agent registry
+    GET  /api/models/{repo}/xet-read-token/{rev}             Xet token (no CAS here: see ``xet``)
+    GET  /_stats                                             first body byte time, bytes sent
 
 CLI: ``python tests/fake_hub.py --port N --repo unsloth/Tiny-GGUF [--size-mb M] [--throttle B]``
 serves an Unsloth-like repo until killed and prints the endpoint on the first stdout line.
@@ -276,9 +279,14 @@ class FakeHub:
     Knobs (set any time): ``throttle_bytes_per_s`` (global cap over all bodies, None = off),
     ``require_token`` (``"hf_x"`` -> 401 unless ``Authorization: Bearer hf_x``), ``cdn_redirect``
     (LFS resolve answers 302 to ``http://localhost:PORT/_cdn/<sha256>``, a different origin,
-    like the real Hub's CDN). Methods: :meth:`drop_after`, :meth:`corrupt`, :meth:`fail_next`.
+    like the real Hub's CDN), ``xet`` (LFS resolve answers carry ``X-Xet-Hash`` and a
+    ``Link: <…/xet-read-token/REV>; rel="xet-auth"`` refresh route, as the Hub's do for files
+    stored with Xet; that route answers without the ``X-Xet-Cas-Url``/token headers, so
+    huggingface_hub's Xet transfer stops with "Xet headers have not been correctly set").
+    Methods: :meth:`drop_after`, :meth:`corrupt`, :meth:`fail_next`.
 
     Counters: ``bytes_sent`` (body bytes, all files), ``bytes_sent_by_path[path_in_repo]``,
+    ``first_body_at`` (``time.time()`` of the first file body byte since the last reset),
     ``requests`` [(method, url path decoded, Range header or None)] and ``request_headers``
     (one dict per request, same order).
     """
@@ -290,6 +298,8 @@ class FakeHub:
         self.throttle_bytes_per_s: float | None = None
         self.require_token: str | None = None
         self.cdn_redirect = False
+        self.xet = False
+        self.first_body_at: float | None = None
         self.tree_page_size = 1000
         self.bytes_sent = 0
         self.bytes_sent_by_path: defaultdict[str, int] = defaultdict(int)
@@ -416,6 +426,7 @@ class FakeHub:
     def reset_counters(self) -> None:
         with self._lock:
             self.bytes_sent = 0
+            self.first_body_at = None
             self.bytes_sent_by_path.clear()
             self.requests.clear()
             self.request_headers.clear()
@@ -486,6 +497,8 @@ class FakeHub:
 
     def _count(self, path: str, n: int) -> None:
         with self._lock:
+            if self.first_body_at is None:
+                self.first_body_at = time.time()
             self.bytes_sent += n
             self.bytes_sent_by_path[path] += n
 
@@ -550,6 +563,13 @@ class _Handler(BaseHTTPRequestHandler):
             if parts[:2] == ["api", "agent-harnesses"]:
                 self._json({"standardEnvVars": [], "harnesses": {}})
                 return
+            if parts == ["_stats"]:
+                self._json({"first_body_at": hub.first_body_at, "bytes_sent": hub.bytes_sent})
+                return
+            if parts == ["_stats", "reset"] and self.command == "POST":
+                hub.reset_counters()
+                self._json({})
+                return
             if parts and parts[0] == "_cdn" and self.command in ("GET", "HEAD"):
                 self._cdn(parts[-1])  # a signed CDN URL: no token needed (the client sends none)
                 return
@@ -599,6 +619,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         kind = rest[0] if rest else "revision"
         revision = rest[1] if len(rest) > 1 else "main"
+        if kind == "xet-read-token" and self.command == "GET":
+            self._json({})  # no X-Xet-Cas-Url / token headers: there is no CAS here
+            return
         if kind not in ("revision", "tree", "paths-info"):
             self._error(404, None, f"Sorry, we can't find the page you are looking for ({kind}).")
             return
@@ -718,6 +741,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {**commit, "ETag": f'"{f.etag}"', "Accept-Ranges": "bytes"}
         if f.lfs:
             headers |= {"X-Linked-Size": str(f.size), "X-Linked-ETag": f'"{f.sha256}"'}
+            if self.hub.xet:
+                token_route = f"{self.hub.endpoint}/api/{repo_type}s/{repo.repo_id}"
+                headers |= {
+                    "X-Xet-Hash": hashlib.sha256(f.sha256.encode()).hexdigest(),
+                    "Link": f'<{token_route}/xet-read-token/{rev.commit}>; rel="xet-auth"',
+                }
             if self.hub.cdn_redirect:
                 location = f"http://localhost:{self.hub.port}/_cdn/{f.sha256}"
                 self._send(302, b"", {**headers, "Location": location})
@@ -892,11 +921,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throttle", type=float, default=None, help="bytes/s over all bodies")
     parser.add_argument("--token", default=None, help="require this bearer token")
     parser.add_argument("--cdn-redirect", action="store_true", help="302 LFS files to /_cdn")
+    parser.add_argument(
+        "--files", type=int, default=0, help="instead of the Unsloth layout: N GGUFs of --size-mb"
+    )
     args = parser.parse_args(argv)
 
     hub = FakeHub(args.host, args.port)
     for repo in args.repo or ["unsloth/Tiny-GGUF"]:
-        hub.unsloth_layout(repo, args.size_mb)
+        if args.files:
+            size = int(args.size_mb * 1024 * 1024)
+            hub.add_repo(repo, {f"part-{n:02d}.gguf": size for n in range(1, args.files + 1)})
+        else:
+            hub.unsloth_layout(repo, args.size_mb)
     hub.throttle_bytes_per_s = args.throttle
     hub.require_token = args.token
     hub.cdn_redirect = args.cdn_redirect

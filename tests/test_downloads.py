@@ -196,7 +196,6 @@ def test_a_download_started_in_another_shell_is_seen(hub, env, tmp_path, monkeyp
 async def test_tui_downloads_from_the_catalog_and_cancels(hub, env, tmp_path, monkeypatch,
                                                           isolated_dirs):  # fmt: skip
     from conftest import make_app, write_user_catalog
-    from huggingface_hub import constants
     from test_tui_servers import wait_until
 
     from sparktop.ui.screens.catalog import CatalogScreen
@@ -205,8 +204,6 @@ async def test_tui_downloads_from_the_catalog_and_cancels(hub, env, tmp_path, mo
 
     for key in ("HF_ENDPOINT", "HF_HUB_CACHE", "HF_HOME", "HF_TOKEN_PATH"):
         monkeypatch.setenv(key, env[key])
-    # sparktop lowers the client's chunk size in its own process; put it back afterwards
-    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", constants.DOWNLOAD_CHUNK_SIZE)
     target = tmp_path / "models" / "tiny"
     write_user_catalog(
         isolated_dirs["config"],
@@ -243,12 +240,10 @@ async def test_tui_downloads_from_the_catalog_and_cancels(hub, env, tmp_path, mo
 
 async def test_tui_resumes_an_interrupted_download_on_start(hub, env, tmp_path, monkeypatch):
     from conftest import make_app
-    from huggingface_hub import constants
     from test_tui_servers import wait_until
 
     for key in ("HF_ENDPOINT", "HF_HUB_CACHE", "HF_HOME", "HF_TOKEN_PATH"):
         monkeypatch.setenv(key, env[key])
-    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", constants.DOWNLOAD_CHUNK_SIZE)
     target = tmp_path / "m"
     kept = kill_mid_download(hub, env, target)
     app = make_app("nogpu", watch_servers=True)

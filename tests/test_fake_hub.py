@@ -382,3 +382,33 @@ def test_shards_are_readable_ggufs(hub: FakeHub, hf_home: Path):
     assert fields["general.architecture"].contents() == "llama"
     assert fields["split.no"].contents() == 1
     assert fields["split.count"].contents() == 2
+
+
+def test_xet_headers_are_what_the_client_reads_as_a_xet_file(hub: FakeHub, hf_home: Path):
+    """With `xet` on, the client sees Xet file data (hash, refresh route on this hub) for LFS
+    files and none for git files; the token route answers without CAS headers."""
+    from huggingface_hub.utils._xet import refresh_xet_connection_info
+
+    hub.xet = True
+    lfs = hf.get_hf_file_metadata(hf.hf_hub_url(REPO, Q4))
+    assert lfs.xet_file_data is not None and len(lfs.xet_file_data.file_hash) == 64
+    route = lfs.xet_file_data.refresh_route
+    assert route == f"{hub.endpoint}/api/models/{REPO}/xet-read-token/{hub.commit(REPO)}"
+    assert lfs.etag == hub.file(REPO, Q4).sha256
+    assert hf.get_hf_file_metadata(hf.hf_hub_url(REPO, "README.md")).xet_file_data is None
+    with pytest.raises(ValueError, match="Xet headers have not been correctly set"):
+        refresh_xet_connection_info(file_data=lfs.xet_file_data, headers={})
+    hub.xet = False
+    assert hf.get_hf_file_metadata(hf.hf_hub_url(REPO, Q4)).xet_file_data is None
+
+
+def test_stats_tell_when_the_first_body_byte_left(hub: FakeHub, hf_home: Path, tmp_path: Path):
+    stats = httpx2.get(f"{hub.endpoint}/_stats").json()
+    assert stats == {"first_body_at": None, "bytes_sent": 0}
+    before = time.time()
+    hf.hf_hub_download(REPO, Q4, local_dir=tmp_path / "d")
+    stats = httpx2.get(f"{hub.endpoint}/_stats").json()
+    assert before <= stats["first_body_at"] <= time.time()
+    assert stats["bytes_sent"] == hub.file(REPO, Q4).size
+    httpx2.post(f"{hub.endpoint}/_stats/reset")
+    assert httpx2.get(f"{hub.endpoint}/_stats").json()["first_body_at"] is None

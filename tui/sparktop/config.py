@@ -45,11 +45,20 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class DownloadSettings:
+    """How sparktop downloads from Hugging Face."""
+
+    parallel: int = 8
+    """Files of one download fetched at once (as `hf download`); `--parallel` overrides."""
+
+
+@dataclass(frozen=True)
 class Config:
     interval: float = 1.0
     theme: str | None = None
     memory_hints: MemoryHints = field(default_factory=MemoryHints)
     servers: ServerSettings = ServerSettings()
+    downloads: DownloadSettings = DownloadSettings()
     engines: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """Engine name → argv prefix that starts it (e.g. llama.cpp: /opt/llama/llama-server)."""
     bench_modes: tuple[str, ...] = DEFAULT_MODES
@@ -69,7 +78,7 @@ class Config:
         return ChampionRule(**dict(dict(self.bench_rules).get(mode, ())))
 
 
-_TOP_KEYS = {"interval", "theme", "memory", "servers", "engines", "bench", "hosts"}
+_TOP_KEYS = {"interval", "theme", "memory", "servers", "downloads", "engines", "bench", "hosts"}
 _RULE_KEYS = {"min_prefill_tps", "min_decode_tps", "beat_champion"}
 _SERVER_KEYS = {
     "interval": (0.01, 3600),
@@ -77,6 +86,7 @@ _SERVER_KEYS = {
     "timeout": (0.05, 120),
     "stop_timeout": (0.5, 3600),
 }
+_DOWNLOAD_KEYS = {"parallel": (1, 64)}
 _HINT_KEYS = {
     "cache_hint_min_percent": "cache_min_percent",
     "low_available_percent": "low_available_percent",
@@ -134,6 +144,7 @@ def parse_config(data: Any, lines: Lines) -> Config:
             low, high = _SERVER_KEYS[key]
             values[key] = _number(value, lines, "servers", key, low=low, high=high)
         servers = ServerSettings(**values)
+    downloads = _downloads(data.get("downloads"), lines)
     engines: list[tuple[str, tuple[str, ...]]] = []
     raw_engines = data.get("engines")
     if raw_engines is not None:
@@ -163,12 +174,35 @@ def parse_config(data: Any, lines: Lines) -> Config:
         theme=theme,
         memory_hints=hints,
         servers=servers,
+        downloads=downloads,
         engines=tuple(engines),
         bench_modes=modes,
         bench_rules=rules,
         hosts=hosts,
         source=lines.path,
     )
+
+
+def _downloads(raw: Any, lines: Lines) -> DownloadSettings:
+    """downloads: {parallel: N} (whole numbers within their bounds)."""
+    if raw is None:
+        return DownloadSettings()
+    if not isinstance(raw, dict):
+        raise lines.error("downloads must be a mapping", "downloads")
+    unknown = next((key for key in raw if key not in _DOWNLOAD_KEYS), None)
+    if unknown is not None:
+        known = ", ".join(sorted(_DOWNLOAD_KEYS))
+        raise lines.error(f"unknown setting downloads.{unknown} (known: {known})",
+                          "downloads", unknown)  # fmt: skip
+    values: dict[str, int] = {}
+    for key, (low, high) in _DOWNLOAD_KEYS.items():
+        if key in raw:
+            number = _number(raw[key], lines, "downloads", key, low=low, high=high)
+            if number != int(number):
+                raise lines.error(f"downloads.{key} must be a whole number, got {raw[key]!r}",
+                                  "downloads", key)  # fmt: skip
+            values[key] = int(number)
+    return DownloadSettings(**values)
 
 
 def _bench(raw: Any, lines: Lines) -> tuple[tuple[str, ...], tuple]:

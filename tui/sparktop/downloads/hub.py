@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparktop.downloads.partial import final_path, partial_path
+from sparktop.downloads.partial import Version, final_path, resumable_bytes
 
 SPACE_MARGIN = 1024**3
 """Keep at least this much free after a download (the filesystem needs room to breathe)."""
@@ -24,6 +24,12 @@ class RemoteFile:
     size: int
     sha256: str | None
     """The Hub's sha256 for LFS files (what `sha256sum` prints); None for small git files."""
+    etag: str | None = None
+    """The Hub's ETag: the sha256 of an LFS file, else its git blob id."""
+
+    @property
+    def version(self) -> Version:
+        return Version(self.size, self.sha256, self.etag)
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ class DownloadPlan:
     local_dir: Path
     files: tuple[RemoteFile, ...]
     present_bytes: int
-    """Bytes already here: complete files plus resumable partial ones."""
+    """Bytes already here: complete files plus partial ones of the same version."""
     free_bytes: int
 
     @property
@@ -126,18 +132,15 @@ def plan_download(
         size = lfs.size if lfs is not None else sibling.size
         if size is None:
             raise DownloadError(f"{repo}: the Hub did not say the size of {sibling.rfilename}")
-        files.append(
-            RemoteFile(sibling.rfilename, int(size), lfs.sha256 if lfs is not None else None)
-        )
+        sha256 = lfs.sha256 if lfs is not None else None
+        files.append(RemoteFile(sibling.rfilename, int(size), sha256, sha256 or sibling.blob_id))
     present = 0
     for item in files:
         done = final_path(local_dir, item.path)
         if done.is_file() and done.stat().st_size == item.size:
             present += item.size
             continue
-        part = partial_path(local_dir, item.path)
-        if part.is_file():
-            present += min(part.stat().st_size, item.size)
+        present += resumable_bytes(local_dir, item.path, item.version)
     free = shutil.disk_usage(existing_parent(local_dir)).free
     return DownloadPlan(
         repo=repo,

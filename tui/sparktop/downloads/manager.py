@@ -33,6 +33,8 @@ from sparktop.logs import LOGGER
 from sparktop.snapshot import DownloadInfo, ExternalDownloadInfo
 
 Changed = Callable[[], None]
+DEFAULT_PARALLEL_FILES = 8
+"""Files of one download fetched at once (as `hf download`); config `downloads.parallel`."""
 
 
 class DownloadManager:
@@ -41,7 +43,7 @@ class DownloadManager:
         store: DownloadStore | None = None,
         *,
         parallel_jobs: int = 2,
-        parallel_files: int = 4,
+        parallel_files: int = DEFAULT_PARALLEL_FILES,
         on_change: Changed | None = None,
         local_dirs: Callable[[], list[tuple[Path, str | None]]] = lambda: [],
     ) -> None:
@@ -72,10 +74,12 @@ class DownloadManager:
         *,
         parallel: int | None = None,
         listener: Listener | None = None,
+        wait: bool = True,
     ) -> DownloadJob:
-        """Queue the job (it starts when a slot is free); `listener` hears its every change."""
+        """Queue the job (it starts when a slot is free); `listener` hears its every change.
+        With `wait` False a file another download holds fails at once instead of waiting."""
         job = job_from_plan(plan, include)
-        job.parallel = parallel
+        job.parallel, job.wait = parallel, wait
         if listener is not None:
             self._watchers[job.id] = listener
         with self._lock:

@@ -1,8 +1,7 @@
-"""Run a download: files fetched through huggingface_hub's own HTTP client (auth, retries),
-into stable partial files that resume, then verified and moved into place.
-
-Progress arrives through the client's `tqdm_class` hook; cancelling raises from that hook,
-which stops the transfer and leaves the partial file for the next attempt.
+"""Run a download: each file under its lock (`lock`), fetched the way the Hub offers it
+(`fetch`: HTTP into a stable, versioned partial file that resumes, hashed as it arrives; or
+huggingface_hub's own Xet transfer), verified against the Hub's size and sha256 and moved
+into place. Every way a file can go wrong ends as that file's state with one line.
 """
 
 from __future__ import annotations
@@ -16,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sparktop.downloads import verify
-from sparktop.downloads.hub import DownloadPlan, endpoint, token
-from sparktop.downloads.partial import bad_path, final_path, partial_path
+from sparktop.downloads import fetch, lock, partial, verify
+from sparktop.downloads.fetch import Cancelled as Cancelled
+from sparktop.downloads.hub import DownloadPlan
+from sparktop.downloads.partial import Version, bad_path, final_path, partial_path
 from sparktop.downloads.states import (  # re-exported: the runner's own words
     ACTIVE as ACTIVE,
 )
@@ -46,13 +46,19 @@ from sparktop.downloads.states import (
 from sparktop.downloads.states import (
     VERIFYING as VERIFYING,
 )
+from sparktop.downloads.states import (
+    WAITING as WAITING,
+)
+from sparktop.downloads.states import (
+    WAITING_NOTE as WAITING_NOTE,
+)
 from sparktop.snapshot import DownloadInfo
 
 CHUNK_BYTES = 256 * 1024
-
-
-class Cancelled(Exception):
-    pass
+"""The most bytes a dropped connection loses (bytes are written as they arrive)."""
+BUSY = "another download of this file is running: not waiting for it (--no-wait)"
+"""A file's reason when another download holds it and the caller would not wait."""
+XET_ADVICE = "HF_HUB_DISABLE_XET=1 fetches it over plain HTTP"
 
 
 def one_line(exc: BaseException) -> str:
@@ -66,12 +72,23 @@ class FileProgress:
     path: str
     size: int
     sha256: str | None
+    etag: str | None = None
+    """The Hub's ETag of this version (the sha256 of an LFS file, else the git blob id)."""
     done_bytes: int = 0
     resumed_from: int = 0
     state: str = QUEUED
     error: str | None = None
+    note: str | None = None
+    """What a face shows beside the file now: waiting for another download of it, or that a
+    partial file of another version was discarded."""
+    via: str | None = None
+    """How the bytes came: "http" or "xet" (huggingface_hub's Xet transfer)."""
     speed_bps: float = 0.0
     _mark: tuple[float, int] = (0.0, 0)
+
+    @property
+    def version(self) -> Version:
+        return Version(self.size, self.sha256, self.etag)
 
     def sample_speed(self, now: float) -> None:
         """Exponentially smoothed speed, updated at most twice a second."""
@@ -105,6 +122,8 @@ class DownloadJob:
     caller waits on (an interrupted `Thread.join` can return while the thread still runs)."""
     parallel: int | None = field(default=None, repr=False)
     """Files at once for this job; None: the runner's default."""
+    wait: bool = field(default=True, repr=False)
+    """Wait for another download of the same file to finish (else that file fails, BUSY)."""
     _speed: float = 0.0
     _mark: tuple[float, int] = (0.0, 0)
 
@@ -175,6 +194,8 @@ class DownloadJob:
                     "resumed_from": f.resumed_from,
                     "state": f.state,
                     "error": f.error,
+                    "note": f.note,
+                    "via": f.via,
                     "speed_bps": round(f.speed_bps, 1),
                 }
                 for f in self.files
@@ -211,14 +232,14 @@ def job_from_plan(plan: DownloadPlan, include: tuple[str, ...] = ()) -> Download
         commit=plan.commit,
         local_dir=plan.local_dir,
         include=include,
-        files=[FileProgress(f.path, f.size, f.sha256) for f in plan.files],
+        files=[FileProgress(f.path, f.size, f.sha256, f.etag) for f in plan.files],
     )
 
 
 class Transfer:
     """Downloads one job's files, a few at a time, reporting progress to `listener`."""
 
-    def __init__(self, job: DownloadJob, listener: Listener, parallel: int = 4) -> None:
+    def __init__(self, job: DownloadJob, listener: Listener, parallel: int = 8) -> None:
         self.job = job
         self.listener = listener
         self.parallel = parallel
@@ -227,12 +248,17 @@ class Transfer:
 
     def note(self, force: bool = False) -> None:
         now = time.monotonic()
-        self.job.sample_speed(now)
+        job = self.job
+        job.sample_speed(now)
+        if job.state in (RUNNING, WAITING):  # waiting when every file in flight waits
+            states = {f.state for f in job.files}
+            job.state = WAITING if WAITING in states and not states & {RUNNING, VERIFYING} \
+                else RUNNING  # fmt: skip
         with self._lock:
             if not force and now - self._last_note < 0.2:
                 return
             self._last_note = now
-        self.listener(self.job)
+        self.listener(job)
 
     def run(self) -> DownloadJob:
         job = self.job
@@ -264,22 +290,34 @@ class Transfer:
         self.note(force=True)
         return job
 
+    def _progress(self, item: FileProgress) -> Callable[[int], None]:
+        def moved(n: int) -> None:
+            item.done_bytes += n
+            item.sample_speed(time.monotonic())
+            self.note()
+
+        return moved
+
     def _bar_class(self, item: FileProgress) -> type:
-        transfer = self
+        """A tqdm-like class for huggingface_hub's Xet transfer, pointed at `item`."""
+        moved = self._progress(item)
 
         class Bar:
-            """The client's progress bar, pointed at our FileProgress."""
+            total: int | None = None
 
-            def __init__(self, *args: object, total: int | None = None, initial: int = 0,
-                         **kwargs: object) -> None:  # fmt: skip
+            def __init__(self, *args: object, initial: int = 0, **kwargs: object) -> None:
                 item.done_bytes = initial
 
             def update(self, n: float = 1) -> None:
-                if transfer.job.cancel.is_set():
-                    raise Cancelled()
-                item.done_bytes += int(n)
-                item.sample_speed(time.monotonic())
-                transfer.note()
+                moved(int(n))
+
+            def update_transfer(self, n: float = 1) -> None:  # network bytes: not shown
+                return None
+
+            def set_postfix_str(self, *args: object, **kwargs: object) -> None:
+                return None
+
+            set_transfer_postfix_str = set_postfix_str
 
             def close(self) -> None:
                 return None
@@ -293,63 +331,67 @@ class Transfer:
         return Bar
 
     def _file(self, item: FileProgress) -> None:
-        """Every way a file can go wrong (disk, permissions, a failing sha256 read, a bug) ends
-        as this file's state with one line; the other files go on."""
+        """Every way a file can go wrong (disk, permissions, a failing sha256 check, a bug)
+        ends as this file's state with one line; the other files go on."""
         try:
-            self._fetch(item)
+            self._locked(item)
         except Exception as exc:
             doing = "verifying" if item.state == VERIFYING else "downloading"
             item.state = FAILED
             item.error = f"failed while {doing}: {one_line(exc)}"
             item.speed_bps = 0.0
+            item.note = None
             self.note(force=True)
 
-    def _fetch(self, item: FileProgress) -> None:
+    def _locked(self, item: FileProgress) -> None:
+        """Fetch the file holding its lock; wait (saying so) while another download has it."""
         job = self.job
         if job.cancel.is_set():
             item.state = CANCELLED
             return
+
+        def waiting() -> None:
+            item.state, item.note = WAITING, WAITING_NOTE
+            self.note(force=True)
+
+        try:
+            held = lock.take(partial.lock_path(job.local_dir, item.path), job.cancel,
+                             wait=job.wait, waiting=waiting)  # fmt: skip
+        except lock.Busy:
+            item.state, item.error = FAILED, BUSY
+            self.note(force=True)
+            return
+        if held is None:
+            item.state, item.note = CANCELLED, None
+            self.note(force=True)
+            return
+        try:
+            if item.state == WAITING:
+                item.state, item.note = QUEUED, None
+            self._fetch(item)
+        finally:
+            held.release()
+
+    def _fetch(self, item: FileProgress) -> None:
+        job = self.job
         final = final_path(job.local_dir, item.path)
         if final.is_file() and verify.is_verified(job.local_dir, item.path, item.size, item.sha256):
             item.done_bytes = item.size
             item.state = DONE
+            partial.discard(job.local_dir, item.path)
             self.note(force=True)
             return
         if final.is_file() and final.stat().st_size == item.size:
-            self._verify(item, final, moved=True)  # downloaded before (by us or `hf download`)
+            self._check(item, final, moved=True)  # downloaded before (by us or `hf download`)
             return
-        part = partial_path(job.local_dir, item.path)
-        part.parent.mkdir(parents=True, exist_ok=True)
-        resume = part.stat().st_size if part.exists() else 0
-        if resume > item.size:  # not this file's bytes: start over
-            part.unlink()
-            resume = 0
-        item.resumed_from = item.done_bytes = resume
-        item._mark = (time.monotonic(), resume)  # speed counts from here, not from 0
         item.state = RUNNING
         self.note(force=True)
         try:
-            from huggingface_hub import constants, hf_hub_url
-            from huggingface_hub.file_download import http_get
-            from huggingface_hub.utils import build_hf_headers
-
-            # The client reports progress once per chunk (10 MiB by default) and a dropped
-            # connection loses the chunk in flight: 256 KiB chunks give a smooth bar, a prompt
-            # cancel and little to fetch again after a drop.
-            constants.DOWNLOAD_CHUNK_SIZE = min(constants.DOWNLOAD_CHUNK_SIZE, CHUNK_BYTES)
-
-            url = hf_hub_url(job.repo, item.path, revision=job.commit or job.revision,
-                             endpoint=endpoint())  # fmt: skip
-            with open(part, "ab") as handle:
-                http_get(
-                    url,
-                    handle,
-                    resume_size=resume,
-                    headers=build_hf_headers(token=token()),
-                    expected_size=item.size,
-                    displayed_filename=item.path,
-                    tqdm_class=self._bar_class(item),
-                )
+            source = fetch.probe(job.repo, item.path, job.commit or job.revision)
+            if source.way == fetch.XET:
+                got = self._fetch_xet(item, source)
+            else:
+                got = self._fetch_http(item, source)
         except Cancelled:
             item.state = CANCELLED
             item.speed_bps = 0.0
@@ -360,17 +402,77 @@ class Transfer:
 
             item.state = FAILED
             item.error = describe_hub_error(exc, job.repo, job.revision)
+            if item.via == fetch.XET:
+                item.error = f"Xet transfer: {item.error} ({XET_ADVICE})"
             item.speed_bps = 0.0
             self.note(force=True)
             return
         item.speed_bps = 0.0
-        self._verify(item, part, moved=False)
+        if isinstance(got, Path):  # written by Xet: read once for its sha256
+            self._check(item, got, moved=False)
+            partial.discard(job.local_dir, item.path)  # an HTTP partial of it is of no use
+        else:
+            self._verdict(item, *got)
 
-    def _verify(self, item: FileProgress, path: Path, moved: bool) -> None:
+    def _fetch_http(self, item: FileProgress, source: fetch.Source) -> tuple[Path, int, str]:
+        """Into the partial file, resumed when it holds this version's bytes (hashed once
+        first), discarded (and said so) before any byte is fetched when it does not.
+        Returns the partial file, its size and sha256."""
+        job = self.job
+        item.via = fetch.HTTP
+        stale = partial.stale_reason(job.local_dir, item.path, item.version)
+        if stale is not None:
+            partial.discard(job.local_dir, item.path)
+            item.note = f"partial file discarded: {stale}"
+            self.note(force=True)
+        part = partial_path(job.local_dir, item.path)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        if not part.exists():
+            partial.write_version(job.local_dir, item.path, item.version)
+        digest = verify.Digest()
+        if part.exists():
+            digest.feed_file(part)  # once: the rest is hashed as it arrives
+        item.resumed_from = item.done_bytes = digest.size
+        item._mark = (time.monotonic(), digest.size)  # speed counts from here, not from 0
+        self.note(force=True)
+        fetch.fetch_http(source.url, part, digest, size=item.size, cancel=job.cancel,
+                         progress=self._progress(item))  # fmt: skip
+        return part, digest.size, digest.hexdigest()
+
+    def _fetch_xet(self, item: FileProgress, source: fetch.Source) -> Path:
+        """By huggingface_hub's Xet transfer into a file of its own (the bytes never pass
+        through sparktop); returns that file."""
+        job = self.job
+        item.via = fetch.XET
+        item.resumed_from = item.done_bytes = 0
+        target = partial.xet_path(job.local_dir, item.path)
+        try:
+            fetch.fetch_xet(source, target, size=item.size, name=item.path,
+                            bar=self._bar_class(item))  # fmt: skip
+            if job.cancel.is_set():
+                raise Cancelled()
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        return target
+
+    def _check(self, item: FileProgress, path: Path, moved: bool) -> None:
+        """Verify a file by reading it (found complete on disk, or written by Xet)."""
+        item.state = VERIFYING
+        self.note(force=True)
+        size = path.stat().st_size
+        sha = verify.sha256_of(path) if item.sha256 and size == item.size else None
+        self._verdict(item, path, size, sha, moved=moved)
+
+    def _verdict(
+        self, item: FileProgress, path: Path, size: int, sha256: str | None, moved: bool = False
+    ) -> None:
+        """The file's end: corrupt (its bytes set aside, out of the model's tree) or done
+        (moved into place, stamped verified)."""
         job = self.job
         item.state = VERIFYING
         self.note(force=True)
-        problem = verify.check(path, item.size, item.sha256)
+        problem = verify.verdict(size, sha256, item.size, item.sha256)
         final = final_path(job.local_dir, item.path)
         if problem is not None:
             item.state = CORRUPT
@@ -378,11 +480,13 @@ class Transfer:
             bad = bad_path(job.local_dir, item.path)
             bad.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, bad)  # out of the model's tree: `serve` never sees it
+            partial.discard(job.local_dir, item.path)
             self.note(force=True)
             return
         if not moved:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, final)
+        partial.discard(job.local_dir, item.path)
         verify.write_stamp(job.local_dir, item.path, item.sha256)
         item.done_bytes = item.size
         item.state = DONE

@@ -1,4 +1,9 @@
-"""Check a downloaded file against the Hub's size and sha256, and remember that it passed."""
+"""Check a downloaded file against the Hub's size and sha256, and remember that it passed.
+
+A file fetched over HTTP is hashed as its bytes arrive (`Digest`; on resume the partial's
+bytes are hashed once first), so checking it reads nothing back; a file found complete on
+disk, or written by huggingface_hub's Xet transfer, is read once (`check`).
+"""
 
 from __future__ import annotations
 
@@ -13,28 +18,58 @@ from sparktop.downloads.partial import META_DIR
 CHUNK = 8 * 1024 * 1024
 
 
+class Digest:
+    """The sha256 and length of a file being written, fed each byte once as it is written."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def update(self, data: bytes) -> None:
+        self._hash.update(data)
+        self.size += len(data)
+
+    def reset(self) -> None:
+        """The file was truncated to nothing: start again."""
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def feed_file(self, path: Path, progress: Callable[[int], None] | None = None) -> None:
+        """Hash the bytes already in `path` (a partial file about to be resumed)."""
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                self.update(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
 def sha256_of(path: Path, progress: Callable[[int], None] | None = None) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            if progress is not None:
-                progress(len(chunk))
+    digest = Digest()
+    digest.feed_file(path, progress)
     return digest.hexdigest()
+
+
+def verdict(size_got: int, sha256_got: str | None, size: int, sha256: str | None) -> str | None:
+    """None when the bytes are right, else what is wrong (one line)."""
+    if size_got != size:
+        return f"size {size_got} bytes, the Hub says {size}"
+    if sha256 and sha256_got != sha256.lower():
+        got = sha256_got or "?"
+        return f"sha256 {got[:12]}…, the Hub says {sha256[:12]}…"
+    return None
 
 
 def check(
     path: Path, size: int, sha256: str | None, progress: Callable[[int], None] | None = None
 ) -> str | None:
-    """None when the file is right, else what is wrong (one line)."""
+    """None when the file on disk is right, else what is wrong (one line): reads it once."""
     actual = path.stat().st_size
     if actual != size:
-        return f"size {actual} bytes, the Hub says {size}"
-    if sha256:
-        got = sha256_of(path, progress)
-        if got != sha256.lower():
-            return f"sha256 {got[:12]}…, the Hub says {sha256[:12]}…"
-    return None
+        return verdict(actual, None, size, sha256)
+    return verdict(actual, sha256_of(path, progress) if sha256 else None, size, sha256)
 
 
 def stamp_path(local_dir: Path, repo_path: str) -> Path:
