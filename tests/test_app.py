@@ -28,11 +28,12 @@ async def test_question_mark_opens_help_listing_every_binding():
         assert isinstance(app.screen, HelpScreen)
         title, rows = app.screen.sections[0]
         assert title == "sparktop"
-        assert {("q", "Quit"), ("?", "Help"), ("c", "Theme"), ("r", "Refresh")} <= set(rows)
+        assert {("q", "Quit"), ("?", "Help"), ("c", "Theme"), ("w", "Warnings")} <= set(rows)
         assert "ctrl+p" in [key for key, _ in rows]
         view_title, view_rows = app.screen.sections[1]
-        assert view_title == "This view"  # the main view's server keys
-        assert {("x", "Stop"), ("t", "Test"), ("b", "Bench")} <= set(view_rows)
+        assert view_title == "This view"  # the main view's own keys, server keys included
+        assert {("m", "Models"), ("x", "Stop"), ("t", "Test"), ("b", "Bench")} <= set(view_rows)
+        assert {("f", "Hosts"), ("r", "Refresh")} <= set(view_rows)
         general = dict(app.screen.sections[-1][1])
         assert general.get("^q") == "Quit"  # Textual's own keys are listed too
         await pilot.press("escape")
@@ -73,7 +74,7 @@ async def test_command_palette_switches_theme(isolated_dirs):
         await wait_for_data(app, pilot)
         await pilot.press("ctrl+p")
         await pilot.pause(0.2)
-        await pilot.press(*"theme")
+        await pilot.press(*"theme by name")  # Textual's theme picker (c's is "Next colour theme")
         await pilot.pause(0.3)
         await pilot.press("enter")
         await pilot.pause(0.3)

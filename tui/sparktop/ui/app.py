@@ -13,9 +13,10 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.events import Resize
 from textual.screen import Screen
@@ -44,12 +45,12 @@ class SparktopApp(App[int]):
     TITLE = "sparktop"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS: ClassVar[list[BindingType]] = [
+        # keys that act on no screen's rows; the main view's own keys (m, x, t, f, r …) are
+        # bound on it, so they never reach it from a screen pushed above
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("m", "catalog", "Models"),
-        Binding("c", "cycle_theme", "Theme"),
+        Binding("c", "cycle_theme", "Theme", tooltip="Next colour theme"),
         Binding("w", "warnings", "Warnings"),
-        Binding("r", "refresh_now", "Refresh"),
     ]
 
     def __init__(
@@ -86,6 +87,12 @@ class SparktopApp(App[int]):
 
     def get_default_screen(self) -> Screen:
         return self.main
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette: every sparktop key valid on `screen`, then Textual's own."""
+        from sparktop.ui.palette import palette_commands
+
+        return palette_commands(self, screen, super().get_system_commands(screen))
 
     # -- what the main screen holds, for scripts and tests -------------------------------
 
@@ -152,10 +159,6 @@ class SparktopApp(App[int]):
         level = {"warning": logging.WARNING, "error": logging.ERROR}.get(severity, logging.INFO)
         logs.LOGGER.log(level, "%s%s", f"{title}: " if title else "", message)
         super().notify(message, title=title, severity=severity, **kwargs)  # type: ignore[arg-type]
-
-    def _handle_exception(self, error: Exception) -> None:
-        logs.LOGGER.error("unexpected error", exc_info=error)
-        super()._handle_exception(error)
 
     def _handle_exception(self, error: Exception) -> None:
         logs.LOGGER.error("unexpected error", exc_info=error)
@@ -249,11 +252,6 @@ class SparktopApp(App[int]):
         )
         self.push_screen(HelpScreen([*sections, ("Scrolling and focus", general)], intro))
 
-    def action_catalog(self) -> None:
-        from sparktop.ui.screens.catalog import CatalogScreen
-
-        self.push_screen(CatalogScreen(self.main))
-
     def action_warnings(self) -> None:
         """Recent warnings and errors of this run, and where the full log is."""
         from sparktop.ui.screens.dialogs import TextScreen
@@ -275,9 +273,6 @@ class SparktopApp(App[int]):
         current = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(current + 1) % len(names)]
         self.notify(f"theme: {self.theme}", timeout=2)
-
-    def action_refresh_now(self) -> None:
-        self.main.wake()
 
     async def action_quit(self) -> None:
         self.main.leave()

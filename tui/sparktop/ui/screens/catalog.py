@@ -10,16 +10,18 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from sparktop.actions import catalog as catalog_actions
 from sparktop.catalog.entry import ModelEntry
 from sparktop.ui import messages as msg
+from sparktop.ui.widgets.row_table import RowTable
 
 if TYPE_CHECKING:
     from sparktop.ui.messages import BoxView
 
 COLUMNS = ("MODEL", "ENGINE", "QUANT", "PORT", "ON DISK", "NEEDS", "FIT")
+ROW_ACTIONS = frozenset({"serve", "download", "export", "details"})
 WIDTHS = {"ON DISK": 20, "NEEDS": 10, "FIT": 12}
 """Columns filled in later get fixed widths (a DataTable sizes columns when rows are added)."""
 
@@ -30,7 +32,8 @@ class CatalogScreen(Screen[None]):
         Binding("s", "serve", "Serve"),
         Binding("d", "download", "Download"),
         Binding("e", "export", "Export"),
-        Binding("enter", "details", "Details"),
+        # before the table's own enter (select), which would otherwise take the key
+        Binding("enter", "details", "Details", priority=True),
     ]
     DEFAULT_CSS = """
     CatalogScreen #catalog-note { height: auto; color: $text-muted; padding: 0 1; }
@@ -51,7 +54,7 @@ class CatalogScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("", id="catalog-errors")
-            yield DataTable(cursor_type="row", id="catalog-table")
+            yield RowTable(id="catalog-table")
             yield Static(
                 "fit = weights + KV cache + engine overhead vs memory available now "
                 "(counting servers the switch would stop)",
@@ -60,7 +63,7 @@ class CatalogScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(RowTable)
         for column in COLUMNS:
             table.add_column(column, key=column, width=WIDTHS.get(column))
         catalog = self.box.control.catalog
@@ -80,17 +83,21 @@ class CatalogScreen(Screen[None]):
 
     def on_catalog_screen_row_filled(self, message: RowFilled) -> None:
         row = message.row
-        table = self.query_one(DataTable)
+        table = self.query_one(RowTable)
         table.update_cell(row.entry.name, "ON DISK", row.on_disk)
         table.update_cell(row.entry.name, "NEEDS", row.needs)
         table.update_cell(row.entry.name, "FIT", row.fit.verdict)
 
     def _selected(self) -> ModelEntry | None:
-        table = self.query_one(DataTable)
+        table = self.query_one(RowTable)
         if table.row_count == 0:
             return None
         key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
         return self.box.control.catalog.get(key or "")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The row keys only while there is a row to act on."""
+        return action not in ROW_ACTIONS or any(t.row_count for t in self.query(RowTable))
 
     def action_serve(self) -> None:
         entry = self._selected()

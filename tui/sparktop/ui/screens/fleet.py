@@ -24,6 +24,7 @@ from sparktop.fleet.remote import FleetPoller, HostState, run_action, summary_of
 from sparktop.snapshot import Snapshot
 from sparktop.ui.messages import ShowText
 from sparktop.ui.screens.dialogs import MODAL_CSS, ConfirmScreen, TextScreen
+from sparktop.ui.widgets.row_table import RowTable
 from sparktop.units import fmt_bytes
 
 COLUMNS = ("HOST", "VIA", "MEMORY", "GPUS", "SERVERS", "DOWNLOADS", "STATE")
@@ -99,7 +100,7 @@ class FleetScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield DataTable(cursor_type="row", id="fleet-table")
+            yield RowTable(id="fleet-table")
             yield Static(
                 "enter: show that host · s/x/t: serve/stop/test there (over SSH) · r: refresh",
                 id="fleet-note",

@@ -64,13 +64,18 @@ class MainScreen(Screen[None]):
         # the App's keys people look for first, repeated here so the footer starts with them
         Binding("q", "app.quit", "Quit"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
-        Binding("m", "app.catalog", "Models"),
+        Binding("m", "models", "Models"),
+        # the server keys act on the selected row of the servers table (see check_action)
         Binding("x", "stop", "Stop"),
         Binding("t", "test", "Test"),
         Binding("l", "logs", "Logs"),
         Binding("e", "export", "Export"),
         Binding("b", "bench", "Bench"),
+        Binding("f", "hosts", "Hosts"),
+        Binding("r", "refresh", "Refresh"),
     ]
+    AUTO_FOCUS = "#servers"
+    """The servers table takes the keys (↑/↓ move its cursor) once it is mounted."""
 
     def __init__(self, producer: SnapshotProducer, *, interval: float, watch_servers: bool,
                  **kwargs: Any) -> None:  # fmt: skip
@@ -165,6 +170,7 @@ class MainScreen(Screen[None]):
         self.set_class(wide, "wide")
         self.set_class(compact, "compact")
         self.wide = wide
+        self.refresh_bindings()  # server keys act only while the servers table shows
         for panel in self.query(MemoryPanel):  # none yet when the resize comes before mount
             panel.fill = wide
         if self.last_snapshot is not None:
@@ -256,6 +262,9 @@ class MainScreen(Screen[None]):
     async def _after_first_frame(self) -> None:
         """Servers and downloads join once memory and GPUs are on screen."""
         await self._mount_servers_box()  # before the first poll result can arrive
+        if self.focused is None:  # arrows move in the servers table from the start
+            assert self._servers_table is not None
+            self._servers_table.focus()
         if self.watch_servers:
             self._servers_loop()
 
@@ -439,14 +448,42 @@ class MainScreen(Screen[None]):
     # -- server flows -------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Server keys appear in the footer once there is a server to act on."""
-        return action not in SERVER_ACTIONS or bool(self.servers)
+        """Server keys are bound (and in the footer) only while a server row is on screen
+        and selected: not before a server exists, not in the compact summary."""
+        return action not in SERVER_ACTIONS or self._shown_server() is not None
+
+    def _shown_server(self) -> ServerInfo | None:
+        """The selected row of the servers table, when the table is on screen."""
+        table = self._servers_table
+        if table is None or self.compact:
+            return None
+        return table.selected
 
     def _selected_server(self) -> ServerInfo | None:
-        server = self._servers_table.selected if self._servers_table is not None else None
+        server = self._shown_server()
         if server is None:
             self.notify("no server selected (none running? press m for models)", timeout=4)
         return server
+
+    def action_models(self) -> None:
+        from sparktop.ui.screens.catalog import CatalogScreen
+
+        self.app.push_screen(CatalogScreen(self))
+
+    def action_hosts(self) -> None:
+        """Every configured host in one table, this box first (the fleet screen)."""
+        from sparktop.ui.screens.fleet import FleetScreen, app_local_status
+
+        self.app.push_screen(
+            FleetScreen(
+                self.producer.config.hosts,
+                lambda: app_local_status(self.app),
+                catalog_names=lambda: [entry.name for entry in self.control.catalog],
+            )
+        )
+
+    def action_refresh(self) -> None:
+        self.wake()
 
     def _start(self, what: str) -> bool:
         """One serve or stop at a time: False (and said so) while another runs."""

@@ -14,11 +14,12 @@ from typing import Any
 from rich.segment import Segment
 from rich.style import Style
 from textual.cache import LRUCache
-from textual.widgets import DataTable
+
+from sparktop.ui.widgets.row_table import RowTable
 
 
-class LiveTable(DataTable):
-    """DataTable with bounded caches and cell renders reused while their text is the same."""
+class LiveTable(RowTable):
+    """A row table with bounded caches and cell renders reused while their text is the same."""
 
     def __init__(self, *, cells: int = 1024, lines: int = 256, **kwargs: Any) -> None:
         super().__init__(**kwargs)
