@@ -19,6 +19,11 @@ TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
 NVML_STUB_DIR = TESTS / "stubs" / "nvml"
 
+# The suite sees only its own servers: every process it starts inherits this entry, and
+# sparktop's process scan (in this process and in every sparktop the tests run) keeps only
+# processes that carry it. A box serving models of its own stays out of every test.
+os.environ.setdefault("SPARKTOP_TEST_RUN", f"pytest-{os.getpid()}")  # nested runs share it
+
 
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:

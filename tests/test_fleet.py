@@ -95,6 +95,7 @@ def ssh_host_entry(sshd: dict, dirs: dict[str, Path], name: str = "box2") -> dic
     """A `hosts:` item reaching this machine through the test sshd; the remote sparktop uses
     the test's isolated config/state/data dirs (the remote login has a fresh environment)."""
     env = [f"SPARKTOP_{k.upper()}_DIR={v}" for k, v in dirs.items()]
+    env.append(f"SPARKTOP_TEST_RUN={os.environ['SPARKTOP_TEST_RUN']}")  # see conftest
     return {
         "name": name,
         "ssh": f"{getpass.getuser()}@127.0.0.1",

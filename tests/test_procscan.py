@@ -76,3 +76,23 @@ def test_a_proc_tree_elsewhere_is_read_from_its_files(tmp_path):
     assert servers[0].rss_bytes == 256 * procscan.PAGE
     assert procscan.process_age(proc, 4242) == 100.0 - 4242 / procscan.TICKS
     assert process_name(4242, FIXTURES / "spark" / "proc") == "llama-server"  # its comm file
+
+
+def test_the_suite_sees_only_its_own_servers(tmp_path, no_orphans):
+    """SPARKTOP_TEST_RUN (set by conftest) scopes the scan to processes that carry it: a
+    server somebody else started on this box is not in the suite's view, ours is."""
+    from conftest import free_port, start_outside
+    from test_server_discovery import engine_launcher
+
+    launcher = engine_launcher(tmp_path, "llama-server", "llama.cpp", "ok")
+    theirs_env = {k: v for k, v in os.environ.items() if k != "SPARKTOP_TEST_RUN"}
+    theirs = start_outside([str(launcher), "--port", str(free_port()), "--alias", "theirs"],
+                           no_orphans, env=theirs_env)  # fmt: skip
+    ours = start_outside([str(launcher), "--port", str(free_port()), "--alias", "ours"], no_orphans)
+    scanner = ProcessScanner()
+
+    def seen() -> set[int]:
+        return {server.pid for server in scanner.scan()}
+
+    wait_for(lambda: ours.pid in seen(), timeout=10)
+    assert theirs.pid not in seen() and theirs.poll() is None

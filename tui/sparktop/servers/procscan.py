@@ -22,6 +22,26 @@ if TYPE_CHECKING:
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 REAL_PROC = Path("/proc")
+TEST_RUN = "SPARKTOP_TEST_RUN"
+"""Test-only scope: when sparktop itself runs with SPARKTOP_TEST_RUN=<token>, it sees only
+servers whose environment carries the same entry (the test suite's own processes and their
+children), so a box that is serving models of its own never confuses the tests."""
+
+
+def _scope() -> bytes | None:
+    token = os.environ.get(TEST_RUN)
+    return f"{TEST_RUN}={token}".encode() if token else None
+
+
+def carries(proc: Path, pid: int, entry: bytes) -> bool:
+    """True when process `pid` was started with `entry` (KEY=VALUE) in its environment.
+
+    Own code: psutil's environ() decodes the whole block into a dict; one entry is wanted.
+    """
+    try:
+        return entry in (proc / str(pid) / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -376,6 +396,7 @@ class ProcessScanner:
         only when the process is new or has exec'd (`bash run.sh` → `exec vllm serve`). The
         identity (start ticks, or psutil's Process) is kept for those looked at again."""
         self._families: tuple[frozenset, dict[int, list[int]]] | None = None
+        self._scope = _scope() if self.proc == REAL_PROC else None  # fixture trees: all theirs
 
     def scan(self) -> list[ServerProcess]:
         pids = self._table.pids()
@@ -395,6 +416,8 @@ class ProcessScanner:
             if cached is None or cached[0] != identity or cached[1] != comm:
                 argv = self._table.argv(pid)
                 launch = classify(argv) if argv else None
+                if launch is not None and self._scope and not carries(self.proc, pid, self._scope):
+                    launch = None  # test-only scope: not one of the suite's processes
                 again = launch is not None or _may_exec(comm)
                 if not again:
                     self._table.forget(pid)  # not read again while it lives
