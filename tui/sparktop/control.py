@@ -41,6 +41,12 @@ class Control:
                 self.monitor.catalog = self._catalog
             return self._catalog
 
+    def use_catalog(self, catalog: Catalog) -> None:
+        """Use a catalog loaded again (the TUI noticed an edited catalog file)."""
+        with self._lock:
+            self._catalog = catalog
+            self.monitor.catalog = catalog
+
     @classmethod
     def from_config(cls, config: Config, roots: ProbeRoots | None = None) -> Control:
         roots = roots or ProbeRoots.from_env()

@@ -14,6 +14,7 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from sparktop.catalog.entry import ModelEntry
+    from sparktop.catalog_watch import Reload
     from sparktop.control import Control
     from sparktop.downloads.hub import DownloadPlan
     from sparktop.servers.info import ServerInfo
@@ -124,6 +125,14 @@ class DownloadPlanned(Message):
         self.plan = plan
 
 
+class CatalogReloaded(Message):
+    """A catalog file was edited: the catalog was loaded again (or the edit was not used)."""
+
+    def __init__(self, outcome: Reload) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
 class BoxView(Protocol):
     """What other screens read from the main screen: the wiring and the latest servers."""
 
@@ -132,5 +141,8 @@ class BoxView(Protocol):
 
     @property
     def servers(self) -> tuple[ServerInfo, ...]: ...
+
+    @property
+    def catalog_problems(self) -> tuple[str, ...]: ...
 
     def post_message(self, message: Message) -> bool: ...

@@ -53,7 +53,7 @@ class CatalogScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static("", id="catalog-errors")
+            yield Static("", id="catalog-errors", markup=False)
             yield RowTable(id="catalog-table")
             yield Static(
                 "fit = weights + KV cache + engine overhead vs memory available now "
@@ -66,12 +66,27 @@ class CatalogScreen(Screen[None]):
         table = self.query_one(RowTable)
         for column in COLUMNS:
             table.add_column(column, key=column, width=WIDTHS.get(column))
+        self.reload()
+        table.focus()
+
+    def reload(self) -> None:
+        """Show the catalog in use (again, after an edited file was loaded), its problems
+        and those of an edit that was not used; the cursor stays on its model."""
+        table = self.query_one(RowTable)
+        selected = self._selected()
         catalog = self.box.control.catalog
-        self.query_one("#catalog-errors", Static).update("\n".join(catalog.errors))
+        problems = list(catalog.errors)
+        if self.box.catalog_problems:
+            problems += ["catalog edit not used (the models below are from before it):",
+                         *self.box.catalog_problems]  # fmt: skip
+        self.query_one("#catalog-errors", Static).update("\n".join(problems))
+        table.clear()
         for entry in catalog:
             table.add_row(entry.name, entry.engine, entry.quant or "–", str(entry.serve.port),
                           "…", "…", "…", key=entry.name)  # fmt: skip
-        table.focus()
+        if selected is not None and selected.name in catalog.entries:
+            table.move_cursor(row=table.get_row_index(selected.name))
+        self.refresh_bindings()  # the row keys need a row
         self._fill()
 
     @work(thread=True, exclusive=True, group="catalog-fit")
@@ -84,6 +99,8 @@ class CatalogScreen(Screen[None]):
     def on_catalog_screen_row_filled(self, message: RowFilled) -> None:
         row = message.row
         table = self.query_one(RowTable)
+        if row.entry.name not in table.rows:  # filled for a catalog since reloaded
+            return
         table.update_cell(row.entry.name, "ON DISK", row.on_disk)
         table.update_cell(row.entry.name, "NEEDS", row.needs)
         table.update_cell(row.entry.name, "FIT", row.fit.verdict)

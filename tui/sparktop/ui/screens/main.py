@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from sparktop.actions.downloads import Downloads
     from sparktop.actions.servers import StopPlan
     from sparktop.catalog.entry import ModelEntry
+    from sparktop.catalog_watch import CatalogWatch
     from sparktop.collect import SnapshotProducer
     from sparktop.control import Control
     from sparktop.servers.supervisor import ServePlan
@@ -105,6 +106,9 @@ class MainScreen(Screen[None]):
         self._download_rows: list | None = None
         self._health: dict[tuple[int | None, int | None], str] = {}
         self._gpu_problem: str | None = None
+        self._catalog_watch: CatalogWatch | None = None
+        self.catalog_problems: tuple[str, ...] = ()
+        """Problems of a catalog edit that was not used (the Models screen shows them)."""
         self._topbar_text = ""
         self._servers_table: ServersTable | None = None
         self._servers_box: Vertical | None = None
@@ -195,6 +199,7 @@ class MainScreen(Screen[None]):
         while not worker.is_cancelled and not self.stopping:
             started = time.monotonic()
             self.post_message(msg.SnapshotTaken(self.producer.probe()))
+            self._check_catalog()
             self._wake.wait(max(0.0, self.interval - (time.monotonic() - started)))
             self._wake.clear()
 
@@ -202,7 +207,11 @@ class MainScreen(Screen[None]):
     def _servers_loop(self) -> None:
         """Discover and poll servers at their own, slower cadence (config servers.interval)."""
         worker = get_current_worker()
-        # the catalog is read here, off the UI thread and after the first frame
+        # the catalog is read here, off the UI thread and after the first frame; its files
+        # are watched from before that read on (edits are picked up by the probe loop)
+        from sparktop.catalog_watch import CatalogWatch
+
+        self._catalog_watch = CatalogWatch()
         for problem in self.control.catalog.errors:
             self.post_message(msg.Notice(problem, title="catalog", severity="warning",
                                          timeout=12))  # fmt: skip
@@ -225,6 +234,18 @@ class MainScreen(Screen[None]):
             every = settings.idle_interval if self._all_idle(servers) else settings.interval
             self._servers_wake.wait(max(0.0, every - (time.monotonic() - started)))
             self._servers_wake.clear()
+
+    def _check_catalog(self) -> None:
+        """An edited catalog file is loaded again (a stat per file each refresh, a load only
+        after a change); a broken edit leaves the catalog in use and says why."""
+        watch = self._catalog_watch
+        if watch is None or not watch.changed():
+            return
+        try:
+            self.post_message(msg.CatalogReloaded(watch.reload(self.control)))
+        except Exception as exc:  # never let a reload bug stop the refresh
+            logs.LOGGER.error("catalog reload failed", exc_info=exc)
+            self.post_message(msg.Notice(f"catalog reload failed: {exc}", severity="error"))
 
     def _all_idle(self, servers: tuple[ServerInfo, ...]) -> bool:
         """Nothing to watch closely: every server ready with nothing running and no tokens
@@ -410,6 +431,21 @@ class MainScreen(Screen[None]):
 
         question = "\n".join(confirm_lines(plan))
         self.app.push_screen(ConfirmScreen(f"download {entry.name}", question), answered)
+
+    @on(msg.CatalogReloaded)
+    def _catalog_reloaded(self, message: msg.CatalogReloaded) -> None:
+        from sparktop.ui.screens.catalog import CatalogScreen
+
+        outcome = message.outcome
+        self.catalog_problems = () if outcome.applied else outcome.errors
+        if outcome.applied:
+            self.notify(outcome.message(), title="catalog", timeout=6)
+        else:  # one line per problem, also kept in the log (w)
+            text = "\n".join((outcome.message(), *outcome.errors))
+            self.notify(text, title="catalog", severity="warning", timeout=20)
+        for screen in self.app.screen_stack:
+            if isinstance(screen, CatalogScreen):
+                screen.reload()
 
     # -- messages from the action workers ----------------------------------------------------
 
