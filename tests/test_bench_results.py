@@ -44,6 +44,30 @@ async def bench_screen(pilot, app, lengths: tuple[int, int, int]):
     return await open_bench_screen(pilot, app)
 
 
+async def compare_in_the_tui(pilot, app, screen) -> None:
+    """`m` on the newest run (A), `m` on the one before (B): the compare dialog in plain
+    words, B against A in that order, the hardware on lines of its own."""
+    from sparktop.ui.screens.dialogs import TextScreen
+
+    history = screen.query_one("#bench-history")
+    ids = [int(history.get_row_at(i)[0]) for i in (0, 1)]
+    assert ids[0] > ids[1]  # newest first
+    history.focus()
+    for row in (0, 1):
+        history.move_cursor(row=row)
+        await pilot.press("m")
+    await wait_until(pilot, lambda: isinstance(app.screen, TextScreen))
+    assert app.screen.title_text == f"run {ids[0]} (A) against run {ids[1]} (B)"
+    lines = app.screen.text.splitlines()
+    assert lines[0].split() == ["A:", "run", str(ids[0]), "B:", "run", str(ids[1]), "B",
+                                "against", "A"]  # fmt: skip
+    assert any(line.startswith("Time to first token") for line in lines)
+    assert "ttft_s" not in app.screen.text and "{" not in app.screen.text
+    at = lines.index("Hardware")
+    assert lines[at + 1].startswith("  A: ") and lines[at + 2].startswith("  B: ")
+    await pilot.press("escape")
+
+
 def kept_detail(isolated_dirs, run_id: int) -> dict:
     with sqlite3.connect(isolated_dirs["data"] / "bench.sqlite3") as db:
         row = db.execute("SELECT detail FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -191,6 +215,7 @@ async def test_runs_and_sweeps_from_the_tui_are_kept_like_the_clis(benchy, isola
             await wait_until(pilot, lambda k=kind: not screen.running and any(
                 line.startswith(f"{k}: done") for line in screen.query_one("#bench-log").lines
             ), timeout=300)  # fmt: skip
+        await compare_in_the_tui(pilot, app, screen)
         await pilot.press("escape")
     runs = json.loads(run_cli("results", "--export", "json").stdout)
     by_kind: dict[str, list[dict]] = {}
@@ -221,3 +246,67 @@ async def test_runs_and_sweeps_from_the_tui_are_kept_like_the_clis(benchy, isola
 
 
 SWEEP_KINDS = ("depth", "quality", "llama-bench")
+
+
+# -- results and compare, as text ----------------------------------------------------------
+
+SLOW = (0.200, 0.200, 0.200)  # decode 80 t/s
+
+
+def test_results_lists_date_lengths_and_repetitions(isolated_dirs):
+    ResultStore().add_api(fabricated(STEADY), engine="llama.cpp", quant="Q4_K_M")
+    listing = run_cli("results")
+    assert listing.returncode == 0, listing.stderr
+    head, row = listing.stdout.splitlines()
+    assert head.split() == ["RUN", "DATE", "MODEL", "KIND", "PROMPT", "GEN", "REPS", "PP", "t/s",
+                            "TG", "t/s", "TTFT", "NOTE"]  # fmt: skip
+    assert re.match(r"\s*1  \d{4}-\d\d-\d\d \d\d:\d\d  fab\s+api\s+64\s+17\s+3\s+1280\.0\s+160\.0"
+                    r"\s+50 ms$", row), row  # fmt: skip
+    empty = run_cli("results", "--model", "nothing")
+    assert empty.stdout.startswith("no kept runs yet")
+
+
+def test_compare_is_a_readable_table_of_b_against_a_in_the_order_given(isolated_dirs):
+    store = ResultStore()
+    fast = store.add_api(fabricated(STEADY), engine="llama.cpp", serve_flags="-c 4096")
+    slow = store.add_api(fabricated(SLOW), engine="llama.cpp", serve_flags="-c 8192")
+    result = run_cli("results", "--compare", str(slow), str(fast))
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "{" not in text and "ttft_s" not in text and "decode_tps" not in text
+    lines = text.splitlines()
+    assert lines[0] == f"run {slow} (A) against run {fast} (B)"
+    assert lines[2].split() == ["A:", "run", str(slow), "B:", "run", str(fast), "B", "against", "A"]
+    rows = {line[:26].strip(): line[26:].split() for line in lines[3:] if line[:1] != " "}
+    assert rows["Decode"] == ["80.0", "t/s", "160.0", "t/s", "+80.0", "t/s", "(+100.0", "%)"]
+    assert rows["Time to first token"] == ["50", "ms", "50", "ms", "+0", "ms", "(+0.0", "%)"]
+    assert rows["Prompt tokens"] == ["64", "64"] and rows["Repetitions"] == ["3", "3"]
+    for label, a, b in (("Serve flags", "-c 8192", "-c 4096"), ("Noisy", "no", "no")):
+        at = next(i for i, line in enumerate(lines) if line.startswith(label))
+        assert lines[at + 1 : at + 3] == [f"  A: {a}", f"  B: {b}"]
+    at = lines.index("Hardware")
+    assert lines[at + 1].startswith("  A: ") and " · " in lines[at + 1]
+    assert lines[at + 2].startswith("  B: ") and " · " in lines[at + 2]
+    # the other order: B against A the other way round
+    back = run_cli("results", "--compare", str(fast), str(slow)).stdout
+    assert re.search(r"^Decode +160\.0 t/s +80\.0 t/s +-80\.0 t/s \(-50\.0 %\)$", back, re.M), back
+
+
+def test_compare_as_json_holds_no_json_inside(isolated_dirs):
+    store = ResultStore()
+    fast = store.add_api(fabricated(STEADY), engine="llama.cpp")
+    slow = store.add_api(fabricated(SLOW), engine="llama.cpp")
+    result = run_cli("results", "--compare", str(fast), str(slow), "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["a"]["id"] == fast and doc["b"]["id"] == slow
+    assert doc["delta"]["decode_tps"]["abs"] == pytest.approx(-80.0)
+    for run in (doc["a"], doc["b"]):
+        assert isinstance(run["detail"], dict) and run["detail"]["samples"]
+        assert not any(
+            isinstance(v, str) and v.lstrip().startswith(("{", "[")) for v in run.values()
+        )
+    missing = run_cli("results", "--compare", str(fast), "99")
+    assert missing.returncode == 1 and missing.stderr.strip() == "sparktop: error: no run 99"
+    listed = json.loads(run_cli("results", "--json").stdout)
+    assert [r["id"] for r in listed] == [slow, fast]

@@ -17,11 +17,15 @@ from sparktop.actions.errors import ActionError, Cancelled
 from sparktop.actions.events import FAILED, Event, Report, quiet
 from sparktop.actions.servers import base_of, plan_serve, ready, resolve_entry, resolve_server
 from sparktop.actions.servers import serve as serve_entry
+from sparktop.bench import tables
 from sparktop.catalog.entry import ModelEntry
 from sparktop.control import Control
 from sparktop.servers.info import ServerInfo
 
 SWEEPS = ("depth", "concurrency", "quality", "llama-bench")
+HISTORY_COLUMNS = tables.HISTORY_COLUMNS
+history_cells = tables.history_cells
+"""The kept runs as both faces list them (`sparktop results`, the bench screen's table)."""
 
 
 @dataclass(frozen=True)
@@ -438,8 +442,13 @@ def history_rows(store: Any, model: str | None = None, limit: int = 200) -> list
     return store.history(model, limit=limit)
 
 
+def history_lines(store: Any, model: str | None = None) -> list[str]:
+    """`sparktop results`: date, model, kind, lengths, repetitions, figures, noisy mark."""
+    return tables.history_lines(history_rows(store, model))
+
+
 def compare(store: Any, a: int, b: int) -> dict[str, Any]:
-    """Two kept runs and their deltas (`results --compare` prints it as JSON)."""
+    """Two kept runs and the deltas of B against A (`results --compare A B --json`)."""
     try:
         return store.compare(a, b)
     except KeyError as exc:
@@ -447,24 +456,9 @@ def compare(store: Any, a: int, b: int) -> dict[str, Any]:
 
 
 def compare_lines(store: Any, a: int, b: int) -> tuple[str, list[str]]:
-    """Two kept runs side by side with deltas: a title and the table's lines."""
-    comparison = compare(store, a, b)
-    ra, rb = comparison["a"], comparison["b"]
-    lines = [f"{'':<22}{'run ' + str(ra['id']):>16}{'run ' + str(rb['id']):>16}{'Δ':>18}"]
-    for key in ("model", "quant", "engine", "serve_flags", "kind", "prompt_tokens",
-                "gen_tokens", "prefill_tps", "decode_tps", "ttft_s", "server_decode_tps",
-                "host", "hardware"):  # fmt: skip
-        va, vb = ra.get(key), rb.get(key)
-        delta = comparison["delta"].get(key)
-        d = (
-            f"{delta['abs']:+.2f} ({delta['pct']:+.1f}%)"
-            if delta and delta["pct"] is not None
-            else ""
-        )
-        fa = f"{va:.2f}" if isinstance(va, float) else str(va)
-        fb = f"{vb:.2f}" if isinstance(vb, float) else str(vb)
-        lines.append(f"{key:<22}{fa:>16}{fb:>16}{d:>18}")
-    return f"run {ra['id']} vs run {rb['id']}", lines
+    """Two kept runs side by side, readable labels, deltas of B against A: a title and the
+    table's lines (`results --compare A B`, `m` twice on the bench screen)."""
+    return tables.compare_lines(compare(store, a, b))
 
 
 def champion_lines(store: Any, config: Any, with_rules: bool = False) -> list[str]:

@@ -63,17 +63,19 @@ class ResultStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.problem: str | None = None
         try:
-            with self._connect() as db:
-                db.executescript(SCHEMA)
+            self._create()
         except sqlite3.DatabaseError as exc:  # not a database (truncated, overwritten)
             kept = set_aside(self.path)
             if kept is None:
                 raise
             self.problem = f"{self.path}: unreadable ({exc}); kept as {kept.name}, starting anew"
             logging.getLogger("sparktop").warning("%s", self.problem)
-            with self._connect() as db:
-                db.executescript(SCHEMA)
+            self._create()
+
+    def _create(self) -> None:
+        """The tables, and the columns a store kept by an older sparktop lacks."""
         with self._connect() as db:
+            db.executescript(SCHEMA)
             have = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
             for name, kind in ADDED.items():
                 if name not in have:
@@ -141,12 +143,15 @@ class ResultStore:
         return dict(row) if row else None
 
     def compare(self, a: int, b: int) -> dict[str, Any]:
-        """Two runs side by side with b − a deltas (absolute and %)."""
+        """Two runs side by side with b − a deltas (absolute and %); each run's detail is
+        its measurements as data, not a JSON string inside the JSON."""
         first, second = self.get(a), self.get(b)
         if first is None or second is None:
             raise KeyError(f"no run {a if first is None else b}")
+        for run in (first, second):
+            run["detail"] = _parsed(run.get("detail"))
         out: dict[str, Any] = {"a": first, "b": second, "delta": {}}
-        for key in ("prefill_tps", "decode_tps", "ttft_s"):
+        for key in DELTAS:
             x, y = first.get(key), second.get(key)
             if x is not None and y is not None:
                 out["delta"][key] = {"abs": y - x, "pct": (y - x) / x * 100 if x else None}
@@ -164,7 +169,7 @@ class ResultStore:
             return buf.getvalue()
         if fmt == "markdown":
             head = ("time", "model", "engine", "kind", "prompt_tokens", "gen_tokens",
-                    "prefill_tps", "decode_tps", "ttft_s")  # fmt: skip
+                    "repetitions", "prefill_tps", "decode_tps", "ttft_s", "noisy")  # fmt: skip
             lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
             for row in rows:
                 cells = []
@@ -213,6 +218,17 @@ class ResultStore:
                 (mode, run_id, time.time(), reason),
             )
         return reason
+
+
+DELTAS = ("prefill_tps", "decode_tps", "ttft_s", "server_prefill_tps", "server_decode_tps")
+"""The figures compare gives a delta for."""
+
+
+def _parsed(detail: str | None) -> Any:
+    try:
+        return json.loads(detail) if detail else None
+    except ValueError:
+        return detail
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--no-save", action="store_true", help="do not keep the result")
     results = sub.add_parser("results", help="kept benchmark results: history, compare, export")
     results.add_argument("--model", help="only this model")
-    results.add_argument("--compare", nargs=2, type=int, metavar=("A", "B"))
+    results.add_argument(
+        "--compare",
+        nargs=2,
+        type=int,
+        metavar=("A", "B"),
+        help="two runs side by side, with the deltas of B against A",
+    )
     results.add_argument("--export", choices=["markdown", "csv", "json"])
+    results.add_argument("--json", action="store_true", help="the list or comparison as JSON")
     results.add_argument("--champions", action="store_true", help="the champion run per mode")
     results.add_argument(
         "--promote",
@@ -107,8 +114,7 @@ def cmd_bench(config: Config, args: argparse.Namespace) -> int:
         except ActionError as exc:
             return _err(str(exc), exc.code)
     if args.json:
-        json.dump(outcome.doc, sys.stdout, indent=2)
-        print()
+        _dump(outcome.doc)
     else:
         for line in outcome.lines():
             print(line)
@@ -137,8 +143,7 @@ def cmd_bench_queue(config: Config, args: argparse.Namespace) -> int:
     except ActionError as exc:
         return _err(str(exc), exc.code)
     if args.json:
-        json.dump({"queue": [row.to_json() for row in rows]}, sys.stdout, indent=2)
-        print()
+        _dump({"queue": [row.to_json() for row in rows]})
     else:
         print("== summary")
         for row in rows:
@@ -162,17 +167,23 @@ def cmd_results(config: Config, args: argparse.Namespace) -> int:
                 print(line)
             return 0
         if args.compare:
-            json.dump(actions.compare(store, *args.compare), sys.stdout, indent=2)
-            print()
+            if args.json:
+                _dump(actions.compare(store, *args.compare))
+                return 0
+            title, lines = actions.compare_lines(store, *args.compare)
+            print("\n".join([title, "", *lines]))
             return 0
     except ActionError as exc:
         return _err(str(exc), exc.code)
     if args.export:
         sys.stdout.write(store.export(args.export, args.model))
-        return 0
-    for row in actions.history_rows(store, args.model):
-        pp = f"{row['prefill_tps']:.1f}" if row["prefill_tps"] else "–"
-        tg = f"{row['decode_tps']:.1f}" if row["decode_tps"] else "–"
-        noisy = f"  noisy ({row['noisy']})" if row.get("noisy") else ""
-        print(f"{row['id']:>5}  {row['model']:<28} {row['kind']:<11} pp {pp:>8}  tg {tg:>7}{noisy}")
+    elif args.json:
+        _dump(actions.history_rows(store, args.model))
+    else:
+        print("\n".join(actions.history_lines(store, args.model)))
     return 0
+
+
+def _dump(doc: object) -> None:
+    json.dump(doc, sys.stdout, indent=2)
+    print()

@@ -18,8 +18,6 @@ from sparktop.actions import bench as bench_actions
 from sparktop.control import Control
 from sparktop.servers.info import ServerInfo
 
-HISTORY_COLUMNS = ("RUN", "WHEN", "MODEL", "PROMPT", "GEN", "PP t/s", "TG t/s", "TTFT", "NOISY")
-
 
 class BenchScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -84,7 +82,7 @@ class BenchScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for column in HISTORY_COLUMNS:
+        for column in bench_actions.HISTORY_COLUMNS:
             table.add_column(column, key=column)
         self._load_history()
         self._start(self.options, "running …")
@@ -126,18 +124,10 @@ class BenchScreen(Screen[None]):
         self._load_history()
 
     def _load_history(self) -> None:
-        import time
-
         table = self.query_one(DataTable)
         table.clear()
         for row in bench_actions.history_rows(bench_actions.open_store(), limit=50):
-            when = time.strftime("%m-%d %H:%M", time.localtime(row["time"]))
-            pp = f"{row['prefill_tps']:.1f}" if row["prefill_tps"] else "–"
-            tg = f"{row['decode_tps']:.1f}" if row["decode_tps"] else "–"
-            ttft = f"{row['ttft_s'] * 1000:.0f} ms" if row["ttft_s"] else "–"
-            table.add_row(str(row["id"]), when, row["model"], str(row["prompt_tokens"]),
-                          str(row["gen_tokens"]), pp, tg, ttft, row["noisy"] or "",
-                          key=str(row["id"]))  # fmt: skip
+            table.add_row(*bench_actions.history_cells(row), key=str(row["id"]))
 
     def action_cancel_or_close(self) -> None:
         if self.running:
@@ -157,7 +147,8 @@ class BenchScreen(Screen[None]):
         self._start(bench_actions.BenchOptions.sweep(kind, self.options), f"{kind} …")
 
     def action_mark(self) -> None:
-        """Mark a history row; marking a second one shows the two side by side with deltas."""
+        """Mark a history row (A); marking a second one (B) shows the two side by side with
+        the deltas of B against A."""
         from sparktop.ui.screens.dialogs import TextScreen
 
         table = self.query_one(DataTable)
@@ -166,7 +157,7 @@ class BenchScreen(Screen[None]):
         run_id = int(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value or 0)
         if self.marked is None or self.marked == run_id:
             self.marked = run_id
-            self.notify(f"run {run_id} marked: m on another run compares them", timeout=4)
+            self.notify(f"run {run_id} is A: m on another run (B) compares them", timeout=4)
             return
         marked, self.marked = self.marked, None
         try:

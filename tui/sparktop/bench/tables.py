@@ -1,0 +1,111 @@
+"""Kept runs as plain text, the same in both faces: the history list (`sparktop results`, the
+bench screen's table) and two runs side by side with the deltas of B against A."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+HISTORY_COLUMNS = ("RUN", "DATE", "MODEL", "KIND", "PROMPT", "GEN", "REPS", "PP t/s", "TG t/s",
+                   "TTFT", "NOTE")  # fmt: skip
+RIGHT = {"RUN", "PROMPT", "GEN", "REPS", "PP t/s", "TG t/s", "TTFT"}
+"""Columns of numbers, aligned to the right."""
+
+
+def date_text(when: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(when)) if when else "–"
+
+
+def _num(value: Any) -> str:
+    return "–" if value is None else str(value)
+
+
+def _tps(value: float | None) -> str:
+    return f"{value:.1f}" if value else "–"
+
+
+def _ms(seconds: float | None) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds else "–"
+
+
+def history_cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """One kept run as the cells of HISTORY_COLUMNS."""
+    return (
+        str(row["id"]), date_text(row["time"]), row["model"], row["kind"],
+        _num(row["prompt_tokens"]), _num(row["gen_tokens"]), _num(row["repetitions"]),
+        _tps(row["prefill_tps"]), _tps(row["decode_tps"]), _ms(row["ttft_s"]),
+        f"noisy: {row['noisy']}" if row.get("noisy") else "",
+    )  # fmt: skip
+
+
+def aligned(head: Sequence[str], rows: Sequence[Sequence[str]], right: set[str]) -> list[str]:
+    """A plain table: each column as wide as its widest cell, numbers to the right."""
+    widths = [max(len(cell) for cell in column) for column in zip(head, *rows, strict=True)]
+    out = []
+    for cells in (head, *rows):
+        parts = [cell.rjust(w) if name in right else cell.ljust(w)
+                 for name, cell, w in zip(head, cells, widths, strict=True)]  # fmt: skip
+        out.append("  ".join(parts).rstrip())
+    return out
+
+
+def history_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """`sparktop results`: the kept runs, newest first, under a header."""
+    if not rows:
+        return ["no kept runs yet (sparktop bench NAME keeps one)"]
+    return aligned(HISTORY_COLUMNS, [history_cells(row) for row in rows], RIGHT)
+
+
+# -- compare ------------------------------------------------------------------------------
+
+Show = Callable[[Any], str]
+FIGURES: tuple[tuple[str, str, Show, Show], ...] = (
+    # key, label, value as text, delta as text
+    ("prefill_tps", "Prefill", lambda v: f"{v:.1f} t/s", lambda d: f"{d:+.1f} t/s"),
+    ("decode_tps", "Decode", lambda v: f"{v:.1f} t/s", lambda d: f"{d:+.1f} t/s"),
+    ("ttft_s", "Time to first token", lambda v: f"{v * 1000:.0f} ms",
+     lambda d: f"{d * 1000:+.0f} ms"),
+    ("server_prefill_tps", "Prefill (server's timing)", lambda v: f"{v:.1f} t/s",
+     lambda d: f"{d:+.1f} t/s"),
+    ("server_decode_tps", "Decode (server's timing)", lambda v: f"{v:.1f} t/s",
+     lambda d: f"{d:+.1f} t/s"),
+)  # fmt: skip
+FACTS = (
+    ("time", "Date"), ("model", "Model"), ("quant", "Quant"), ("engine", "Engine"),
+    ("kind", "Kind"), ("prompt_tokens", "Prompt tokens"), ("gen_tokens", "Generated tokens"),
+    ("repetitions", "Repetitions"),
+)  # fmt: skip
+LONG = (("noisy", "Noisy (standard deviation above 20 % of the median)"),
+        ("serve_flags", "Serve flags"), ("host", "Host"), ("hardware", "Hardware"),
+        ("sparktop_version", "sparktop version"))  # fmt: skip
+"""Facts too long for a column: each run's value on a line of its own."""
+
+
+def _fact(key: str, value: Any) -> str:
+    if key == "time":
+        return date_text(value)
+    if key == "noisy":
+        return value or "no"
+    return "–" if value in (None, "") else str(value)
+
+
+def compare_lines(comparison: dict[str, Any]) -> tuple[str, list[str]]:
+    """A title and the lines of two runs side by side (A then B, as the user chose them),
+    each figure with the delta of B against A."""
+    a, b, deltas = comparison["a"], comparison["b"], comparison["delta"]
+    head = ("", f"A: run {a['id']}", f"B: run {b['id']}", "B against A")
+    rows = [(label, _fact(key, a.get(key)), _fact(key, b.get(key)), "")
+            for key, label in FACTS]  # fmt: skip
+    for key, label, value, change in FIGURES:
+        va, vb, delta = a.get(key), b.get(key), deltas.get(key)
+        text = ""
+        if delta is not None:
+            pct = f" ({delta['pct']:+.1f} %)" if delta["pct"] is not None else ""
+            text = change(delta["abs"]) + pct
+        rows.append((label, "–" if va is None else value(va), "–" if vb is None else value(vb),
+                     text))  # fmt: skip
+    lines = aligned(head, rows, {head[1], head[2], head[3]})
+    for key, label in LONG:
+        lines += ["", label, f"  A: {_fact(key, a.get(key))}", f"  B: {_fact(key, b.get(key))}"]
+    return f"run {a['id']} (A) against run {b['id']} (B)", lines
