@@ -2,4 +2,4 @@
 
 from sparktop.main import main
 
-raise SystemExit(main())
+main()

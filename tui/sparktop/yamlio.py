@@ -12,6 +12,10 @@ from typing import Any
 
 import yaml
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser when PyYAML has it (the shipped catalog: ~5 ms instead of ~90 ms); its
+marks carry the same line numbers."""
+
 
 class YamlError(Exception):
     """A problem in a YAML file; str() is one line: ``file:line: message``."""
@@ -59,9 +63,10 @@ def _walk(node: yaml.Node, prefix: tuple[Any, ...], out: dict[tuple[Any, ...], i
 def parse_yaml(text: str, path: Path | str) -> tuple[Any, Lines]:
     """Parse YAML text; raise YamlError naming path:line on a syntax error."""
     path = Path(path)
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)
+    loader = _LOADER(text)
+    try:  # one parse: the node tree gives the lines, the same tree gives the data
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -69,6 +74,8 @@ def parse_yaml(text: str, path: Path | str) -> tuple[Any, Lines]:
         raise YamlError(path, line, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise YamlError(path, None, f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
     lines = Lines(path)
     if node is not None:
         _walk(node, (), lines.by_key)

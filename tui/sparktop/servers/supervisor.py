@@ -337,10 +337,29 @@ class Supervisor:
     def _wait_ready(
         self, record: ManagedServer, timeout: float, started: float, progress: Progress
     ) -> None:
+        deadline = time.monotonic() + timeout
+        # one kept-alive connection on the standard library (no httpx import on this path),
+        # asked often at first and less as loading drags on: ready is noticed within ~20 ms
+        conn = http.Connection(http.host_for_url(record.host).strip("[]"), record.port)
+        try:
+            self._poll_ready(record, conn, (timeout, deadline), started, progress)
+        finally:
+            conn.close()
+
+    def _poll_ready(
+        self,
+        record: ManagedServer,
+        conn: http.Connection,
+        limit: tuple[float, float],
+        started: float,
+        progress: Progress,
+    ) -> None:
+        """Ask /health (then /v1/models) until ready, the engine exits or the deadline."""
+        timeout, deadline = limit
         base = http.base_url(record.host, record.port)
         health_path = adapter(record.engine).health_path
-        deadline = time.monotonic() + timeout
         last_message = ""
+        polls = 0
         while True:
             elapsed = time.monotonic() - started
             if not self._alive(record):
@@ -352,9 +371,9 @@ class Supervisor:
                 raise ServeError(
                     f"{record.name} {how} while loading (log: {record.log_path})", lines
                 )
-            reply = http.get(base + health_path, timeout=2.0)
+            reply = conn.get(health_path, timeout=2.0)
             if reply.status == 200:
-                models = http.get(base + "/v1/models", timeout=5.0).json()
+                models = conn.get("/v1/models", timeout=5.0).json()
                 ids = []
                 if isinstance(models, dict) and isinstance(models.get("data"), list):
                     ids = [m.get("id") for m in models["data"] if isinstance(m, dict)]
@@ -385,7 +404,8 @@ class Supervisor:
                     f"(log: {record.log_path})",
                     lines,
                 )
-            time.sleep(self.poll_s)
+            time.sleep(min(self.poll_s, 0.02 * 1.5**polls))
+            polls += 1
 
     # -- llama.cpp RPC workers ------------------------------------------------------------
 

@@ -18,8 +18,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sparktop.servers.exits import start_ticks, write_exit
-
 
 def main() -> int:
     spec = json.load(sys.stdin)
@@ -32,6 +30,8 @@ def main() -> int:
         except OSError as exc:
             report.write(json.dumps({"error": exc.strerror or str(exc)}))
             return 127
+        from sparktop.servers.exits import start_ticks, write_exit  # after the exec: off its path
+
         ticks = start_ticks(server.pid)  # readable until reaped, even if it exited already
         report.write(json.dumps({"pid": server.pid, "start_ticks": ticks}))
     # set only now: ignored signals would be inherited by the server through exec
