@@ -189,3 +189,30 @@ async def test_servers_outlive_the_tui_and_are_adopted_again(
         assert server.managed and server.pid == pid and server.log_path
     assert run_cli("stop", "tiny", timeout=60).returncode == 0
     assert not _alive(pid)
+
+
+async def test_a_stop_from_outside_shows_at_once_not_an_idle_interval_later(
+    llama_server, tiny_gguf, no_orphans
+):
+    """A server killed from another shell leaves the table on the next poll, which its exit
+    starts: with a 60 s idle interval, a wait for the interval would show a stale *ready*."""
+    from sparktop.config import Config, ServerSettings
+
+    port = free_port()
+    outside = start_outside(
+        [llama_server, "-m", str(tiny_gguf), "--alias", "elsewhere", "--port", str(port)],
+        no_orphans,
+    )
+    config = Config(servers=ServerSettings(interval=60.0, idle_interval=60.0))
+    app = make_app("nogpu", watch_servers=True, config=config)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_until(pilot, lambda: "elsewhere" in names(app), timeout=60)
+        for _ in range(120):  # polls every 60 s: ask now until it is ready
+            if names(app).get("elsewhere") == "ready":
+                break
+            app.screen.wake()
+            await pilot.pause(0.5)
+        assert names(app).get("elsewhere") == "ready"
+        await pilot.pause(0.5)
+        outside.terminate()
+        await wait_until(pilot, lambda: "elsewhere" not in names(app), timeout=30)

@@ -100,7 +100,6 @@ class MainScreen(Screen[None]):
         self.wide = False
         self.stopping = False
         self._wake = threading.Event()
-        self._servers_wake = threading.Event()
         self._downloads: Downloads | None = None
         self._downloads_lock = threading.Lock()
         self._download_rows: list | None = None
@@ -185,7 +184,7 @@ class MainScreen(Screen[None]):
     def wake(self) -> None:
         """Read everything again now (`r`, an action ended)."""
         self._wake.set()
-        self._servers_wake.set()
+        self.producer.wake_servers()
 
     def leave(self) -> None:
         """The app is going: the workers end at their next wake-up."""
@@ -232,8 +231,8 @@ class MainScreen(Screen[None]):
             self.post_message(msg.ServersPolled(servers))
             settings = self.control.config.servers
             every = settings.idle_interval if self._all_idle(servers) else settings.interval
-            self._servers_wake.wait(max(0.0, every - (time.monotonic() - started)))
-            self._servers_wake.clear()
+            # ends early on wake() or when a server process exits (a stop from outside)
+            self.producer.wait_for_servers(max(0.0, every - (time.monotonic() - started)))
 
     def _check_catalog(self) -> None:
         """An edited catalog file is loaded again (a stat per file each refresh, a load only
@@ -350,7 +349,7 @@ class MainScreen(Screen[None]):
                 logging.WARNING if server.health in BAD_HEALTH else logging.INFO,
                 "server %s (pid %s, port %s): %s%s%s",
                 server.name, server.pid, server.port, f"{before} → " if before else "",
-                server.health, f" ({server.health_detail})" if server.health_detail else "",
+                server.health, f": {server.health_detail}" if server.health_detail else "",
             )  # fmt: skip
         for key in self._health.keys() - seen.keys():
             logs.LOGGER.info("server pid %s port %s: gone", *key)
@@ -368,6 +367,7 @@ class MainScreen(Screen[None]):
                 self._downloads = Downloads(
                     on_change=lambda: self.post_message(msg.DownloadsChanged()),
                     local_dirs=self._watched_dirs,
+                    parallel_files=self.control.config.downloads.parallel,
                 )
             return self._downloads
 
@@ -405,8 +405,13 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, group="download-plan")
     def _plan_download(self, entry: ModelEntry) -> None:
-        from sparktop.actions.downloads import plan_entry
+        from sparktop.actions.downloads import entry_refusal, plan_entry
 
+        refusal = entry_refusal(entry)
+        if refusal:  # said at once, without asking the Hub first
+            self.post_message(msg.Notice(refusal, title=f"download {entry.name}",
+                                         severity="error", timeout=12))  # fmt: skip
+            return
         self.post_message(msg.Notice(f"asking the Hub about {entry.repo or entry.name} …",
                                      timeout=3))  # fmt: skip
         try:
@@ -468,7 +473,7 @@ class MainScreen(Screen[None]):
     @on(msg.Finished)
     def _finished(self, message: msg.Finished) -> None:
         self.busy = None
-        self._servers_wake.set()
+        self.producer.wake_servers()
 
     def _report(self, action: str):
         """Action events as this screen's progress line (from a worker thread)."""
@@ -477,7 +482,7 @@ class MainScreen(Screen[None]):
             tail = ("\n  " + event.detail[-1][:120]) if event.detail else ""
             text = f"{action}: {event.stage} — {event.message} [{event.elapsed_s:.0f} s]{tail}"
             self.post_message(msg.Progress("server", text))
-            self._servers_wake.set()
+            self.producer.wake_servers()
 
         return show
 
