@@ -210,7 +210,7 @@ async def test_runs_and_sweeps_from_the_tui_are_kept_like_the_clis(benchy, isola
     app = make_app("nogpu", watch_servers=True)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await bench_screen(pilot, app, (32, 16, 2))
-        for key, kind in (("d", "depth"), ("k", "quality"), ("l", "llama-bench")):
+        for key, kind in (("d", "depth"), ("a", "quality"), ("l", "llama-bench")):
             await pilot.press(key)
             await wait_until(pilot, lambda k=kind: not screen.running and any(
                 line.startswith(f"{k}: done") for line in screen.query_one("#bench-log").lines

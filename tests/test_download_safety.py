@@ -203,3 +203,15 @@ def test_files_at_once_default_to_eight_and_are_a_setting(tmp_path):
     config.write_text("downloads:\n  files: 3\n")
     with pytest.raises(ConfigError, match=r"unknown setting downloads\.files"):
         load_config(config)
+
+
+def test_the_downloads_box_says_what_a_waiting_file_waits_for():
+    from sparktop.downloads.states import WAITING, WAITING_NOTE
+    from sparktop.snapshot import DownloadFileInfo, DownloadInfo
+    from sparktop.ui.widgets.downloads_panel import rows_for
+
+    waiting = DownloadFileInfo(path="model.gguf", size=100, state=WAITING, note=WAITING_NOTE)
+    doc = DownloadInfo(id="j1", repo="org/m", state=WAITING, files=(waiting,)).to_json()
+    info = DownloadInfo.from_json(doc)  # the record as the TUI reads it back
+    rows = dict(rows_for([info]))
+    assert rows["j1:model.gguf"][:2] == (f"  model.gguf ({WAITING_NOTE})", WAITING)

@@ -181,6 +181,10 @@ class DownloadFileInfo:
     state: str = "queued"
     error: str | None = None
     speed_bps: float = 0.0
+    note: str | None = None
+    """What the file is waiting for, or what happened to it (e.g. a stale partial dropped)."""
+    via: str | None = None
+    """How its bytes came: "http" or "xet"."""
 
     @property
     def percent(self) -> float | None:

@@ -17,6 +17,7 @@ from sparktop.actions import ActionError, Cancelled, Event
 from sparktop.actions import bench as bench_actions
 from sparktop.control import Control
 from sparktop.servers.info import ServerInfo
+from sparktop.ui.widgets.row_table import RowTable
 
 
 class BenchScreen(Screen[None]):
@@ -25,7 +26,7 @@ class BenchScreen(Screen[None]):
         Binding("r", "rerun", "Run again"),
         Binding("d", "sweep('depth')", "Depth sweep"),
         Binding("c", "sweep('concurrency')", "Concurrency"),
-        Binding("k", "sweep('quality')", "Quality"),
+        Binding("a", "sweep('quality')", "Quality (answers)"),  # k: row up in the history
         Binding("l", "sweep('llama-bench')", "llama-bench"),
         Binding("m", "mark", "Mark to compare"),
         Binding("h", "champions", "Champions"),
@@ -77,7 +78,7 @@ class BenchScreen(Screen[None]):
             )
             yield Log(id="bench-log", max_lines=500)
             yield Static("", id="bench-summary")
-            yield DataTable(id="bench-history", cursor_type="row")
+            yield RowTable(id="bench-history")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -8,7 +8,7 @@ from typing import ClassVar
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
-from sparktop.downloads.states import ACTIVE
+from sparktop.downloads.states import ACTIVE, WAITING
 from sparktop.snapshot import DownloadInfo, ExternalDownloadInfo
 from sparktop.ui.widgets.live_table import LiveTable
 from sparktop.units import fmt_bytes, fmt_duration
@@ -54,7 +54,10 @@ def rows_for(
         if r.state in ACTIVE:
             for f in r.files:
                 if f.state in ACTIVE:
-                    cells = _row("  " + f.path, f.state, f.percent, f.done_bytes, f.size,
+                    name = (
+                        f"  {f.path} ({f.note})" if f.state == WAITING and f.note else f"  {f.path}"
+                    )
+                    cells = _row(name, f.state, f.percent, f.done_bytes, f.size,
                                  f.speed_bps, f.eta_s)  # fmt: skip
                     out.append((f"{r.id}:{f.path}", cells))
     return out
