@@ -71,12 +71,11 @@ print(json.dumps(results))
 RUN_COMMAND = (
     BLOCK_TEXTUAL
     + """
-import runpy
+from sparktop.main import run  # the launcher's work, without its quick exit
 
 report, sys.argv = sys.argv[1], ["sparktop", *sys.argv[2:]]
 try:
-    runpy.run_module("sparktop", run_name="__main__", alter_sys=True)
-    code = 0
+    code = run()
 except SystemExit as exc:
     code = exc.code
 with open(report, "w") as out:
