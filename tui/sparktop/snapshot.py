@@ -33,6 +33,19 @@ class ProxyStatus:
 
 
 @dataclass(frozen=True)
+class ContainerInfo:
+    """What a server runs in, from its /proc/PID/cgroup (and the runtime's files)."""
+
+    runtime: str
+    """docker, podman, containerd, cri-o or kubernetes (a kubepods cgroup, runtime unknown)."""
+    id: str
+    name: str | None = None
+    """The container's name (Docker/Podman name, or the Kubernetes container), when readable."""
+    pod: str | None = None
+    """Kubernetes pod as namespace/name, when readable (else pod UID)."""
+
+
+@dataclass(frozen=True)
 class RpcWorkerStatus:
     """One llama.cpp RPC worker (`ggml-rpc-server`) of a split-served llama-server."""
 
@@ -83,6 +96,11 @@ class ServerInfo:
     exit_cause: str | None = None
     """A crashed server: how it ended ("exited with 1", "killed by signal 9 (SIGKILL)",
     "out of memory (OOM killer)", "exited (cause unknown)"); None while it runs."""
+    container: ContainerInfo | None = None
+    """The container it runs in; None: a plain host process."""
+    reachable_via: str | None = None
+    """A server in another network namespace: how it is reached (":8000 in container →
+    :30000 on host"), or why it cannot be; None: it listens in sparktop's own namespace."""
 
     @property
     def url(self) -> str | None:
@@ -354,10 +372,15 @@ def _server(doc: dict[str, Any]) -> ServerInfo:
         doc,
         models=tuple(doc.get("models") or ()),
         proxy=_build(ProxyStatus, proxy) if isinstance(proxy, dict) else None,
+        container=_container(doc.get("container")),
         rpc_workers=tuple(_build(RpcWorkerStatus, w) for w in _dicts(doc.get("rpc_workers"))),
         log_tail=tuple(doc.get("log_tail") or ()),
         children=tuple(doc.get("children") or ()),
     )
+
+
+def _container(value: Any) -> ContainerInfo | None:
+    return _build(ContainerInfo, value) if isinstance(value, dict) else None
 
 
 def _build(cls: Any, doc: dict[str, Any], **overrides: Any) -> Any:
