@@ -167,6 +167,8 @@ def _servers(snapshot: Snapshot, width: int) -> list[Text | Table]:
                  style="dim")
         )  # fmt: skip
     for server in snapshot.servers:
+        if server.reachable_via and server.health == READY:
+            notes.append(Text(f"  {server.name}: {server.reachable_via}", style="dim"))
         if server.health != READY:
             notes.append(Text(f"  {server.name}: {health_text(server)}", style="yellow"))
             for line in server.log_tail[-3:]:

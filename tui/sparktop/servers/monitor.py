@@ -27,11 +27,20 @@ from sparktop.servers.info import (
     ServerInfo,
 )
 from sparktop.servers.metrics import RateTracker, first, parse, totals
+from sparktop.servers.netns import (
+    Published,
+    Reach,
+    namespace_addresses,
+    own_namespace,
+    published_from_argv,
+    reach,
+)
 from sparktop.servers.procscan import (
     ProcessScanner,
     ServerProcess,
     listening_ports,
     listening_sockets,
+    net_namespace,
     process_age,
     read_rss,
     read_stat,
@@ -83,6 +92,9 @@ class _Target:
     proxy_needs_token: bool
     proxy_token_env: str | None
     catalog_name: str | None
+    reachable_via: str | None = None
+    """In another network namespace: how it is reached, or why it cannot be."""
+    unreachable: bool = False
 
 
 def is_loopback(host: str) -> bool:
@@ -109,6 +121,8 @@ class ServerMonitor:
         self._ports: dict[tuple[int, int], list[tuple[str, int]] | None] = {}
         self._ports_at = 0.0
         self.causes = ExitCauses(self.registry.exits_dir())
+        self._own_ns = own_namespace()
+        self._published: list[Published] = []
         """How crashed managed servers ended, each worked out once."""
 
     def close(self) -> None:
@@ -119,6 +133,9 @@ class ServerMonitor:
     def targets(self) -> list[_Target]:
         tables: dict[object, dict | None] = {}  # socket tables read in this discovery
         processes = self.scanner.scan()
+        self._published = [
+            p for argv in self.scanner.published.values() if (p := published_from_argv(argv))
+        ]
         managed = self.registry.load()
         by_pid = {m.pid: m for m in managed}
         out: list[_Target] = []
@@ -160,10 +177,17 @@ class ServerMonitor:
     ) -> _Target:
         port = record.port if record else launch.port
         host = record.host if record else (launch.host or "127.0.0.1")
+        via, unreachable = None, False
         if proc is not None:
             ports = self._listening(proc, tables)
             if ports and port not in {p for _a, p in ports}:
                 host, port = ports[0]
+            bound = next((a for a, p in ports or () if p == port), host)
+            away = self._elsewhere(proc.pid, (bound, port) if port else None)
+            if away is not None:
+                via, unreachable = away.text, away.host is None
+                if away.host is not None:
+                    host, port = away.host, away.port
         served = (record.served_name if record else None) or launch.served_name or "?"
         entry = None
         if record is not None:
@@ -192,7 +216,17 @@ class ServerMonitor:
             proxy_needs_token=proxy.requires_token if proxy else True,
             proxy_token_env=proxy.token_env if proxy else None,
             catalog_name=entry.name if entry else (record.name if record else None),
+            reachable_via=via,
+            unreachable=unreachable,
         )
+
+    def _elsewhere(self, pid: int, listen: tuple[str, int] | None) -> Reach | None:
+        """How to reach a server in another network namespace; None: it is in ours."""
+        namespace = net_namespace(self.roots.proc, pid)
+        if namespace is None or namespace == self._own_ns or listen is None:
+            return None
+        addresses = namespace_addresses(self.roots.proc, pid)
+        return reach(namespace, listen, addresses, self._published)
 
     def _listening(
         self, proc: ServerProcess, tables: dict[object, dict | None] | None
@@ -267,6 +301,7 @@ class ServerMonitor:
             catalog_name=target.catalog_name,
             log_path=record.log_path if record else None,
             children=target.process.children if target.process else (),
+            reachable_via=target.reachable_via,
         )
         if target.pid is None:  # a managed server whose process is gone
             cause = UNKNOWN
@@ -284,6 +319,8 @@ class ServerMonitor:
         info = replace(info, rpc_workers=self._rpc_workers(target, engine))
         if target.port is None:
             return replace(info, health=STARTING, health_detail="no port known")
+        if target.unreachable:
+            return replace(info, health=NOT_RESPONDING, health_detail=target.reachable_via or "")
         if state.conn is None:
             state.conn = http.Connection(http.host_for_url(target.host).strip("[]"), target.port)
         metrics = None
@@ -391,11 +428,14 @@ class ServerMonitor:
         values = totals(parse(text))
         kv = first(values, *names.kv_usage)
         running, waiting = first(values, *names.running), first(values, *names.waiting)
+        prompt, gen = first(values, *names.prompt_tokens), first(values, *names.generated_tokens)
         return {
+            "prompt_tokens_total": prompt,
+            "gen_tokens_total": gen,
             "running": round(running) if running is not None else None,
             "waiting": round(waiting) if waiting is not None else None,
-            "prompt_tps": state.rates.rate("prompt", first(values, *names.prompt_tokens), now),
-            "gen_tps": state.rates.rate("gen", first(values, *names.generated_tokens), now),
+            "prompt_tps": state.rates.rate("prompt", prompt, now),
+            "gen_tps": state.rates.rate("gen", gen, now),
             "kv_usage": kv * names.kv_usage_scale if kv is not None else None,
         }
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sparktop.engines import Launch, classify
 from sparktop.probes import ProbeRoots
+from sparktop.servers.netns import PUBLISHERS
 
 if TYPE_CHECKING:
     import psutil
@@ -288,6 +289,11 @@ def _may_exec(comm: str) -> bool:
     return comm in LAUNCHERS or comm.startswith("python")
 
 
+def _looked_again(comm: str) -> bool:
+    """Launchers, and port publishers (whose command line says where a container is)."""
+    return _may_exec(comm) or comm in PUBLISHERS
+
+
 # Socket tables are read here, per network namespace, from /proc/PID/net/tcp*, and a
 # process's sockets from its /proc/PID/fd links: psutil.net_connections reads only this
 # process's own namespace (a server in a container has its own) and needs root for other
@@ -396,6 +402,8 @@ class ProcessScanner:
         only when the process is new or has exec'd (`bash run.sh` → `exec vllm serve`). The
         identity (start ticks, or psutil's Process) is kept for those looked at again."""
         self._families: tuple[frozenset, dict[int, list[int]]] | None = None
+        self.published: dict[int, tuple[str, ...]] = {}
+        """pid → command line of the host's port publishers (docker-proxy), kept by scan()."""
         self._scope = _scope() if self.proc == REAL_PROC else None  # fixture trees: all theirs
 
     def scan(self) -> list[ServerProcess]:
@@ -404,10 +412,11 @@ class ProcessScanner:
             return []
         for gone in set(self._seen) - pids:
             del self._seen[gone]
+            self.published.pop(gone, None)
         found: dict[int, tuple[Stat, tuple[str, ...], Launch]] = {}
         for pid in pids:
             cached = self._seen.get(pid)
-            if cached is not None and cached[2] is None and not _may_exec(cached[1]):
+            if cached is not None and cached[2] is None and not _looked_again(cached[1]):
                 continue  # no server, and not a launcher that may exec one: not read again
             seen = self._table.look(pid)
             if seen is None:
@@ -418,7 +427,8 @@ class ProcessScanner:
                 launch = classify(argv) if argv else None
                 if launch is not None and self._scope and not carries(self.proc, pid, self._scope):
                     launch = None  # test-only scope: not one of the suite's processes
-                again = launch is not None or _may_exec(comm)
+                self._publisher(pid, comm, argv)
+                again = launch is not None or _looked_again(comm)
                 if not again:
                     self._table.forget(pid)  # not read again while it lives
                 cached = (identity if again else None, comm, launch, argv if launch else ())
@@ -432,6 +442,14 @@ class ProcessScanner:
             if stat is not None:
                 found[pid] = (stat, argv, launch)
         return self._group(found)
+
+    def _publisher(self, pid: int, comm: str, argv: tuple[str, ...]) -> None:
+        """Keep (or drop) pid's command line as a port publisher's."""
+        mine = not self._scope or carries(self.proc, pid, self._scope)
+        if comm in PUBLISHERS and mine:
+            self.published[pid] = argv
+        else:
+            self.published.pop(pid, None)
 
     def _group(self, found: dict[int, tuple[Stat, tuple[str, ...], Launch]]) -> list[ServerProcess]:
         """Fold worker processes into the server they belong to."""

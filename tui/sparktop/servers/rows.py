@@ -51,6 +51,17 @@ def health_text(server: ServerInfo) -> str:
     return server.health
 
 
+def port_cell(server: ServerInfo) -> str:
+    """The port sparktop reaches it on; a container's own port first when it differs
+    (`8000→30000`: 8000 inside, published on 30000)."""
+    if not server.port:
+        return "–"
+    inside = (server.reachable_via or "").split(" ", 1)[0]
+    if inside.startswith(":") and inside[1:] != str(server.port):
+        return f"{inside[1:]}→{server.port}"
+    return str(server.port)
+
+
 def server_row(server: ServerInfo) -> tuple[str, ...]:
     running = "–" if server.running is None else f"{server.running:.0f}"
     waiting = "–" if server.waiting is None else f"{server.waiting:.0f}"
@@ -59,7 +70,7 @@ def server_row(server: ServerInfo) -> tuple[str, ...]:
         name,
         server.engine,
         str(server.pid) if server.pid else "–",
-        str(server.port) if server.port else "–",
+        port_cell(server),
         fmt_proxy(server.proxy),
         health_cell(server),
         fmt_uptime(server.uptime_s) if server.uptime_s is not None else "–",

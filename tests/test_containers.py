@@ -1,0 +1,275 @@
+"""Servers in containers and pods: reached where they listen, named, and left alone.
+
+A container is made here with the kernel's own tools (no runtime): a network namespace with a
+veth pair on private addresses, a PID namespace, and a real llama-server inside. A small TCP
+forwarder with docker-proxy's command line publishes its port on the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import free_port, run_cli, wait_for
+
+from sparktop.servers.netns import (
+    Published,
+    namespace_addresses,
+    published_from_argv,
+    reach,
+)
+
+FORWARDER = '''#!{python}
+"""Stands in for Docker's docker-proxy: same command line, forwards one TCP port."""
+import socket, sys, threading
+
+flags = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+target = (flags["-container-ip"], int(flags["-container-port"]))
+listener = socket.create_server((flags["-host-ip"], int(flags["-host-port"])))
+
+def pump(src, dst):
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+while True:
+    client, _ = listener.accept()
+    try:
+        upstream = socket.create_connection(target, timeout=5)
+    except OSError:
+        client.close()
+        continue
+    for a, b in ((client, upstream), (upstream, client)):
+        threading.Thread(target=pump, args=(a, b), daemon=True).start()
+'''
+
+
+# -- units: the command line, the namespace's addresses, the choice -------------------------
+
+DOCKER_PROXY = (
+    "/usr/bin/docker-proxy", "-proto", "tcp", "-host-ip", "0.0.0.0", "-host-port", "30000",
+    "-container-ip", "172.17.0.2", "-container-port", "8000", "-use-listen-fd",
+)  # fmt: skip
+
+FIB_TRIE = """Main:
+  +-- 0.0.0.0/0 3 0 5
+     |-- 0.0.0.0
+        /0 universe UNICAST
+     +-- 127.0.0.0/8 2 0 2
+        +-- 127.0.0.0/31 1 0 0
+           |-- 127.0.0.0
+              /8 host LOCAL
+           |-- 127.0.0.1
+              /32 host LOCAL
+     +-- 172.17.0.0/16 2 0 2
+        |-- 172.17.0.2
+           /32 host LOCAL
+"""
+
+
+def test_docker_proxy_command_line_reads_as_a_published_port() -> None:
+    assert published_from_argv(DOCKER_PROXY) == Published("0.0.0.0", 30000, "172.17.0.2", 8000)
+    python_form = (sys.executable, "/tmp/bin/docker-proxy", *DOCKER_PROXY[1:])
+    assert published_from_argv(python_form) == published_from_argv(DOCKER_PROXY)
+    assert published_from_argv(("docker-proxy", "-proto", "tcp")) is None
+    assert published_from_argv(("llama-server", "--port", "8000")) is None
+
+
+def test_namespace_addresses_leave_out_loopback(tmp_path: Path) -> None:
+    net = tmp_path / "42" / "net"
+    net.mkdir(parents=True)
+    (net / "fib_trie").write_text(FIB_TRIE)
+    (net / "if_inet6").write_text(
+        "00000000000000000000000000000001 01 80 10 80       lo\n"
+        "fe800000000000000042acfffe110002 02 40 20 80     eth0\n"
+        "fd000000000000000000000000000017 02 40 00 80     eth0\n"
+    )
+    assert namespace_addresses(tmp_path, 42) == ["172.17.0.2", "fd00::17"]
+
+
+def test_reach_prefers_the_published_port_then_says_why_not() -> None:
+    published = [Published("0.0.0.0", 30000, "172.17.0.2", 8000)]
+    via = reach(4026532000, ("0.0.0.0", 8000), ["172.17.0.2"], published)
+    assert (via.host, via.port) == ("127.0.0.1", 30000)
+    assert via.text == ":8000 in container → :30000 on host"
+    other = reach(4026532000, ("0.0.0.0", 8000), ["172.17.0.3"], published)
+    assert other.port == 8000  # that publisher forwards to another container
+    inside = reach(4026532000, ("127.0.0.1", 8000), ["172.17.0.2"], [])
+    assert inside.host is None
+    assert inside.text == (
+        "in network namespace net:[4026532000], no published port, "
+        "listens on 127.0.0.1 inside only: not reachable from here"
+    )
+    nothing = reach(4026532000, ("0.0.0.0", 8000), [], [])
+    assert nothing.host is None and "no address of it readable" in nothing.text
+
+
+# -- a real server in a namespace of its own ---------------------------------------------
+
+
+@dataclass
+class Box:
+    """A network namespace with a veth pair: the host side .1, the namespace side .2."""
+
+    name: str
+    host_ip: str
+    ns_ip: str
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def box() -> Iterator[Box]:
+    tag = os.getpid() % 100000
+    name, outer, inner = f"st16-{tag}", f"st16h{tag}", f"st16n{tag}"
+    net = f"10.213.{tag % 250}"
+    try:
+        _ip("netns", "add", name)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        reason = getattr(exc, "stderr", b"") or str(exc).encode()
+        pytest.skip(f"cannot make a network namespace here (ip netns add: {reason.decode()})")
+    try:
+        _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+        _ip("link", "set", inner, "netns", name)
+        _ip("addr", "add", f"{net}.1/30", "dev", outer)
+        _ip("link", "set", outer, "up")
+        for args in (
+            ("addr", "add", f"{net}.2/30", "dev", inner),
+            ("link", "set", inner, "up"),
+            ("link", "set", "lo", "up"),
+        ):
+            _ip("netns", "exec", name, "ip", *args)
+        yield Box(name, f"{net}.1", f"{net}.2")
+    finally:
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            _ip("link", "del", outer)
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            _ip("netns", "del", name)
+
+
+def _start(argv: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _end(popen: subprocess.Popen) -> None:
+    if popen.poll() is None:
+        with contextlib.suppress(OSError):
+            os.killpg(popen.pid, signal.SIGKILL)
+    popen.wait(timeout=10)
+
+
+@dataclass
+class Inside:
+    box: Box
+    port: int
+    popen: subprocess.Popen
+
+
+@pytest.fixture(scope="module")
+def inside(box: Box, llama_server: str, tiny_gguf: Path) -> Iterator[Inside]:
+    """llama-server 'in-box' in the namespace (and a PID namespace of its own), on 0.0.0.0."""
+    port = free_port()
+    popen = _start(
+        ["ip", "netns", "exec", box.name, "unshare", "--pid", "--fork", "--mount-proc",
+         llama_server, "-m", str(tiny_gguf), "--host", "0.0.0.0", "--port", str(port),
+         "--alias", "in-box", "-c", "256"]
+    )  # fmt: skip
+    try:
+        yield Inside(box, port, popen)
+    finally:
+        _end(popen)
+
+
+def status_server(name: str) -> dict | None:
+    result = run_cli("status", "--json")
+    assert result.returncode == 0, result.stderr
+    return next((s for s in json.loads(result.stdout)["servers"] if s["name"] == name), None)
+
+
+def ready(name: str) -> dict:
+    return wait_for(lambda: (s := status_server(name)) and s["health"] == "ready" and s, 60)
+
+
+@pytest.fixture
+def forwarder(inside: Inside, tmp_path: Path) -> Iterator[int]:
+    """docker-proxy publishing the server's port on the host; yields the host port."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "docker-proxy"
+    script.write_text(FORWARDER.replace("{python}", sys.executable))
+    script.chmod(0o755)
+    host_port = free_port()
+    popen = _start(
+        [str(script), "-proto", "tcp", "-host-ip", "0.0.0.0", "-host-port", str(host_port),
+         "-container-ip", inside.box.ns_ip, "-container-port", str(inside.port)]
+    )  # fmt: skip
+    try:
+        yield host_port
+    finally:
+        _end(popen)
+
+
+@pytest.mark.slow
+def test_server_in_a_namespace_is_reached_at_its_own_address(inside: Inside) -> None:
+    server = ready("in-box")
+    assert server["models"] == ["in-box"]
+    assert (server["host"], server["port"]) == (inside.box.ns_ip, inside.port)
+    assert server["url"] == f"http://{inside.box.ns_ip}:{inside.port}"
+    assert server["reachable_via"].startswith(f":{inside.port} in ")
+    assert server["reachable_via"].endswith(f"→ {inside.box.ns_ip}:{inside.port} (its own address)")
+
+
+@pytest.mark.slow
+def test_server_in_a_namespace_is_reached_through_its_published_port(
+    inside: Inside, forwarder: int
+) -> None:
+    server = wait_for(lambda: (s := ready("in-box")) and s["port"] == forwarder and s, 60)
+    assert server["url"] == f"http://127.0.0.1:{forwarder}"
+    assert server["reachable_via"].endswith(f"→ :{forwarder} on host")
+    assert server["reachable_via"].startswith(f":{inside.port} in ")
+    text = run_cli("status", env={**os.environ, "COLUMNS": "160"})
+    assert text.returncode == 0, text.stderr
+    assert f"{inside.port}→{forwarder}" in text.stdout
+    assert server["reachable_via"] in " ".join(text.stdout.split())
+
+
+@pytest.mark.slow
+def test_server_listening_on_loopback_inside_says_why_it_cannot_be_reached(
+    box: Box, llama_server: str, tiny_gguf: Path
+) -> None:
+    port = free_port()
+    popen = _start(
+        ["ip", "netns", "exec", box.name, llama_server, "-m", str(tiny_gguf),
+         "--host", "127.0.0.1", "--port", str(port), "--alias", "shut-in", "-c", "256"]
+    )  # fmt: skip
+    try:
+        server = wait_for(lambda: (s := status_server("shut-in")) and s["reachable_via"] and s, 60)
+        assert server["health"] == "not responding"
+        assert "no published port, listens on 127.0.0.1 inside only" in server["reachable_via"]
+        assert server["health_detail"] == server["reachable_via"]
+    finally:
+        _end(popen)
