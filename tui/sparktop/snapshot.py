@@ -82,6 +82,10 @@ class ServerInfo:
     waiting: int | None = None
     prompt_tps: float | None = None
     gen_tps: float | None = None
+    prompt_tokens_total: float | None = None
+    """Prompt tokens processed and tokens generated since the server started (its /metrics
+    counters; the rates above come from them)."""
+    gen_tokens_total: float | None = None
     kv_usage: float | None = None
     """0..1 share of the KV cache in use."""
     context: int | None = None
