@@ -127,11 +127,19 @@ def cmd_hosts(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_agent(config: Config, args: argparse.Namespace) -> int:
-    from sparktop.collect import collect_status
-    from sparktop.fleet.agent import run_agent
+    """/status and /metrics read one kept Snapshot producer (rates need the last poll), each
+    snapshot shared by the requests of one second."""
+    from sparktop.actions.metrics import metrics_endpoint
+    from sparktop.collect import SnapshotProducer
+    from sparktop.fleet.agent import StatusCache, run_agent
 
-    return run_agent(lambda: collect_status(config).to_json(), args.bind, args.port,
-                     args.token_env)  # fmt: skip
+    producer = SnapshotProducer(config)
+    snapshot = StatusCache(producer.collect).get
+    try:
+        return run_agent(lambda: snapshot().to_json(), args.bind, args.port, args.token_env,
+                         metrics_endpoint(snapshot))  # fmt: skip
+    finally:
+        producer.close()
 
 
 def remote_flags(verb: str, args: argparse.Namespace) -> list[str]:

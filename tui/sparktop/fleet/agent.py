@@ -1,6 +1,8 @@
 """`sparktop agent`: this box's `status --json` over HTTP, read-only, for another sparktop.
 
-GET /status: the `sparktop status --json` document; GET /health: {"status": "ok"}.
+GET /status: the `sparktop status --json` document; GET /metrics: the same figures in the
+Prometheus text format (OpenMetrics when the scraper's Accept asks for it, see
+sparktop.fleet.metrics); GET /health: {"status": "ok"}.
 Bound to 127.0.0.1 by default. With a token (read from the environment variable named by
 --token-env) every request needs `Authorization: Bearer TOKEN`; an address other than
 loopback is refused without one. The token is compared in constant time and never printed
@@ -20,12 +22,15 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 DEFAULT_PORT = 7377
 DEFAULT_TOKEN_ENV = "SPARKTOP_AGENT_TOKEN"
 CACHE_S = 1.0
 """Requests within this many seconds share one snapshot (a probe + server poll each)."""
+T = TypeVar("T")
+Metrics = Callable[[str], tuple[bytes, str]]
+"""The Accept header in; the exposition body and its content type out."""
 
 
 class AgentError(Exception):
@@ -53,16 +58,17 @@ def read_token(token_env: str | None, *, explicit: bool) -> str | None:
     return value
 
 
-class StatusCache:
-    """Builds the status document at most once per CACHE_S seconds, one build at a time."""
+class StatusCache(Generic[T]):
+    """Builds a value (the status document, a Snapshot) at most once per CACHE_S seconds, one
+    build at a time."""
 
-    def __init__(self, build: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, build: Callable[[], T]) -> None:
         self.build = build
         self.lock = threading.Lock()
-        self.doc: dict[str, Any] | None = None
+        self.doc: T | None = None
         self.at = 0.0
 
-    def get(self) -> dict[str, Any]:
+    def get(self) -> T:
         with self.lock:
             if self.doc is None or time.monotonic() - self.at > CACHE_S:
                 self.doc = self.build()
@@ -71,7 +77,10 @@ class StatusCache:
 
 
 def make_handler(
-    status: Callable[[], dict[str, Any]], token: str | None, log: Callable[[str], None]
+    status: Callable[[], dict[str, Any]],
+    token: str | None,
+    log: Callable[[str], None],
+    metrics: Metrics | None = None,
 ) -> type[BaseHTTPRequestHandler]:
     expected = f"Bearer {token}".encode() if token else None
 
@@ -80,9 +89,13 @@ def make_handler(
         sys_version = ""
 
         def _send(self, code: int, doc: Any, headers: dict[str, str] | None = None) -> None:
-            body = (json.dumps(doc) + "\n").encode()
+            self._send_body(code, (json.dumps(doc) + "\n").encode(), "application/json", headers)
+
+        def _send_body(
+            self, code: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+        ) -> None:
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             for key, value in (headers or {}).items():
@@ -114,11 +127,20 @@ def make_handler(
                     self._send(500, {"error": f"status failed: {exc}"})
                     return
                 self._send(200, doc)
+            elif path == "/metrics" and metrics is not None:
+                try:
+                    body, content_type = metrics(self.headers.get("Accept") or "")
+                except Exception as exc:
+                    self._send(500, {"error": f"metrics failed: {exc}"})
+                    return
+                self._send_body(200, body, content_type)
             else:
-                self._send(404, {"error": "not found (try /status or /health)"})
+                self._send(404, {"error": "not found (try /status, /metrics or /health)"})
 
         def do_POST(self) -> None:
-            self._send(405, {"error": "read-only: GET /status or /health"}, {"Allow": "GET"})
+            self._send(
+                405, {"error": "read-only: GET /status, /metrics or /health"}, {"Allow": "GET"}
+            )
 
         do_PUT = do_DELETE = do_PATCH = do_POST
 
@@ -144,6 +166,7 @@ def make_server(
     token: str | None,
     status: Callable[[], dict[str, Any]],
     log: Callable[[str], None],
+    metrics: Metrics | None = None,
 ) -> ThreadingHTTPServer:
     """The agent's HTTP server (not started); refuses a non-loopback bind without a token."""
     if token is None and not is_loopback(bind):
@@ -151,7 +174,7 @@ def make_server(
             f"refusing to listen on {bind} without a token: set a token in an environment "
             f"variable and name it with --token-env (default {DEFAULT_TOKEN_ENV})"
         )
-    handler = make_handler(StatusCache(status).get, token, log)
+    handler = make_handler(StatusCache(status).get, token, log, metrics)
     cls = _Server6 if ":" in bind else ThreadingHTTPServer
     try:
         server = cls((bind.strip("[]"), port), handler)
@@ -162,7 +185,11 @@ def make_server(
 
 
 def run_agent(
-    status: Callable[[], dict[str, Any]], bind: str, port: int, token_env: str | None
+    status: Callable[[], dict[str, Any]],
+    bind: str,
+    port: int,
+    token_env: str | None,
+    metrics: Metrics | None = None,
 ) -> int:
     """`sparktop agent`: serve `status()` until SIGINT/SIGTERM. Exit 2 on a refused or
     impossible bind. The status document comes from above (the Snapshot producer)."""
@@ -173,13 +200,14 @@ def run_agent(
 
     try:
         token = read_token(token_env, explicit=token_env is not None)
-        server = make_server(bind, port, token, status, log)
+        server = make_server(bind, port, token, status, log, metrics)
     except AgentError as exc:
         print(f"sparktop: error: {exc}", file=sys.stderr)
         return 2
     host, real_port = server.server_address[:2]
     auth = "bearer token required" if token else "no token (loopback only)"
-    log(f"sparktop agent on http://{host}:{real_port}/status ({auth})")
+    paths = "/status, /metrics" if metrics is not None else "/status"
+    log(f"sparktop agent on http://{host}:{real_port} ({paths}; {auth})")
 
     def stop(signum: int, frame: object) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
