@@ -8,12 +8,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import free_port, load_fake_nvml, machine_roots, wait_for
+from conftest import free_port, load_fake_nvml, machine_roots, run_cli, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from sparktop.fleet.metrics import Champion, SnapshotCollector, exposition, registry_for
@@ -165,3 +166,49 @@ def test_agent_serves_metrics_behind_its_token(tmp_path, no_orphans):
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
     assert "GET /metrics 401" in log.read_text() and TOKEN not in log.read_text()
+
+
+def test_textfile_is_written_atomically_and_readable(tmp_path):
+    target = tmp_path / "textfile"
+    result = run_cli("export-metrics", "--textfile", str(target), timeout=60)
+    assert result.returncode == 0, result.stderr
+    prom = target / "sparktop.prom"
+    got = families(prom.read_text())
+    assert got["sparktop_memory_total_bytes"][0].value == meminfo_total()
+    assert prom.stat().st_mode & 0o044 == 0o044  # node_exporter (another user) reads it
+    assert [p.name for p in target.iterdir()] == ["sparktop.prom"]  # no temp file left
+
+    # every N seconds: the file is replaced while it runs, never seen half-written
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sparktop", "export-metrics", "--textfile", str(target),
+         "--every", "1"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        first = prom.stat().st_mtime_ns
+        wait_for(lambda: prom.stat().st_mtime_ns != first, timeout=30)
+        stamps = set()
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            samples = families(prom.read_text())["sparktop_snapshot_timestamp_seconds"]
+            stamps.add(samples[0].value)
+            time.sleep(0.05)
+        assert len(stamps) >= 2
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+
+
+def test_export_metrics_bad_input_is_one_line(tmp_path):
+    missing = run_cli("export-metrics", timeout=30)
+    assert missing.returncode == 2
+    afile = tmp_path / "file"
+    afile.write_text("")
+    result = run_cli("export-metrics", "--textfile", str(afile), timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"sparktop: error: --textfile {afile}: not a directory"
+    ]
+    bad = run_cli("export-metrics", "--textfile", str(tmp_path), "--every", "0", timeout=30)
+    assert bad.returncode == 2 and "--every" in bad.stderr

@@ -3,13 +3,21 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client.registry import CollectorRegistry
 
 from sparktop import __version__
+from sparktop.actions.errors import ActionError
 from sparktop.fleet.metrics import Champion, SnapshotCollector, exposition, registry_for
 from sparktop.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from sparktop.config import Config
 
 
 def bench_champions() -> tuple[Champion, ...]:
@@ -36,3 +44,45 @@ def metrics_endpoint(snapshot: Callable[[], Snapshot]) -> Callable[[str], tuple[
     """The agent's /metrics: Accept header in, body and content type out."""
     registry = metrics_registry(snapshot)
     return lambda accept: exposition(registry, accept)
+
+
+TEXTFILE = "sparktop.prom"
+
+
+def textfile_dir(text: str) -> Path:
+    """The --textfile directory (made when missing); ActionError when it cannot be one."""
+    directory = Path(text).expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise ActionError(f"--textfile {text}: not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ActionError(f"--textfile {text}: {exc.strerror or exc}") from None
+    return directory
+
+
+def export_textfile(
+    config: Config, directory: Path, every: float | None, stop: threading.Event
+) -> int:
+    """Write DIRECTORY/sparktop.prom (atomically, readable by node_exporter's textfile
+    collector) once, or every `every` seconds until `stop` is set; the number written."""
+    from sparktop.atomic import write_text_atomic
+    from sparktop.collect import SnapshotProducer
+
+    producer = SnapshotProducer(config)  # kept between writes: the rates need the last poll
+    registry = metrics_registry(producer.collect)
+    written = 0
+    try:
+        while True:
+            started = time.monotonic()
+            body, _ = exposition(registry)
+            try:
+                write_text_atomic(directory / TEXTFILE, body.decode(), mode=0o644)
+            except OSError as exc:
+                problem = exc.strerror or exc
+                raise ActionError(f"cannot write {directory / TEXTFILE}: {problem}") from None
+            written += 1
+            if every is None or stop.wait(max(0.0, every - (time.monotonic() - started))):
+                return written
+    finally:
+        producer.close()

@@ -158,10 +158,12 @@ def main(argv: list[str] | None = None, view: View | None = None) -> int:
             if args.command == "themes":
                 return cmd_themes(view)
             return cmd_view(config, args, view)
-        if args.command in ("hosts", "agent"):
-            from sparktop.cli.fleet import cmd_agent, cmd_hosts
+        if args.command in ("hosts", "agent", "export-metrics"):
+            from sparktop.cli import fleet
 
-            return (cmd_hosts if args.command == "hosts" else cmd_agent)(config, args)
+            verbs = {"hosts": fleet.cmd_hosts, "agent": fleet.cmd_agent,
+                     "export-metrics": fleet.cmd_export_metrics}  # fmt: skip
+            return verbs[args.command](config, args)
         from sparktop.cli.servers import COMMANDS
 
         if args.command in ("bench", "results"):

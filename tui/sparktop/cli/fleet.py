@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sparktop.units import fmt_bytes
@@ -25,14 +26,23 @@ def _port(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0.5 <= value <= 300:
-        raise argparse.ArgumentTypeError(f"must be 0.5..300 seconds, got {text}")
-    return value
+def seconds_between(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number of seconds in low..high."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low:g}..{high:g} seconds, got {text}")
+        return value
+
+    return parse
+
+
+_seconds = seconds_between(0.5, 300)
+_every = seconds_between(1, 86400)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -69,6 +79,45 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="environment variable holding the bearer token "
         f"(default: {DEFAULT_TOKEN_ENV} when set)",
     )
+    add_export_parser(sub)
+
+
+def add_export_parser(sub: argparse._SubParsersAction) -> None:
+    export = sub.add_parser(
+        "export-metrics",
+        help="write this box's figures as DIR/sparktop.prom for node_exporter's textfile collector",
+    )
+    export.add_argument(
+        "--textfile",
+        required=True,
+        metavar="DIR",
+        help="the textfile collector's directory (--collector.textfile.directory)",
+    )
+    export.add_argument(
+        "--every",
+        type=_every,
+        metavar="N",
+        help="write again every N seconds until stopped (default: once)",
+    )
+
+
+def cmd_export_metrics(config: Config, args: argparse.Namespace) -> int:
+    """`sparktop export-metrics --textfile DIR [--every N]`; SIGTERM / ^C end the loop (0)."""
+    import signal
+    import threading
+
+    from sparktop.actions import ActionError
+    from sparktop.actions.metrics import export_textfile, textfile_dir
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        export_textfile(config, textfile_dir(args.textfile), args.every, stop)
+    except ActionError as exc:
+        return _err(str(exc), 2)
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 def add_host_option(parser: argparse.ArgumentParser) -> None:
