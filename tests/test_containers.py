@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import free_port, run_cli, wait_for
+from conftest import FIXTURES, free_port, run_cli, wait_for
 
+from sparktop.servers.containers import container_of, parse_cgroup
 from sparktop.servers.netns import (
     Published,
     namespace_addresses,
@@ -120,6 +121,81 @@ def test_reach_prefers_the_published_port_then_says_why_not() -> None:
     assert nothing.host is None and "no address of it readable" in nothing.text
 
 
+# -- what it runs in: the cgroup path, and the runtime's files ----------------------------
+
+CID = "4f1c9a7e2b3d5c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a"
+POD_UID = "0b8f2f5e-1c2d-4e3f-9a0b-6c7d8e9f0a1b"
+
+
+@pytest.mark.parametrize(
+    ("cgroup", "expected"),
+    [
+        (f"12:pids:/docker/{CID}\n0::/docker/{CID}", ("docker", CID, None)),
+        (f"0::/system.slice/docker-{CID}.scope", ("docker", CID, None)),
+        (f"0::/machine.slice/libpod-{CID}.scope/container", ("podman", CID, None)),
+        (f"0::/machine.slice/libpod-conmon-{CID}.scope", None),
+        (
+            "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+            f"{POD_UID.replace('-', '_')}.slice/cri-containerd-{CID}.scope",
+            ("containerd", CID, POD_UID),
+        ),
+        (f"0::/kubepods/besteffort/pod{POD_UID}/crio-{CID}.scope", ("cri-o", CID, POD_UID)),
+        (f"0::/kubepods/burstable/pod{POD_UID}/{CID}", ("kubernetes", CID, POD_UID)),
+        ("0::/user.slice/user-1000.slice/session-2.scope", None),
+        ("4:memory:/process_api/cf14b9a41f27f4f8e66551c37ad0b4b1\n0::/", None),
+    ],
+)
+def test_cgroup_path_names_the_runtime(cgroup: str, expected: tuple | None) -> None:
+    assert parse_cgroup(cgroup) == expected
+
+
+def test_pod_is_named_from_the_kubelet_logs() -> None:
+    node = FIXTURES / "talos"
+    box = container_of(node / "proc", 7001, node)
+    assert box is not None
+    assert (box.info.runtime, box.info.id, box.info.name, box.info.pod) == (
+        "kubernetes", CID, "vllm", "ai/vllm-0",
+    )  # fmt: skip
+    assert box.log_path == str(node / f"var/log/pods/ai_vllm-0_{POD_UID}/vllm/0.log")
+    assert box.stop_command == "kubectl delete pod -n ai vllm-0"
+    assert container_of(node / "proc", 1, node) is None
+
+
+def node_env(**extra: str) -> dict[str, str]:
+    node = FIXTURES / "talos"
+    return {
+        **os.environ, "SPARKTOP_PROC_ROOT": str(node / "proc"), "SPARKTOP_ROOT": str(node),
+        "SPARKTOP_SYS_ROOT": str(node / "sys"), "SPARKTOP_DEV_ROOT": str(node / "dev"),
+        "COLUMNS": "200", **extra,
+    }  # fmt: skip
+
+
+def test_status_names_the_pod_a_server_runs_in() -> None:
+    result = run_cli("status", "--json", env=node_env())
+    assert result.returncode == 0, result.stderr
+    (server,) = json.loads(result.stdout)["servers"]
+    assert server["name"] == "qwen-pod"
+    assert server["container"] == {
+        "runtime": "kubernetes", "id": CID, "name": "vllm", "pod": "ai/vllm-0",
+    }  # fmt: skip
+    text = run_cli("status", env=node_env())
+    assert text.returncode == 0, text.stderr
+    header = next(line for line in text.stdout.splitlines() if "NAME" in line)
+    assert "CONTAINER" in header.split()
+    assert "k8s ai/vllm-0:vllm" in text.stdout
+
+
+def test_container_column_is_hidden_without_containers() -> None:
+    from sparktop.servers.rows import COLUMNS, columns_for
+    from sparktop.snapshot import ContainerInfo, ServerInfo
+
+    plain = ServerInfo(name="a", engine="llama.cpp", pid=1, port=8000)
+    assert columns_for([plain]) == COLUMNS
+    boxed = ServerInfo(name="b", engine="vllm", pid=2, port=8001,
+                       container=ContainerInfo("docker", CID, "vllm-b"))  # fmt: skip
+    assert columns_for([plain, boxed])[2] == "CONTAINER"
+
+
 # -- a real server in a namespace of its own ---------------------------------------------
 
 
@@ -187,21 +263,58 @@ class Inside:
     box: Box
     port: int
     popen: subprocess.Popen
+    container_id: str | None
+    """The Docker-like cgroup it was put in; None where no cgroup hierarchy is writable."""
+
+
+DOCKER_ID = "d0c4e7" + "5" * 52 + "a1b2c3"
+
+
+def _docker_cgroup() -> tuple[Path, Path | None] | None:
+    """A cgroup named like Docker's (HIERARCHY/docker/ID), made here; None: none writable."""
+    for hierarchy in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        parent = Path(hierarchy) / "docker"
+        made = None if parent.exists() else parent
+        try:
+            (parent / DOCKER_ID).mkdir(parents=True)
+        except OSError:
+            continue
+        return parent / DOCKER_ID, made
+    return None
 
 
 @pytest.fixture(scope="module")
 def inside(box: Box, llama_server: str, tiny_gguf: Path) -> Iterator[Inside]:
-    """llama-server 'in-box' in the namespace (and a PID namespace of its own), on 0.0.0.0."""
+    """llama-server 'in-box' in the namespace (and a PID namespace of its own), on 0.0.0.0,
+    in a cgroup named like a Docker container's where one can be made."""
     port = free_port()
+    cgroup = _docker_cgroup()
+    enter = []
+    if cgroup is not None:
+        enter = ["sh", "-c", f'echo $$ > {cgroup[0]}/cgroup.procs && exec "$@"', "sh"]
     popen = _start(
-        ["ip", "netns", "exec", box.name, "unshare", "--pid", "--fork", "--mount-proc",
+        [*enter, "ip", "netns", "exec", box.name, "unshare", "--pid", "--fork", "--mount-proc",
          llama_server, "-m", str(tiny_gguf), "--host", "0.0.0.0", "--port", str(port),
          "--alias", "in-box", "-c", "256"]
     )  # fmt: skip
     try:
-        yield Inside(box, port, popen)
+        yield Inside(box, port, popen, DOCKER_ID if cgroup else None)
     finally:
         _end(popen)
+        if cgroup is not None:
+            for folder in (cgroup[0], cgroup[1]):
+                if folder is not None:
+                    wait_for(lambda f=folder: _rmdir(f), 10)
+
+
+def _rmdir(folder: Path) -> bool:
+    try:
+        folder.rmdir()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def status_server(name: str) -> dict | None:
@@ -241,6 +354,14 @@ def test_server_in_a_namespace_is_reached_at_its_own_address(inside: Inside) -> 
     assert server["url"] == f"http://{inside.box.ns_ip}:{inside.port}"
     assert server["reachable_via"].startswith(f":{inside.port} in ")
     assert server["reachable_via"].endswith(f"→ {inside.box.ns_ip}:{inside.port} (its own address)")
+    if inside.container_id is None:
+        assert server["container"] is None
+        assert server["reachable_via"].startswith(f":{inside.port} in its network namespace")
+    else:
+        assert server["container"] == {
+            "runtime": "docker", "id": inside.container_id, "name": None, "pod": None,
+        }  # fmt: skip
+        assert server["reachable_via"].startswith(f":{inside.port} in container →")
 
 
 @pytest.mark.slow

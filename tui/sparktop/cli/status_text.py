@@ -9,7 +9,7 @@ from rich.text import Text
 from sparktop import __version__
 from sparktop.memview import bar_cells, memory_shares
 from sparktop.servers.info import READY
-from sparktop.servers.rows import COLUMNS, health_text, server_row
+from sparktop.servers.rows import CONTAINER, columns_for, health_text, server_row
 from sparktop.snapshot import GpuInfo, Snapshot
 from sparktop.units import fmt_bytes, fmt_duration, fmt_percent
 
@@ -118,27 +118,31 @@ def _downloads(snapshot: Snapshot) -> list[Text | Table]:
     return out
 
 
-DROP_FIRST = ("KV", "PP t/s", "TG t/s", "PROXY", "RUN/WAIT", "UP", "ENGINE", "MEMORY")
+DROP_FIRST = ("KV", "PP t/s", "TG t/s", "PROXY", "RUN/WAIT", "UP", "ENGINE", CONTAINER, "MEMORY")
 """Server columns left out, in this order, until the table fits the width. NAME, PID, PORT
 and HEALTH always stay, whole: a name longer than the whole width folds onto more lines."""
 HEALTH_PLANNED = 16
 """HEALTH may wrap (a crash cause is long): it counts this wide when columns are chosen."""
 
 
-def _fitting_columns(rows: list[tuple[str, ...]], width: int) -> tuple[list[str], bool]:
+def _fitting_columns(
+    rows: list[tuple[str, ...]], width: int, columns: tuple[str, ...]
+) -> tuple[list[str], bool]:
     """The server columns that fit `width` whole, dropping those of DROP_FIRST in order, and
     whether they fit (False: even NAME, PID, PORT and HEALTH are too wide)."""
     widths = {
         column: max([len(column)] + [len(row[i]) for row in rows])
-        for i, column in enumerate(COLUMNS)
+        for i, column in enumerate(columns)
     }
     widths["HEALTH"] = min(widths["HEALTH"], HEALTH_PLANNED)
-    shown = list(COLUMNS)
+    shown = list(columns)
 
     def fits() -> bool:
         return sum(widths[c] for c in shown) + 2 * (len(shown) - 1) <= width
 
     for column in DROP_FIRST:
+        if column not in shown:
+            continue
         if fits():
             break
         shown.remove(column)
@@ -148,19 +152,20 @@ def _fitting_columns(rows: list[tuple[str, ...]], width: int) -> tuple[list[str]
 def _servers(snapshot: Snapshot, width: int) -> list[Text | Table]:
     if not snapshot.servers:
         return [Text("Servers: none running", style="dim")]
-    rows = [server_row(server) for server in snapshot.servers]
-    shown, fits = _fitting_columns(rows, width)
+    columns = columns_for(snapshot.servers)
+    rows = [server_row(server, CONTAINER in columns) for server in snapshot.servers]
+    shown, fits = _fitting_columns(rows, width, columns)
     table = Table(box=None, padding=(0, 1), show_edge=False, pad_edge=False, title_justify="left")
     for column in shown:
         # only HEALTH wraps, unless even the names do not fit: then they fold (never an
         # ellipsis: a PID, a port or a name must be read whole)
         wraps = column == "HEALTH" or (column == "NAME" and not fits)
         table.add_column(column, no_wrap=not wraps, overflow="fold")
-    index = [COLUMNS.index(column) for column in shown]
+    index = [columns.index(column) for column in shown]
     for row in rows:
         table.add_row(*(row[i] for i in index))
     notes: list[Text] = []
-    left_out = [column for column in COLUMNS if column not in shown]
+    left_out = [column for column in columns if column not in shown]
     if left_out:
         notes.append(
             Text(f"  left out at {width} columns: {', '.join(left_out)}; --json has all",

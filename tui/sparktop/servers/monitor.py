@@ -15,6 +15,7 @@ from sparktop.catalog.loader import Catalog
 from sparktop.engines import SERVER, EngineAdapter, EngineMemo, Launch, adapter
 from sparktop.probes import ProbeRoots
 from sparktop.servers import http
+from sparktop.servers.containers import Container, container_of
 from sparktop.servers.exits import UNKNOWN, ExitCauses
 from sparktop.servers.info import (
     CRASHED,
@@ -94,6 +95,7 @@ class _Target:
     catalog_name: str | None
     reachable_via: str | None = None
     """In another network namespace: how it is reached, or why it cannot be."""
+    container: Container | None = None
     unreachable: bool = False
 
 
@@ -123,6 +125,7 @@ class ServerMonitor:
         self.causes = ExitCauses(self.registry.exits_dir())
         self._own_ns = own_namespace()
         self._published: list[Published] = []
+        self._containers: dict[tuple[int, int], Container | None] = {}
         """How crashed managed servers ended, each worked out once."""
 
     def close(self) -> None:
@@ -177,13 +180,14 @@ class ServerMonitor:
     ) -> _Target:
         port = record.port if record else launch.port
         host = record.host if record else (launch.host or "127.0.0.1")
-        via, unreachable = None, False
+        via, unreachable, box = None, False, None
         if proc is not None:
+            box = self._container(proc)
             ports = self._listening(proc, tables)
             if ports and port not in {p for _a, p in ports}:
                 host, port = ports[0]
             bound = next((a for a, p in ports or () if p == port), host)
-            away = self._elsewhere(proc.pid, (bound, port) if port else None)
+            away = self._elsewhere(proc.pid, (bound, port) if port else None, box)
             if away is not None:
                 via, unreachable = away.text, away.host is None
                 if away.host is not None:
@@ -218,15 +222,26 @@ class ServerMonitor:
             catalog_name=entry.name if entry else (record.name if record else None),
             reachable_via=via,
             unreachable=unreachable,
+            container=box,
         )
 
-    def _elsewhere(self, pid: int, listen: tuple[str, int] | None) -> Reach | None:
+    def _container(self, proc: ServerProcess) -> Container | None:
+        """The container a server runs in, worked out once per process."""
+        key = (proc.pid, proc.start_ticks)
+        if key not in self._containers:
+            self._containers[key] = container_of(self.roots.proc, proc.pid, self.roots.root)
+        return self._containers[key]
+
+    def _elsewhere(
+        self, pid: int, listen: tuple[str, int] | None, box: Container | None
+    ) -> Reach | None:
         """How to reach a server in another network namespace; None: it is in ours."""
         namespace = net_namespace(self.roots.proc, pid)
         if namespace is None or namespace == self._own_ns or listen is None:
             return None
         addresses = namespace_addresses(self.roots.proc, pid)
-        return reach(namespace, listen, addresses, self._published)
+        where = "container" if box is not None else "its network namespace"
+        return reach(namespace, listen, addresses, self._published, where=where)
 
     def _listening(
         self, proc: ServerProcess, tables: dict[object, dict | None] | None
@@ -276,6 +291,9 @@ class ServerMonitor:
         for key in list(self._ports):
             if key not in alive:
                 del self._ports[key]
+        for key in list(self._containers):
+            if key not in alive:
+                del self._containers[key]
         return tuple(sorted(infos, key=lambda s: (s.port or 0, s.pid or 0)))
 
     def _timed_poll(self, target: _Target, now: float, gpu_by_pid: dict[int, int]) -> ServerInfo:
@@ -290,6 +308,7 @@ class ServerMonitor:
     def _poll_one(self, target: _Target, now: float, gpu_by_pid: dict[int, int]) -> ServerInfo:
         state = self._states.setdefault((target.pid, target.port), _PollState())
         record = target.managed
+        box = target.container
         info = ServerInfo(
             name=target.served_name,
             engine=target.engine,
@@ -299,9 +318,10 @@ class ServerMonitor:
             host=target.host,
             managed=record is not None,
             catalog_name=target.catalog_name,
-            log_path=record.log_path if record else None,
+            log_path=record.log_path if record else (box.log_path if box else None),
             children=target.process.children if target.process else (),
             reachable_via=target.reachable_via,
+            container=box.info if box else None,
         )
         if target.pid is None:  # a managed server whose process is gone
             cause = UNKNOWN

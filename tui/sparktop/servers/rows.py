@@ -11,6 +11,27 @@ COLUMNS = (
 )  # fmt: skip
 
 
+CONTAINER = "CONTAINER"
+"""Shown after ENGINE only while some server runs in a container."""
+
+
+def columns_for(servers: tuple[ServerInfo, ...] | list[ServerInfo]) -> tuple[str, ...]:
+    """The server table's columns: CONTAINER only when some server is containerised."""
+    if any(s.container is not None for s in servers):
+        return (*COLUMNS[:2], CONTAINER, *COLUMNS[2:])
+    return COLUMNS
+
+
+def container_cell(server: ServerInfo) -> str:
+    """`docker vllm-a`, `k8s default/vllm-0:vllm`; – for a host process."""
+    box = server.container
+    if box is None:
+        return "–"
+    if box.pod:
+        return f"k8s {box.pod}" + (f":{box.name}" if box.name else "")
+    return f"{box.runtime} {box.name or box.id[:12]}"
+
+
 def fmt_rate(value: float | None) -> str:
     if value is None:
         return "–"
@@ -62,13 +83,16 @@ def port_cell(server: ServerInfo) -> str:
     return str(server.port)
 
 
-def server_row(server: ServerInfo) -> tuple[str, ...]:
+def server_row(server: ServerInfo, container: bool = False) -> tuple[str, ...]:
+    """The row's cells; with `container`, the CONTAINER cell after ENGINE (columns_for)."""
     running = "–" if server.running is None else f"{server.running:.0f}"
     waiting = "–" if server.waiting is None else f"{server.waiting:.0f}"
     name = server.name + ("" if server.managed else " *")
+    box = (container_cell(server),) if container else ()
     return (
         name,
         server.engine,
+        *box,
         str(server.pid) if server.pid else "–",
         port_cell(server),
         fmt_proxy(server.proxy),

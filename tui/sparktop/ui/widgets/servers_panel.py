@@ -11,7 +11,7 @@ from sparktop.servers.info import (
     STARTING,
     ServerInfo,
 )
-from sparktop.servers.rows import COLUMNS, server_row
+from sparktop.servers.rows import COLUMNS, CONTAINER, columns_for, server_row
 from sparktop.ui.widgets.live_table import LiveTable
 
 HEALTH_STYLE = {
@@ -35,24 +35,31 @@ class ServersTable(LiveTable):
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.servers: dict[str, ServerInfo] = {}
         self._rows: dict[str, tuple[str, ...]] = {}
+        self.columns_shown: tuple[str, ...] = COLUMNS
 
     def on_mount(self) -> None:
-        for column in COLUMNS:
+        for column in self.columns_shown:
             self.add_column(column, key=column)
 
     def show(self, servers: tuple[ServerInfo, ...]) -> None:
+        columns = columns_for(servers)
+        if columns != self.columns_shown:  # CONTAINER comes or goes: the columns anew
+            self.clear(columns=True)
+            self._rows.clear()
+            self.columns_shown = columns
+            self.on_mount()
         wanted = {s.key: s for s in servers}
         for key in list(self._rows):
             if key not in wanted:
                 self.remove_row(key)
                 del self._rows[key]
         for key, server in wanted.items():
-            row = server_row(server)
+            row = server_row(server, CONTAINER in columns)
             old = self._rows.get(key)
             if old is None:
                 self.add_row(*row, key=key)
             elif old != row:
-                for column, new, before in zip(COLUMNS, row, old, strict=True):
+                for column, new, before in zip(columns, row, old, strict=True):
                     if new != before:
                         self.update_cell(key, column, new)
             self._rows[key] = row

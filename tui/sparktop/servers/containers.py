@@ -1,0 +1,148 @@
+"""Name the container a server runs in, from /proc/PID/cgroup and the runtime's own files.
+
+Docker, Podman, containerd and CRI-O put each container in a cgroup named after its 64-hex
+id; Kubernetes nests those under kubepods…/pod<UID>/. The names come from files where they
+are readable: Docker's containers/ID/config.v2.json, Podman's containers.json, and the
+kubelet's /var/log/pods/NAMESPACE_POD_UID/CONTAINER/ and /var/log/containers/ links.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sparktop.snapshot import ContainerInfo
+
+_ID = r"([0-9a-f]{64})"
+_RUNTIMES = (
+    (re.compile(rf"(?:^|/)docker[-/]{_ID}"), "docker"),
+    (re.compile(rf"(?:^|/)libpod-(?!conmon){_ID}"), "podman"),
+    (re.compile(rf"(?:^|/)crio-{_ID}"), "cri-o"),
+    (re.compile(rf"(?:^|/)cri-containerd-{_ID}"), "containerd"),
+    (re.compile(rf"/{_ID}(?:\.scope)?$"), ""),
+)
+_POD = re.compile(r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})")
+
+
+@dataclass(frozen=True)
+class Container:
+    info: ContainerInfo
+    log_path: str | None = None
+    """Its log where readable (the kubelet's /var/log/pods/…, Docker's json log)."""
+
+    @property
+    def stop_command(self) -> str:
+        """The command that stops it the way it was started."""
+        info = self.info
+        if info.pod and "/" in info.pod:
+            namespace, name = info.pod.split("/", 1)
+            return f"kubectl delete pod -n {namespace} {name}"
+        if info.pod:
+            return f"kubectl delete pod of UID {info.pod} (kubectl get pods -A -o wide)"
+        tool = {"docker": "docker", "podman": "podman", "cri-o": "crictl"}.get(info.runtime)
+        target = info.name or info.id[:12]
+        return f"{tool} stop {target}" if tool else f"nerdctl stop {target}"
+
+
+def parse_cgroup(text: str) -> tuple[str, str, str | None] | None:
+    """(runtime, container id, pod UID or None) from /proc/PID/cgroup's text."""
+    for line in text.splitlines():
+        path = line.split(":", 2)[-1]
+        for pattern, runtime in _RUNTIMES:
+            match = pattern.search(path)
+            if match is None:
+                continue
+            pod = _POD.search(path)
+            uid = pod.group(1).replace("_", "-") if pod else None
+            if not runtime:
+                runtime = "kubernetes" if "kubepods" in path else "containerd"
+            return runtime, match.group(1), uid
+    return None
+
+
+def _cgroup(proc: Path, pid: int | str) -> str:
+    try:
+        return (proc / str(pid) / "cgroup").read_text()
+    except OSError:
+        return ""
+
+
+def container_of(proc: Path, pid: int, root: Path = Path("/")) -> Container | None:
+    """The container pid runs in; None for a host process, or one in sparktop's own."""
+    found = parse_cgroup(_cgroup(proc, pid))
+    if found is None:
+        return None
+    own = parse_cgroup(_cgroup(Path("/proc"), "self"))
+    if own is not None and own[1] == found[1]:
+        return None  # sparktop runs in the same container: a process of ours to look at
+    runtime, cid, uid = found
+    if uid is not None:
+        return _pod(root, runtime, cid, uid)
+    if runtime == "docker":
+        return _docker(root, cid)
+    if runtime == "podman":
+        return Container(ContainerInfo(runtime, cid, _podman_name(root, cid)))
+    return Container(ContainerInfo(runtime, cid))
+
+
+def _docker(root: Path, cid: str) -> Container:
+    folder = root / "var/lib/docker/containers" / cid
+    name = None
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        name = str(json.loads((folder / "config.v2.json").read_text()).get("Name", "")) or None
+    log = folder / f"{cid}-json.log"
+    return Container(
+        ContainerInfo("docker", cid, name.lstrip("/") if name else None),
+        str(log) if log.is_file() else None,
+    )
+
+
+def _podman_name(root: Path, cid: str) -> str | None:
+    for base in ("var/lib/containers/storage", "run/containers/storage"):
+        try:
+            records = json.loads((root / base / "overlay-containers/containers.json").read_text())
+        except (OSError, ValueError):
+            continue
+        for record in records if isinstance(records, list) else []:
+            if isinstance(record, dict) and record.get("id") == cid and record.get("names"):
+                return str(record["names"][0])
+    return None
+
+
+def _pod(root: Path, runtime: str, cid: str, uid: str) -> Container:
+    """A Kubernetes container: pod namespace/name and container name from the kubelet's logs."""
+    pods = root / "var/log/pods"
+    try:
+        folder = next((p for p in pods.iterdir() if p.name.endswith(f"_{uid}")), None)
+    except OSError:
+        folder = None
+    if folder is None:
+        return Container(ContainerInfo(runtime, cid, None, uid))
+    namespace, _, rest = folder.name.partition("_")
+    pod = rest.rsplit("_", 1)[0]
+    name = _pod_container(root, cid, folder)
+    log = None
+    if name is not None:
+        logs = sorted((folder / name).glob("*.log"), key=lambda p: p.stat().st_mtime)
+        log = str(logs[-1]) if logs else None
+    return Container(ContainerInfo(runtime, cid, name, f"{namespace}/{pod}"), log)
+
+
+def _pod_container(root: Path, cid: str, folder: Path) -> str | None:
+    """The container's name: /var/log/containers/POD_NS_NAME-ID.log, else the pod's only one."""
+    try:
+        link = next((root / "var/log/containers").glob(f"*-{cid}.log"), None)
+    except OSError:
+        link = None
+    if link is not None:
+        parts = link.name[: -len(f"-{cid}.log")].split("_")
+        if len(parts) >= 3:
+            return "_".join(parts[2:])
+    try:
+        names = [p.name for p in folder.iterdir() if p.is_dir()]
+    except OSError:
+        names = []
+    return names[0] if len(names) == 1 else None
