@@ -394,3 +394,35 @@ def test_server_listening_on_loopback_inside_says_why_it_cannot_be_reached(
         assert server["health_detail"] == server["reachable_via"]
     finally:
         _end(popen)
+
+
+# -- stop and logs respect ownership -------------------------------------------------------
+
+
+def test_stop_refuses_a_pod_and_says_how_to_stop_it() -> None:
+    result = run_cli("stop", "qwen-pod", "--yes", env=node_env())
+    assert result.returncode != 0
+    assert "runs in Kubernetes pod ai/vllm-0 (container vllm)" in result.stderr
+    assert "sends it no signal" in result.stderr
+    assert "Stop it with: kubectl delete pod -n ai vllm-0" in result.stderr
+
+
+def test_logs_of_a_pod_come_from_the_kubelet() -> None:
+    result = run_cli("logs", "qwen-pod", env=node_env())
+    assert result.returncode == 0, result.stderr
+    assert f"var/log/pods/ai_vllm-0_{POD_UID}/vllm/0.log" in result.stdout
+    assert "server is listening on http://0.0.0.0:8080" in result.stdout
+
+
+@pytest.mark.slow
+def test_stop_refuses_the_namespaced_server_and_it_keeps_serving(inside: Inside) -> None:
+    ready("in-box")
+    result = run_cli("stop", "in-box", "--yes")
+    assert result.returncode != 0
+    assert "sparktop sends it no signal" in result.stderr
+    if inside.container_id is not None:
+        assert f"Stop it with: docker stop {inside.container_id[:12]}" in result.stderr
+    else:
+        assert "another network namespace" in result.stderr
+    assert inside.popen.poll() is None
+    assert ready("in-box")["health"] == "ready"

@@ -248,7 +248,28 @@ class StopPlan:
     @property
     def needs_confirmation(self) -> bool:
         """Only a server sparktop did not start; forgetting a crash stops nothing."""
-        return not self.forget_only and not self.server.managed
+        return not self.forget_only and not self.server.managed and not self.boxed
+
+    @property
+    def boxed(self) -> str | None:
+        """Why sparktop sends no signal at all: the server runs in a container (or network
+        namespace) sparktop did not start; says how to stop it there. None: it may."""
+        s = self.server
+        if s.managed or self.forget_only:
+            return None
+        if s.container is not None:
+            from sparktop.servers.containers import describe, stop_command
+
+            return (
+                f"{s.name} (pid {s.pid}) runs in {describe(s.container)}, which sparktop did "
+                f"not start; sparktop sends it no signal. Stop it with: {stop_command(s.container)}"
+            )
+        if s.reachable_via is not None:
+            return (
+                f"{s.name} (pid {s.pid}) runs in another network namespace, which sparktop did "
+                "not start; sparktop sends it no signal. Stop it with the tool that started it"
+            )
+        return None
 
     @property
     def question(self) -> str:
@@ -308,6 +329,8 @@ def stop(
 ) -> StopOutcome:
     """Stop (or, when crashed, forget) the planned server; `confirmed` answers its question."""
     server = plan.server
+    if plan.boxed:
+        raise ActionError(plan.boxed)
     if plan.needs_confirmation and not confirmed:
         raise ActionError(plan.refusal)
     started = time.monotonic()
@@ -407,11 +430,24 @@ class LogsOutcome:
 def log_path(control: Control, target: str | ServerInfo) -> str:
     """The log of the newest server sparktop started under that name, PID or served name."""
     if isinstance(target, ServerInfo):
+        if not target.log_path and target.container is not None:
+            from sparktop.servers.containers import describe, logs_command
+
+            raise ActionError(
+                f"{target.name} runs in {describe(target.container)}: its log is not readable "
+                f"here; see it with: {logs_command(target.container)}"
+            )
         if not target.log_path:
             raise ActionError(f"{target.name} was not started by sparktop: no log here")
         return target.log_path
     records = [r for r in control.registry.load() if target in (r.name, r.served_name, str(r.pid))]
     if not records:
+        try:  # a running server sparktop did not start: its container's log, where readable
+            server = resolve_server(control, target)
+        except ActionError:
+            server = None
+        if server is not None and server.container is not None:
+            return log_path(control, server)
         raise ActionError(f"no server named {target!r} was started by sparktop")
     return max(records, key=lambda r: r.started_at).log_path
 

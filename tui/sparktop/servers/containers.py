@@ -35,16 +35,39 @@ class Container:
 
     @property
     def stop_command(self) -> str:
-        """The command that stops it the way it was started."""
-        info = self.info
-        if info.pod and "/" in info.pod:
-            namespace, name = info.pod.split("/", 1)
-            return f"kubectl delete pod -n {namespace} {name}"
-        if info.pod:
-            return f"kubectl delete pod of UID {info.pod} (kubectl get pods -A -o wide)"
-        tool = {"docker": "docker", "podman": "podman", "cri-o": "crictl"}.get(info.runtime)
-        target = info.name or info.id[:12]
-        return f"{tool} stop {target}" if tool else f"nerdctl stop {target}"
+        return stop_command(self.info)
+
+
+_TOOLS = {"docker": "docker", "podman": "podman", "cri-o": "crictl", "containerd": "nerdctl"}
+
+
+def describe(info: ContainerInfo) -> str:
+    """`Docker container vllm-a`, `Kubernetes pod ai/vllm-0 (container vllm)`."""
+    if info.pod:
+        pod = info.pod if "/" in info.pod else f"with UID {info.pod}"
+        return f"Kubernetes pod {pod}" + (f" (container {info.name})" if info.name else "")
+    runtime = {"docker": "Docker", "podman": "Podman", "cri-o": "CRI-O"}.get(info.runtime)
+    return f"{runtime or info.runtime} container {info.name or info.id[:12]}"
+
+
+def stop_command(info: ContainerInfo) -> str:
+    """The command that stops it the way it was started."""
+    if info.pod and "/" in info.pod:
+        namespace, name = info.pod.split("/", 1)
+        return f"kubectl delete pod -n {namespace} {name}"
+    if info.pod:
+        return f"kubectl delete pod -n NAMESPACE NAME (of the pod with UID {info.pod})"
+    tool = _TOOLS.get(info.runtime, "nerdctl")
+    return f"{tool} stop {info.name or info.id[:12]}"
+
+
+def logs_command(info: ContainerInfo) -> str:
+    """The command that shows its log."""
+    if info.pod and "/" in info.pod:
+        namespace, name = info.pod.split("/", 1)
+        return f"kubectl logs -n {namespace} {name}" + (f" -c {info.name}" if info.name else "")
+    tool = _TOOLS.get(info.runtime, "nerdctl")
+    return f"{tool} logs {info.name or info.id[:12]}"
 
 
 def parse_cgroup(text: str) -> tuple[str, str, str | None] | None:
