@@ -426,3 +426,79 @@ def test_stop_refuses_the_namespaced_server_and_it_keeps_serving(inside: Inside)
         assert "another network namespace" in result.stderr
     assert inside.popen.poll() is None
     assert ready("in-box")["health"] == "ready"
+
+
+# -- serving in a container (serve.container) ----------------------------------------------
+
+BOXED = """\
+models:
+  - name: qwen-box
+    engine: vllm
+    repo: Qwen/Qwen3-8B
+    local_dir: {models}
+    serve:
+      served_name: qwen
+      port: 8011
+      host: 127.0.0.1
+      env: {{HF_HUB_OFFLINE: "1"}}
+      container:
+        image: nvcr.io/nvidia/vllm:25.09-py3
+        runtime: {runtime}
+        gpus: all
+        ipc: host
+        volumes: [/srv/hf:/root/.cache/huggingface]
+"""
+
+
+def _boxed_entry(isolated_dirs: dict[str, Path], tmp_path: Path, runtime: str):
+    from sparktop.catalog.loader import load_catalog
+
+    models = tmp_path / "models"
+    models.mkdir(exist_ok=True)
+    folder = isolated_dirs["config"] / "catalog"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "boxed.yaml").write_text(BOXED.format(models=models, runtime=runtime))
+    return load_catalog(), models
+
+
+def test_serve_container_is_a_docker_run_argv_named_after_the_entry(
+    isolated_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    from sparktop.servers.supervisor import build_argv
+
+    catalog, models = _boxed_entry(isolated_dirs, tmp_path, "docker")
+    assert not [e for e in catalog.errors if "boxed.yaml" in e]
+    argv = build_argv(catalog.entries["qwen-box"])
+    image = argv.index("nvcr.io/nvidia/vllm:25.09-py3")
+    assert argv[:image] == [
+        "docker", "run", "--rm", "--name", "sparktop-qwen-box",
+        "--label", "sparktop.entry=qwen-box", "-p", "127.0.0.1:8011:8011",
+        "--gpus", "all", "--ipc", "host",
+        "-v", f"{models}:{models}:ro", "-v", "/srv/hf:/root/.cache/huggingface",
+        "-e", "HF_HUB_OFFLINE=1",
+    ]  # fmt: skip
+    inner = argv[image + 1 :]
+    assert inner[:3] == ["vllm", "serve", str(models)]
+    assert inner[inner.index("--host") + 1] == "0.0.0.0"  # published from inside
+    assert inner[inner.index("--port") + 1] == "8011"
+
+
+def test_podman_gets_the_gpus_as_cdi_devices(isolated_dirs: dict[str, Path], tmp_path: Path):
+    from sparktop.servers.supervisor import build_argv
+
+    catalog, _ = _boxed_entry(isolated_dirs, tmp_path, "podman")
+    argv = build_argv(catalog.entries["qwen-box"])
+    assert argv[0] == "podman" and "--gpus" not in argv
+    assert argv[argv.index("--device") + 1] == "nvidia.com/gpu=all"
+
+
+def test_unknown_container_runtime_is_one_clear_line(
+    isolated_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    catalog, _ = _boxed_entry(isolated_dirs, tmp_path, "dokcer")
+    (line,) = [e for e in catalog.errors if "boxed.yaml" in e]
+    assert line.endswith(
+        "model qwen-box: serve.container.runtime must be one of docker, podman, "
+        "got 'dokcer' (did you mean docker?)"
+    )
+    assert "qwen-box" not in catalog.entries

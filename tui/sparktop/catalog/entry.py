@@ -43,6 +43,25 @@ class Architecture:
     """Layers that keep a KV cache (hybrid models: fewer than `layers`)."""
 
 
+RUNTIMES = ("docker", "podman")
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Serve through Docker or Podman: the engine runs in `image`, in a container named after
+    the entry (sparktop-NAME), with the port published on serve.host."""
+
+    image: str
+    runtime: str = "docker"
+    gpus: str | None = None
+    """`all`, a count or device ids (docker --gpus; podman: CDI nvidia.com/gpu=…)."""
+    volumes: tuple[str, ...] = ()
+    """`-v` values (HOST:CONTAINER[:ro]); the model's folder is mounted read-only anyway."""
+    ipc: str | None = None
+    args: tuple[str, ...] = ()
+    """Further `run` options, one list item per argv element."""
+
+
 @dataclass(frozen=True)
 class ServeProfile:
     served_name: str
@@ -60,6 +79,8 @@ class ServeProfile:
     cache_type: str = "f16"
     parallel: int = 1
     ready_timeout_s: float = 900.0
+    container: ContainerSpec | None = None
+    """Run the engine in a container (serve.container); None: on this machine."""
 
 
 @dataclass(frozen=True)

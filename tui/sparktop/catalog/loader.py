@@ -18,7 +18,9 @@ from typing import Any
 from sparktop import paths
 from sparktop.catalog.entry import (
     GB,
+    RUNTIMES,
     Architecture,
+    ContainerSpec,
     KnownSpeed,
     ModelEntry,
     ProxySpec,
@@ -42,8 +44,9 @@ _ENTRY_KEYS = {
 }  # fmt: skip
 _SERVE_KEYS = {
     "served_name", "host", "port", "context", "args", "argv", "env", "exclusive", "proxy",
-    "cache_type", "parallel", "ready_timeout_s",
+    "cache_type", "parallel", "ready_timeout_s", "container",
 }  # fmt: skip
+_CONTAINER_KEYS = {"image", "runtime", "gpus", "volumes", "ipc", "args"}
 _PROXY_KEYS = {"port", "host", "requires_token", "token_env"}
 _ARCH_KEYS = {"layers", "kv_heads", "head_dim", "attention_layers"}
 _SPEED_KEYS = {"hardware", "prompt_tps", "gen_tps", "source"}
@@ -375,6 +378,28 @@ def _proxy(check: _Check) -> ProxySpec | None:
     )
 
 
+def _container(check: _Check) -> ContainerSpec | None:
+    """serve.container: the image and how to run it (Docker or Podman)."""
+    where = ("serve", "container")
+    if check.get(*where) is None or not check.keys(_CONTAINER_KEYS, *where):
+        return None
+    image = check.string(*where, "image", required=True)
+    runtime = check.string(*where, "runtime") or "docker"
+    if runtime not in RUNTIMES:
+        check.note(_not_one_of("serve.container.runtime", runtime, RUNTIMES), *where, "runtime")
+    gpus = check.get(*where, "gpus")
+    if image is None or runtime not in RUNTIMES:
+        return None
+    return ContainerSpec(
+        image=image,
+        runtime=runtime,
+        gpus=None if gpus is None else str(gpus),
+        volumes=check.strings(*where, "volumes"),
+        ipc=check.string(*where, "ipc"),
+        args=check.strings(*where, "args"),
+    )
+
+
 def _serve(check: _Check, name: str, engine: str | None) -> ServeProfile | None:
     """The serve profile; None when there is no `serve:` mapping (noted)."""
     if not isinstance(check.get("serve"), dict):
@@ -403,6 +428,7 @@ def _serve(check: _Check, name: str, engine: str | None) -> ServeProfile | None:
         cache_type=cache_type,
         parallel=check.number("serve", "parallel", low=1, high=1024, integer=True) or 1,
         ready_timeout_s=float(timeout or 900.0),
+        container=_container(check),
     )
 
 

@@ -11,10 +11,15 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sparktop.snapshot import ContainerInfo
+
+if TYPE_CHECKING:
+    from sparktop.catalog.entry import ContainerSpec
 
 _ID = r"([0-9a-f]{64})"
 _RUNTIMES = (
@@ -169,3 +174,39 @@ def _pod_container(root: Path, cid: str, folder: Path) -> str | None:
     except OSError:
         names = []
     return names[0] if len(names) == 1 else None
+
+
+# -- serving in a container (serve.container) ----------------------------------------------
+
+
+def container_name(entry_name: str) -> str:
+    """The container sparktop names after a catalog entry (catalog names are valid names)."""
+    return f"sparktop-{entry_name}"
+
+
+def run_argv(
+    spec: ContainerSpec,
+    *,
+    entry_name: str,
+    inner: Sequence[str],
+    host: str,
+    port: int,
+    env: Sequence[tuple[str, str]] = (),
+    mounts: Sequence[str] = (),
+) -> list[str]:
+    """`docker run …` (or podman) that serves `inner` in spec.image, as an argv list: the
+    container named after the entry, its port published on host:port, removed when it ends."""
+    argv = [spec.runtime, "run", "--rm", "--name", container_name(entry_name),
+            "--label", f"sparktop.entry={entry_name}", "-p", f"{host}:{port}:{port}"]  # fmt: skip
+    if spec.gpus:
+        if spec.runtime == "podman":  # CDI names, as nvidia-ctk cdi generate writes them
+            argv += ["--device", f"nvidia.com/gpu={spec.gpus}"]
+        else:
+            argv += ["--gpus", spec.gpus]
+    if spec.ipc:
+        argv += ["--ipc", spec.ipc]
+    for volume in (*mounts, *spec.volumes):
+        argv += ["-v", volume]
+    for name, value in env:
+        argv += ["-e", f"{name}={value}"]
+    return [*argv, *spec.args, spec.image, *inner]

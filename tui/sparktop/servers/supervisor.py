@@ -30,6 +30,7 @@ from sparktop.engines import EngineError, ServeRequest, adapter, llama_rpc
 from sparktop.probes import ProbeRoots
 from sparktop.probes.memory import read_memory
 from sparktop.servers import http
+from sparktop.servers.containers import run_argv
 from sparktop.servers.exits import ExitCauses, read_exit
 from sparktop.servers.info import CRASHED, ServerInfo
 from sparktop.servers.ports import port_free, port_owner
@@ -96,26 +97,33 @@ def _quiet(_: ServeEvent) -> None:
 
 def build_argv(entry: ModelEntry, configured: dict[str, Sequence[str]] | None = None) -> list[str]:
     """The exact argv that serves `entry` (no shell, no quoting), as its engine's adapter
-    writes it; `configured` is config.yaml's `engines:` (engine → argv prefix)."""
+    writes it; `configured` is config.yaml's `engines:` (engine → argv prefix). With
+    serve.container, the engine's own program runs in the image through Docker or Podman."""
     engine = adapter(entry.engine)
     serve = entry.serve
+    box = serve.container
     try:
         model = engine.model_argument(entry, model_path(entry))
-        binary = engine.binary(configured or {})
+        binary = list(engine.programs[:1]) if box else engine.binary(configured or {})
     except EngineError as exc:
         raise ServeError(str(exc)) from None
     request = ServeRequest(
         binary=tuple(binary),
         model=model,
         served_name=serve.served_name,
-        host=serve.host,
+        host="0.0.0.0" if box else serve.host,
         port=serve.port,
         context=serve.context,
         args=serve.args,
         template=serve.argv,
         rpc=entry.rpc.endpoints if entry.rpc is not None else (),
     )
-    return engine.serve_argv(request)
+    argv = engine.serve_argv(request)
+    if box is None:
+        return argv
+    mounts = [f"{entry.local_dir}:{entry.local_dir}:ro"] if entry.local_dir else []
+    return run_argv(box, entry_name=entry.name, inner=argv, host=serve.host, port=serve.port,
+                    env=serve.env, mounts=mounts)  # fmt: skip
 
 
 def _freed_by(server: ServerInfo, unified: bool) -> int:
