@@ -298,6 +298,8 @@ class Snapshot:
     servers: tuple[ServerInfo, ...] = ()
     downloads: tuple[DownloadInfo | ExternalDownloadInfo, ...] = ()
     """sparktop's downloads (newest last), then those started elsewhere."""
+    host_root: str | None = None
+    """Where the node's root is read through (`--host-root /host` in a debug container)."""
 
     @property
     def unified(self) -> bool:
@@ -328,6 +330,7 @@ class Snapshot:
             hints=tuple(_build(Hint, h) for h in _dicts(doc.get("hints"))),
             servers=tuple(_server(item) for item in _dicts(doc.get("servers"))),
             downloads=downloads,
+            host_root=doc.get("host_root"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -355,6 +358,8 @@ class Snapshot:
         }
         if self.memory_error:
             doc["memory_error"] = self.memory_error
+        if self.host_root:
+            doc["host_root"] = self.host_root
         if not self.gpus:
             doc["gpu_unavailable_reason"] = self.gpu_unavailable_reason or "no GPU found"
         return doc
