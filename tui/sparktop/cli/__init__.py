@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write debug detail to sparktop's log (<state dir>/sparktop.log)",
     )
+    parser.add_argument(
+        "--host-root",
+        type=Path,
+        metavar="PATH",
+        help="read the node through PATH (its /proc, /sys, /dev, NVML library), as from a "
+        "Kubernetes debug container: --host-root /host (or SPARKTOP_HOST_ROOT)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     status = sub.add_parser("status", help="print the box's state once (no TTY needed)")
     status.add_argument("--json", action="store_true", help="machine-readable JSON (see README)")
@@ -140,6 +147,10 @@ def cmd_view(config: Config, args: argparse.Namespace, view: View) -> int:
 def main(argv: list[str] | None = None, view: View | None = None) -> int:
     """Run one command line. Without `view` (the CLI alone) only the headless verbs work."""
     args = build_parser().parse_args(argv)
+    if args.host_root is not None:
+        if not (args.host_root / "proc").is_dir():
+            return _error(f"--host-root {args.host_root}: no {args.host_root}/proc there")
+        os.environ["SPARKTOP_HOST_ROOT"] = str(args.host_root)  # every probe and child
     from sparktop import logs
 
     logs.setup(debug=args.debug)
