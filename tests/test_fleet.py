@@ -123,9 +123,13 @@ def test_hosts_config_is_parsed(isolated_dirs):
         {"name": "spark-02", "ssh": "me@spark-02", "port": 2222, "identity": "~/.ssh/k",
          "options": {"ProxyJump": "bastion"}, "command": ["/opt/st/bin/sparktop"]},
         {"name": "strix", "agent": "http://strix.lan:7377/", "token_env": "STRIX_TOKEN"},
+        {"prometheus": "http://prom:9090/", "user_env": "PROM_USER",
+         "password_env": "PROM_PASSWORD"},
     ])  # fmt: skip
     hosts = load_config().hosts
-    assert [h.name for h in hosts] == ["spark-02", "strix"]
+    assert [h.name for h in hosts] == ["spark-02", "strix", "prometheus"]
+    assert hosts[2].transport == "prometheus" and hosts[2].address == "http://prom:9090"
+    assert hosts[2].user_env == "PROM_USER" and not hosts[2].can_act
     assert hosts[0].transport == "ssh" and hosts[0].port == 2222
     assert hosts[0].options == (("ProxyJump", "bastion"),)
     assert hosts[1].transport == "agent" and hosts[1].agent == "http://strix.lan:7377"
@@ -142,6 +146,9 @@ def test_hosts_config_is_parsed(isolated_dirs):
         ({"name": "a", "agent": "http://u:secret@h:1"}, "no credentials"),
         ({"name": "a", "agent": "http://h:1", "token_env": "s3cr3t-token!"}, "token_env"),
         ({"name": "a", "ssh": "x", "port": 0}, "port must be"),
+        ({"prometheus": "prom:9090"}, "prometheus must be http://HOST:PORT"),
+        ({"prometheus": "http://p:9090", "ssh": "x"}, "prometheus stands alone"),
+        ({"prometheus": "http://p:9090", "user_env": "U"}, "both user_env and password_env"),
     ],
 )
 def test_bad_host_entries_say_file_and_line(isolated_dirs, item, problem):
@@ -413,10 +420,27 @@ def spark_agent():
     server.server_close()
 
 
+@contextlib.asynccontextmanager
+async def fleet_screen(hosts: list[Host], size: tuple[int, int] = (140, 40)):
+    """The app on the fixture machine with the fleet view of `hosts` open (1 s polls):
+    (app, pilot, screen, cell(row, column) → text)."""
+    from textual.widgets import DataTable
+
+    from sparktop.ui.screens.fleet import FleetScreen, app_local_status
+
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await app.snapshot_ready.wait()
+        screen = FleetScreen(hosts, lambda: app_local_status(app), interval=1.0)
+        await app.push_screen(screen)
+        table = screen.query_one(DataTable)
+        yield app, pilot, screen, lambda row, column: str(table.get_cell(row, column))
+
+
 async def test_fleet_view_shows_reachable_and_unreachable_hosts(spark_agent, monkeypatch):
     from textual.widgets import DataTable, Static
 
-    from sparktop.ui.screens.fleet import FleetScreen, app_local_status
+    from sparktop.ui.screens.fleet import FleetScreen
 
     url, doc = spark_agent
     monkeypatch.setenv("SPARK_TOKEN", TOKEN)
@@ -424,16 +448,8 @@ async def test_fleet_view_shows_reachable_and_unreachable_hosts(spark_agent, mon
         Host("spark-02", "agent", agent=url, token_env="SPARK_TOKEN", timeout=5),
         Host("gone", "agent", agent=f"http://127.0.0.1:{free_port()}", timeout=2),
     ]
-    app = make_app()
-    async with app.run_test(size=(140, 40)) as pilot:
-        await app.snapshot_ready.wait()
-        screen = FleetScreen(hosts, lambda: app_local_status(app), interval=1.0)
-        await app.push_screen(screen)
+    async with fleet_screen(hosts) as (app, pilot, screen, cell):
         table = screen.query_one(DataTable)
-
-        def cell(row: str, column: str) -> str:
-            return str(table.get_cell(row, column))
-
         for _ in range(100):
             await pilot.pause(0.1)
             if all(cell(r, "STATE") != "polling…" for r in ("local", "spark-02", "gone")):

@@ -139,13 +139,13 @@ def find_host(config: Config, name: str) -> Host | None:
     return next((h for h in config.hosts if h.name == name), None)
 
 
-def host_line(host: Host, state: HostState) -> str:
-    """One line of `sparktop hosts`."""
+def host_line(state: HostState) -> str:
+    """One line of `sparktop hosts` (a host, or an instance a Prometheus lists)."""
     from sparktop.fleet.remote import summary_of
 
-    where = f"{host.transport} {host.address}"
+    where = f"{state.transport} {state.address}"
     if not state.reachable or state.status is None:
-        return f"{host.name:16} {where:32} UNREACHABLE: {state.reason}"
+        return f"{state.name:16} {where:32} UNREACHABLE: {state.reason}"
     s = summary_of(state.status)
     memory = "mem ?"
     if s.memory_total_bytes:
@@ -154,13 +154,13 @@ def host_line(host: Host, state: HostState) -> str:
     servers = ", ".join(s.servers) if s.servers else "none"
     latency = f"{state.latency_s:.1f}s" if state.latency_s is not None else ""
     return (
-        f"{host.name:16} {where:32} ok {latency:>5}  {s.hostname}  {memory}  GPUs: {gpus}  "
+        f"{state.name:16} {where:32} ok {latency:>5}  {s.hostname}  {memory}  GPUs: {gpus}  "
         f"servers: {servers}  downloads: {s.downloads_active} active / {s.downloads_total}"
     )
 
 
 def cmd_hosts(config: Config, args: argparse.Namespace) -> int:
-    """Exit 0 when every host answered, 1 when any is unreachable."""
+    """Exit 0 when every host answered, 1 when any is unreachable (or stale)."""
     from sparktop.fleet.remote import fetch_all
 
     states = fetch_all(config.hosts, args.timeout)
@@ -170,8 +170,8 @@ def cmd_hosts(config: Config, args: argparse.Namespace) -> int:
     elif not config.hosts:
         print("no hosts in the config (see README: Other hosts)", file=sys.stderr)
     else:
-        for host, state in zip(config.hosts, states, strict=True):
-            print(host_line(host, state))
+        for state in states:
+            print(host_line(state))
     return 0 if all(s.reachable for s in states) else 1
 
 

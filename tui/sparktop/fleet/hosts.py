@@ -13,13 +13,19 @@ HTTP from a `sparktop agent`.
         agent: http://strix.lan:7377   # `sparktop agent` there
         token_env: SPARKTOP_AGENT_TOKEN   # NAME of the variable holding the token
         ssh: strix                     # optional with an agent: serve/stop/test go over SSH
+      - prometheus: http://prom:9090   # every instance that exports sparktop's metrics
+        name: lab                      # optional (default "prometheus")
+        token_env: PROM_TOKEN          # optional: bearer token's variable, or
+        user_env: PROM_USER            #   basic auth: the variables holding user and
+        password_env: PROM_PASSWORD    #   password
 
-Only the *name* of the token's environment variable is kept; the token is read when a
-request is made and is never stored, shown or logged.
+Only the *names* of the token's (user's, password's) environment variables are kept; their
+values are read when a request is made and are never stored, shown or logged.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -32,12 +38,16 @@ ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 OPTION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 LOCAL = "local"
 """The name the fleet view gives this box; no configured host may take it."""
-_KEYS = {"name", "ssh", "port", "identity", "options", "command", "agent", "token_env", "timeout"}
+_KEYS = {"name", "ssh", "port", "identity", "options", "command", "agent", "token_env", "timeout",
+         "prometheus", "user_env", "password_env"}  # fmt: skip
+PROMETHEUS = "prometheus"
+"""The default name of a `prometheus:` entry (its own row only when it fails)."""
 
 
 @dataclass(frozen=True)
 class Host:
-    """One other box. `transport` says how its status is read: "ssh" or "agent"."""
+    """One other box. `transport` says how its status is read: "ssh", "agent", or
+    "prometheus" (then it stands for every instance that Prometheus scrapes sparktop on)."""
 
     name: str
     transport: str
@@ -53,6 +63,11 @@ class Host:
     """Base URL of `sparktop agent` on that host (http://host:port)."""
     token_env: str | None = None
     timeout: float = 10.0
+    prometheus: str | None = None
+    """Base URL of a Prometheus that scrapes sparktop agents (or textfiles)."""
+    user_env: str | None = None
+    password_env: str | None = None
+    """Basic auth for Prometheus: the variables holding user and password."""
 
     @property
     def can_act(self) -> bool:
@@ -64,7 +79,21 @@ class Host:
         """Where the host is reached, for display (never includes a token)."""
         if self.transport == "agent":
             return self.agent or "?"
+        if self.transport == PROMETHEUS:
+            return self.prometheus or "?"
         return f"{self.ssh}:{self.port}" if self.port else str(self.ssh)
+
+
+def bearer_headers(token_env: str | None, what: str) -> dict[str, str]:
+    """Accept JSON, and `Authorization: Bearer` with the token read from `token_env` now;
+    ValueError naming the variable (never its value) when it is unset."""
+    headers = {"Accept": "application/json"}
+    if token_env:
+        token = os.environ.get(token_env, "")
+        if not token:
+            raise ValueError(f"environment variable {token_env} ({what}) is not set")
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
 
 
 def _text(value: Any, lines: Lines, index: int, key: str, what: str) -> str:
@@ -72,6 +101,38 @@ def _text(value: Any, lines: Lines, index: int, key: str, what: str) -> str:
         problem = f"hosts[{index}].{key} must be {what}, got {value!r}"
         raise lines.error(problem, "hosts", index, key)
     return value.strip()
+
+
+def _url(raw: dict[str, Any], key: str, lines: Lines, index: int, label: str) -> str | None:
+    """An http(s) URL setting (agent, prometheus), without credentials in it."""
+    if raw.get(key) is None:
+        return None
+    url = _text(raw[key], lines, index, key, "a URL").rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise lines.error(f"{label}: {key} must be http://HOST:PORT, got {url!r}", "hosts",
+                          index, key)  # fmt: skip
+    if parts.username or parts.password:
+        raise lines.error(
+            f"{label}: put no credentials in the {key} URL; use token_env", "hosts", index, key
+        )
+    return url
+
+
+def _env(raw: dict[str, Any], key: str, lines: Lines, index: int, label: str) -> str | None:
+    """A setting that names an environment variable (the secret itself stays out)."""
+    if raw.get(key) is None:
+        return None
+    name = _text(raw[key], lines, index, key, "a variable name")
+    if not ENV_RE.match(name):
+        raise lines.error(
+            f"{label}: {key} must name an environment variable "
+            "(the secret itself never goes in the config)",
+            "hosts",
+            index,
+            key,
+        )
+    return name
 
 
 def parse_host(raw: Any, lines: Lines, index: int) -> Host:
@@ -85,41 +146,35 @@ def parse_host(raw: Any, lines: Lines, index: int) -> Host:
             raise lines.error(
                 f"hosts[{index}]: unknown setting {key!r} (known: {known})", *where, key
             )
-    name = _text(raw.get("name"), lines, index, "name", "a name")
+    default = PROMETHEUS if raw.get("prometheus") is not None and "name" not in raw else None
+    name = default or _text(raw.get("name"), lines, index, "name", "a name")
     if not NAME_RE.match(name):
         raise lines.error(f"host name {name!r} may hold letters, digits, . _ -", *where, "name")
     if name == LOCAL:
         raise lines.error(f"host name {LOCAL!r} is reserved for this box", *where, "name")
     label = f"host {name}"
-    ssh = agent = token_env = identity = None
+    ssh = identity = None
     if raw.get("ssh") is not None:
         ssh = _text(raw["ssh"], lines, index, "ssh", "user@host or an ssh alias")
         if ssh.startswith("-") or any(c.isspace() for c in ssh):
             raise lines.error(
                 f"{label}: ssh must be user@host or an alias, got {ssh!r}", *where, "ssh"
             )
-    if raw.get("agent") is not None:
-        agent = _text(raw["agent"], lines, index, "agent", "a URL").rstrip("/")
-        parts = urlsplit(agent)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise lines.error(
-                f"{label}: agent must be http://HOST:PORT, got {agent!r}", *where, "agent"
-            )
-        if parts.username or parts.password:
-            raise lines.error(
-                f"{label}: put no credentials in the agent URL; use token_env", *where, "agent"
-            )
-    if ssh is None and agent is None:
-        raise lines.error(f"{label}: give ssh (user@host or alias) or agent (URL)", *where)
-    if raw.get("token_env") is not None:
-        token_env = _text(raw["token_env"], lines, index, "token_env", "a variable name")
-        if not ENV_RE.match(token_env):
-            raise lines.error(
-                f"{label}: token_env must name an environment variable "
-                "(the token itself never goes in the config)",
-                *where,
-                "token_env",
-            )
+    agent = _url(raw, "agent", lines, index, label)
+    prometheus = _url(raw, "prometheus", lines, index, label)
+    if prometheus is not None and (agent or ssh):
+        raise lines.error(f"{label}: prometheus stands alone (no ssh or agent)", *where)
+    if ssh is None and agent is None and prometheus is None:
+        raise lines.error(
+            f"{label}: give ssh (user@host or alias), agent (URL) or prometheus (URL)", *where
+        )
+    token_env, user_env, password_env = (
+        _env(raw, key, lines, index, label) for key in ("token_env", "user_env", "password_env")
+    )
+    if (user_env is None) != (password_env is None):
+        raise lines.error(f"{label}: give both user_env and password_env, or neither", *where)
+    if user_env and prometheus is None:
+        raise lines.error(f"{label}: user_env/password_env are for prometheus", *where)
     port = raw.get("port")
     if port is not None and (
         isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535
@@ -171,7 +226,10 @@ def parse_host(raw: Any, lines: Lines, index: int) -> Host:
         timeout = float(value)
     return Host(
         name=name,
-        transport="agent" if agent else "ssh",
+        transport=PROMETHEUS if prometheus else "agent" if agent else "ssh",
+        prometheus=prometheus,
+        user_env=user_env,
+        password_env=password_env,
         ssh=ssh,
         port=port,
         identity=identity,

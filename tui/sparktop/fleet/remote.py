@@ -8,7 +8,6 @@ its host's timeout; a host that fails is *unreachable* with a one-line reason.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -16,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sparktop.fleet.hosts import Host
+from sparktop.fleet.hosts import Host, bearer_headers
 from sparktop.fleet.ssh import SshResult, failure_reason, run_ssh
 from sparktop.servers import http
 
@@ -59,12 +58,7 @@ def _check_doc(doc: Any) -> dict[str, Any]:
 
 def _fetch_agent(host: Host, timeout: float) -> dict[str, Any]:
     assert host.agent is not None
-    headers = {"Accept": "application/json"}
-    if host.token_env:
-        token = os.environ.get(host.token_env, "")
-        if not token:
-            raise ValueError(f"environment variable {host.token_env} (the agent token) is not set")
-        headers["Authorization"] = f"Bearer {token}"
+    headers = bearer_headers(host.token_env, "the agent token")
     reply = http.get(
         host.agent + "/status", timeout=timeout, headers=headers, max_body=64 * 1024 * 1024,
         trust_env=True, follow_redirects=True,
@@ -128,13 +122,45 @@ def fetch(host: Host, timeout: float | None = None) -> HostState:
     )
 
 
+def fetch_prometheus(host: Host, timeout: float | None = None) -> list[HostState]:
+    """Every instance a `prometheus:` entry lists, one state each (one query per panel);
+    one unreachable state named after the entry when Prometheus cannot be asked."""
+    from sparktop.fleet.prometheus import PrometheusError, fetch_instances
+
+    timeout = timeout or host.timeout
+    started = time.monotonic()
+    try:
+        instances = fetch_instances(host, timeout)
+    except PrometheusError as exc:
+        instances, reason = [], str(exc)
+    else:
+        reason = "no instance exports sparktop's metrics there"
+    latency = time.monotonic() - started
+    if not instances:
+        return [HostState(host.name, False, reason, None, time.time(), latency,
+                          host.transport, host.address)]  # fmt: skip
+    return [
+        HostState(instance, doc is not None, why or None, doc, time.time(), latency,
+                  host.transport, host.address)
+        for instance, doc, why in instances
+    ]  # fmt: skip
+
+
+def fetch_many(host: Host, timeout: float | None = None) -> list[HostState]:
+    """The states one configured host stands for: itself, or a Prometheus's instances."""
+    if host.transport == "prometheus":
+        return fetch_prometheus(host, timeout)
+    return [fetch(host, timeout)]
+
+
 def fetch_all(hosts: Iterable[Host], timeout: float | None = None) -> list[HostState]:
-    """Every host at once; the slowest takes its own timeout, not the sum of them."""
+    """Every host at once; the slowest takes its own timeout, not the sum of them. A
+    `prometheus:` entry gives one state per instance it lists."""
     hosts = list(hosts)
     if not hosts:
         return []
     with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
-        return list(pool.map(lambda h: fetch(h, timeout), hosts))
+        return [s for states in pool.map(lambda h: fetch_many(h, timeout), hosts) for s in states]
 
 
 class FleetPoller:
@@ -166,10 +192,11 @@ class FleetPoller:
 
     def _loop(self, host: Host) -> None:
         while not self.stopped.is_set():
-            state = fetch(host)
+            states = fetch_many(host)
             if self.stopped.is_set():
                 return
-            self.on_state(state)
+            for state in states:
+                self.on_state(state)
             self.wake.wait(self.interval)
 
     def refresh(self) -> None:

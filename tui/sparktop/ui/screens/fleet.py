@@ -2,7 +2,8 @@
 `s` / `x` / `t` serve, stop and test on it over SSH.
 
 Each host is polled on its own thread (sparktop.fleet.remote.FleetPoller): a dead host
-shows *unreachable* with the reason and never delays the other rows.
+shows *unreachable* with the reason and never delays the other rows. A `prometheus:` entry
+adds one row per instance it lists (a stale one shows its last sample's age).
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ def app_local_status(app: Any) -> dict[str, Any] | None:
     """This box's status document, from the main view's Snapshot producer."""
     snapshot = app.producer.current()
     return snapshot.to_json() if snapshot is not None else None
+
+
+def stale_or_unreachable(state: HostState) -> str:
+    """A row without figures: a Prometheus instance's last sample age, or why unreachable."""
+    reason = state.reason or "?"
+    return reason if reason.startswith("stale:") else f"unreachable: {reason}"
 
 
 class PickScreen(ModalScreen["str | None"]):
@@ -115,6 +122,8 @@ class FleetScreen(Screen[None]):
             table.add_column(column, key=column)
         for name in [LOCAL, *self.hosts]:
             host = self.hosts.get(name)
+            if host is not None and host.transport == "prometheus":
+                continue  # its instances come as rows of their own
             via = "this box" if host is None else host.address
             table.add_row(name, via, "…", "…", "…", "…", "polling…", key=name)
         table.focus()
@@ -184,6 +193,8 @@ class FleetScreen(Screen[None]):
             return
         self.states[state.name] = state
         table = self.query_one(DataTable)
+        if state.name not in table.rows:  # an instance a Prometheus lists
+            table.add_row(state.name, state.address, "", "", "", "", "", key=state.name)
         if state.reachable and state.status is not None:
             s = summary_of(state.status)
             memory = "?"
@@ -202,7 +213,7 @@ class FleetScreen(Screen[None]):
                 "GPUS": "–",
                 "SERVERS": "–",
                 "DOWNLOADS": "–",
-                "STATE": f"unreachable: {state.reason}",
+                "STATE": stale_or_unreachable(state),
             }
         for column, value in cells.items():
             table.update_cell(state.name, column, value, update_width=True)
@@ -212,14 +223,15 @@ class FleetScreen(Screen[None]):
     def _show_detail(self) -> None:
         name = self.shown
         state = self.states.get(name)
-        host = self.hosts.get(name)
-        via = "this box" if host is None else f"{host.transport} {host.address}"
+        via = "this box"
+        if name != LOCAL:
+            via = f"{state.transport} {state.address}" if state else self.hosts[name].address
         box = self.query_one("#fleet-detail-box")
         box.border_title = f"{name} ({via})"
         if state is None:
             text = "polling…"
         elif not state.reachable or state.status is None:
-            text = f"unreachable: {state.reason}"
+            text = stale_or_unreachable(state)
         else:
             text = "\n".join(describe_status(Snapshot.from_json(state.status)))
         self.query_one("#fleet-detail", Static).update(text)
@@ -253,8 +265,8 @@ class FleetScreen(Screen[None]):
         if name == LOCAL:
             self.notify("this box: use the main view's keys (esc)", timeout=4)
             return
-        host = self.hosts[name]
-        if not host.can_act:
+        host = self.hosts.get(name)
+        if host is None or not host.can_act:
             self.notify(f"{name} has no ssh destination: serve/stop/test need SSH", timeout=5)
             return
         if verb == "serve":
