@@ -91,6 +91,8 @@ def _gpu(gpu: GpuInfo) -> list[Text | Table]:
 
 def render_status(snapshot: Snapshot, width: int = 80) -> Group:
     title = Text(f"sparktop {__version__} — {snapshot.hostname}", style="bold")
+    if snapshot.host_root:
+        title.append(f" (the node, through {snapshot.host_root})", style="cyan")
     title.append(f" — up {fmt_duration(snapshot.uptime_s)}", style="dim")
     parts: list[Text | Table] = [title, *_memory(snapshot, min(width, 80))]
     if not snapshot.gpus:

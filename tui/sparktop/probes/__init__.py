@@ -22,6 +22,8 @@ class ProbeRoots:
     sys: Path = Path("/sys")
     dev: Path = Path("/dev")
     root: Path = Path("/")
+    host_root: Path | None = None
+    """The node's root seen from a debug container (SPARKTOP_HOST_ROOT, --host-root)."""
 
     @classmethod
     def under(cls, root: Path) -> ProbeRoots:
@@ -39,9 +41,14 @@ class ProbeRoots:
 
     @classmethod
     def from_env(cls) -> ProbeRoots:
+        """The roots the environment names; SPARKTOP_HOST_ROOT=/host reads the node's
+        /host/proc, /host/sys and /host/dev (a root of its own still wins)."""
+        host = os.environ.get("SPARKTOP_HOST_ROOT") or None
+        base = Path(host) if host else Path("/")
         return cls(
-            proc=Path(os.environ.get("SPARKTOP_PROC_ROOT", "/proc")),
-            sys=Path(os.environ.get("SPARKTOP_SYS_ROOT", "/sys")),
-            dev=Path(os.environ.get("SPARKTOP_DEV_ROOT", "/dev")),
-            root=Path(os.environ.get("SPARKTOP_ROOT", "/")),
+            proc=Path(os.environ.get("SPARKTOP_PROC_ROOT", base / "proc")),
+            sys=Path(os.environ.get("SPARKTOP_SYS_ROOT", base / "sys")),
+            dev=Path(os.environ.get("SPARKTOP_DEV_ROOT", base / "dev")),
+            root=Path(os.environ.get("SPARKTOP_ROOT", base)),
+            host_root=Path(host) if host else None,
         )

@@ -45,7 +45,11 @@ class NvidiaProbe:
         nvml: ModuleType | None = None,
         clock: Callable[[], float] = time.monotonic,
         dev_shown: str | None = None,
+        host_root: Path | None = None,
     ) -> None:
+        self._host_root = host_root
+        self._host_note: str | None = None
+        """Why the node's NVML library could not be used (--host-root), once tried."""
         self._proc_root = proc_root
         self._dev_root = dev_root
         self._dev_shown = dev_shown or str(dev_root)
@@ -71,10 +75,14 @@ class NvidiaProbe:
                 self._reason = "NVML bindings not installed (pip package nvidia-ml-py)"
                 return False
         nvml = self._nvml
+        if self._host_root is not None and self._host_note is None:
+            self._host_note = preload_nvml(self._host_root) or ""
         try:
             nvml.nvmlInit()
         except nvml.NVMLError as exc:
             self._reason = self._explain_init_error(exc)
+            if self._host_note:
+                self._reason += f"; {self._host_note}"
             return False
         except OSError as exc:  # a broken libnvidia-ml can fail inside ctypes
             self._reason = f"NVML failed to load: {exc}"
@@ -221,3 +229,45 @@ class NvidiaProbe:
             with contextlib.suppress(self._nvml.NVMLError):
                 self._nvml.nvmlShutdown()
             self._ready = False
+
+
+NVML_DIRS = (
+    "usr/local/glibc/usr/lib",  # Talos' nvidia-container-toolkit extension (glibc)
+    "usr/local/lib",
+    "usr/lib/x86_64-linux-gnu",
+    "usr/lib/aarch64-linux-gnu",
+    "usr/lib64",
+    "usr/lib",
+    "lib/x86_64-linux-gnu",
+    "lib/aarch64-linux-gnu",
+    "lib64",
+    "lib",
+)
+"""Where the NVIDIA driver's libnvidia-ml.so.1 lives on a node, under its root."""
+
+
+def find_nvml(host_root: Path) -> Path | None:
+    """The node's libnvidia-ml.so.1 under `host_root` (the usual library folders)."""
+    for folder in NVML_DIRS:
+        path = host_root / folder / "libnvidia-ml.so.1"
+        if path.is_file():
+            return path
+    return None
+
+
+def preload_nvml(host_root: Path) -> str | None:
+    """Load the node's NVML library when this container has none of its own, so NVML's own
+    dlopen("libnvidia-ml.so.1") finds it loaded; the reason when that fails, else None."""
+    import ctypes
+    import ctypes.util
+
+    if ctypes.util.find_library("nvidia-ml"):
+        return None  # the container has one: NVML uses it
+    path = find_nvml(host_root)
+    if path is None:
+        return f"no libnvidia-ml.so.1 under {host_root} ({', '.join(NVML_DIRS[:3])}, …)"
+    try:
+        ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+    except OSError as exc:
+        return f"NVML failed to load from the node: {exc}"
+    return None

@@ -72,8 +72,9 @@ class SystemProbe:
         self.hint_rules = hint_rules or MemoryHints()
         roots = self.roots
         self.nvidia = NvidiaProbe(
-            roots.proc, roots.dev, nvml=nvml, dev_shown=roots.shown(roots.dev)
-        )
+            roots.proc, roots.dev, nvml=nvml, dev_shown=roots.shown(roots.dev),
+            host_root=roots.host_root,
+        )  # fmt: skip
         self.amd = AmdProbe(roots.sys, sys_shown=roots.shown(roots.sys))
         self._in_container: bool | None = None
         """Asked once: a process does not move in or out of a container."""
@@ -105,6 +106,7 @@ class SystemProbe:
                     self._in_container = in_container(self.roots.proc, self.roots.root)
                 if self._in_container:
                     reason += " (running in a container: is the GPU passed through?)"
+                reason += self._host_root_hint()
         hints = memory_hints(memory, self.hint_rules) if memory else ()
         return Snapshot(
             time=time.time(),
@@ -115,7 +117,17 @@ class SystemProbe:
             gpus=tuple(gpus),
             gpu_unavailable_reason=reason,
             hints=hints,
+            host_root=str(self.roots.host_root) if self.roots.host_root else None,
         )
+
+    def _host_root_hint(self) -> str:
+        """A debug container with the node's root at /host (kubectl debug node/…): say so."""
+        host = self.roots.root / "host"
+        if self.roots.host_root is None and (host / "proc" / "1").is_dir():
+            return (
+                f"; the node's root is at {self.roots.shown(host)}: try sparktop --host-root /host"
+            )
+        return ""
 
     def _host(self) -> str:
         """The host name, read again every HOSTNAME_EVERY_S (it changes rarely, if ever)."""

@@ -305,11 +305,14 @@ class MainScreen(Screen[None]):
         warned = len(logs.recent())
         warnings = f"{warned} warning{'s' if warned != 1 else ''} (w) │ " if warned else ""
         up = f"up {fmt_uptime(snapshot.uptime_s)}"
+        host = snapshot.hostname
+        if snapshot.host_root:  # --host-root: the node seen from a debug container
+            host += f" (through {snapshot.host_root})"
         if self.compact:
-            topbar = f"{snapshot.hostname} │ {up} │ {warnings}? help"
+            topbar = f"{host} │ {up} │ {warnings}? help"
         else:
             topbar = (
-                f"sparktop {__version__} │ {snapshot.hostname} │ {up} │ "
+                f"sparktop {__version__} │ {host} │ {up} │ "
                 f"every {self.interval:g} s │ {warnings}? help"
             )
         if topbar != self._topbar_text:
