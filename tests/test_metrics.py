@@ -34,7 +34,8 @@ def spark_snapshot() -> Snapshot:
     probe.close()
     server = ServerInfo(name="qwen", engine="llama.cpp", pid=4242, port=8080, health=READY,
                         prompt_tps=850.0, gen_tps=42.5, kv_usage=0.25, running=1, waiting=2,
-                        rss_bytes=1 << 30, prompt_tokens_total=1200.0, gen_tokens_total=345.0,
+                        rss_bytes=1 << 30, gpu_bytes=2 << 30, prompt_tokens_total=1200.0,
+                        gen_tokens_total=345.0,
                         catalog_name="qwen-q4")  # fmt: skip
     downloads = (
         DownloadInfo(id="a1", repo="org/model", state="failed", total_bytes=100, done_bytes=5),
@@ -212,3 +213,35 @@ def test_export_metrics_bad_input_is_one_line(tmp_path):
     ]
     bad = run_cli("export-metrics", "--textfile", str(tmp_path), "--every", "0", timeout=30)
     assert bad.returncode == 2 and "--every" in bad.stderr
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "grafana"
+
+
+def test_grafana_dashboard_reads_only_families_sparktop_exports():
+    import json
+    import re
+
+    dashboard = json.loads((DOCS / "sparktop.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    titles = " ".join(p["title"] for p in dashboard["panels"])
+    for wanted in ("Memory split", "Generation tokens/s", "KV cache", "Download progress"):
+        assert wanted in titles
+    exported = set(families(exposed(spark_snapshot())[0]))
+    used = {name for expr in exprs for name in re.findall(r"sparktop_[a-z_]+", expr)}
+    assert used and used <= exported, used - exported
+    variables = dashboard["templating"]["list"]
+    assert {v["name"] for v in variables} == {"datasource", "instance"}
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool missing (apt-get install prometheus)")
+def test_shipped_scrape_config_passes_promtool(tmp_path):
+    token = tmp_path / "agent.token"
+    token.write_text("t\n")
+    text = (DOCS / "prometheus-scrape.yml").read_text()
+    assert "/etc/prometheus/sparktop-agent.token" in text
+    config = tmp_path / "prometheus.yml"
+    config.write_text(text.replace("/etc/prometheus/sparktop-agent.token", str(token)))
+    result = subprocess.run([PROMTOOL, "check", "config", str(config)], capture_output=True,
+                            text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 import yaml
 from conftest import free_port, run_cli, start_outside, wait_for
 from test_fleet import fleet_screen
-from test_metrics import families, meminfo_total, start_agent
+from test_metrics import DOCS, families, meminfo_total, start_agent
 
 from sparktop.fleet.hosts import Host
 
@@ -119,6 +120,15 @@ async def test_prometheus_scrapes_agents_and_the_fleet_reads_them_back(
     before = float(ask(base, counter)[0]["value"][1])
     complete(server_port)
     wait_for(lambda: float(ask(base, counter)[0]["value"][1]) > before, timeout=30, interval=0.5)
+
+    # every query of the shipped Grafana dashboard runs, and the memory split has data
+    dashboard = json.loads((DOCS / "sparktop.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"].replace("$instance", ".*").replace("$__rate_interval", "1m")
+            result = ask(base, expr)
+            if re.search(r"memory_(used|cached|free)_bytes|generation_tokens_total", expr):
+                assert result, (panel["title"], expr)  # (no unified GPU here: no GPU bytes)
 
     # promtool agrees with the exposition the agent serves
     with urllib.request.urlopen(f"http://{open_at}/metrics", timeout=30) as reply:
