@@ -127,3 +127,33 @@ def test_causes_from_the_exit_file_and_the_kernel_log(tmp_path: Path):
     assert causes.of(500, 11) == UNKNOWN  # the file is another process's with that PID
     assert causes.of(600, 10) == UNKNOWN  # no waiter saw it end, no kernel line
     assert causes.of(600, 10, exit_code=-15) == "killed by signal 15 (SIGTERM)"  # older record
+
+
+def test_a_waiter_started_ahead_and_not_needed_leaves(tmp_path):
+    """`sparktop serve` starts its waiter before it knows it will serve; a refused serve (or
+    sparktop leaving) must not leave that waiter behind."""
+    import subprocess
+    import sys
+
+    from conftest import wait_for
+
+    from sparktop.servers import waiter
+
+    unused = waiter.Waiter()
+    unused.close()
+    assert unused.process.wait(timeout=10) == 0
+    script = (
+        "from sparktop.servers import waiter; waiter.prestart(); "
+        "print(waiter._ready.process.pid, flush=True)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=30)  # fmt: skip
+    left_behind = int(done.stdout.split()[0])
+
+    def gone() -> bool:  # exited (a zombie only if this box's init does not reap)
+        try:
+            return psutil.Process(left_behind).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_for(gone, timeout=10)

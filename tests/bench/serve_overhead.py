@@ -52,10 +52,16 @@ def engine_start(argv: list[str], port: int) -> float:
         proc.wait(timeout=30)
 
 
+RUN_SCRIPT = Path(__file__).with_name("run_sparktop.py")
+
+
 def sparktop(env: dict[str, str], *args: str, python: tuple[str, ...] = ()) -> float:
     """Seconds `sparktop ARGS` took; exits on failure."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, *python, "-m", "sparktop", *args], env=env,
+    # under a profiler: a script calling the launcher's run(), which returns (main() leaves
+    # through os._exit, before cProfile could write its stats)
+    target = [str(RUN_SCRIPT)] if python else ["-m", "sparktop"]
+    done = subprocess.run([sys.executable, *python, *target, *args], env=env,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     took = time.perf_counter() - start
     if done.returncode != 0:

@@ -46,7 +46,8 @@ _every = seconds_between(1, 86400)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from sparktop.fleet.agent import DEFAULT_PORT, DEFAULT_TOKEN_ENV
+    from sparktop.fleet import AGENT_PORT as DEFAULT_PORT
+    from sparktop.fleet import AGENT_TOKEN_ENV as DEFAULT_TOKEN_ENV
 
     hosts = sub.add_parser("hosts", help="the other hosts of the config: reachable or why not")
     hosts.add_argument("--json", action="store_true", help="machine-readable JSON")

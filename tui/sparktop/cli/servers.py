@@ -150,6 +150,9 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
         from sparktop.cli.fleet import cmd_remote
 
         return cmd_remote(config, args, "serve")
+    from sparktop.servers import waiter
+
+    waiter.prestart()  # its interpreter starts while ours imports and checks (unused: it leaves)
     from sparktop.actions import ActionError
     from sparktop.actions import servers as actions
     from sparktop.catalog.fit import NO_FIT

@@ -24,8 +24,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Generic, TypeVar
 
-DEFAULT_PORT = 7377
-DEFAULT_TOKEN_ENV = "SPARKTOP_AGENT_TOKEN"
+from sparktop.fleet import AGENT_PORT, AGENT_TOKEN_ENV
+
+DEFAULT_PORT = AGENT_PORT
+DEFAULT_TOKEN_ENV = AGENT_TOKEN_ENV
 CACHE_S = 1.0
 """Requests within this many seconds share one snapshot (a probe + server poll each)."""
 T = TypeVar("T")

@@ -10,12 +10,9 @@ through a shell: argv lists only.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import select
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +34,8 @@ from sparktop.servers.ports import port_free, port_owner
 from sparktop.servers.procscan import read_stat
 from sparktop.servers.registry import ManagedServer, Registry, process_matches, tail
 from sparktop.servers.rpc_workers import listening_locally
+from sparktop.servers.waiter import WaiterError
+from sparktop.servers.waiter import take as take_waiter
 
 
 class ServeError(Exception):
@@ -256,8 +255,7 @@ class Supervisor:
         env.update(dict(entry.serve.env))
         with open(log_path, "ab") as log:
             log.write(f"# sparktop: {' '.join(argv)}\n".encode())
-            log.flush()
-            pid, start_ticks = self._start_waited(argv, env, log)
+        pid, start_ticks = self._start_waited(argv, env, log_path)
         record = ManagedServer(
             name=entry.name,
             served_name=entry.serve.served_name,
@@ -284,40 +282,17 @@ class Supervisor:
             ) from None
         return record
 
-    def _start_waited(self, argv: list[str], env: dict[str, str], log: Any) -> tuple[int, int]:
-        """Start `argv` under a waiter, its output to `log`: (server PID, its start ticks)."""
-        read_fd, write_fd = os.pipe()
-        spec = {"argv": argv, "env": env, "exits": str(self.registry.exits_dir()),
-                "report_fd": write_fd}  # fmt: skip
+    def _start_waited(self, argv: list[str], env: dict[str, str], log: Path) -> tuple[int, int]:
+        """Start `argv` under a waiter, its output appended to `log`: (server PID, start ticks)."""
         try:
-            waiter = subprocess.Popen(
-                [sys.executable, "-m", "sparktop.servers.waiter"], stdin=subprocess.PIPE,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-                pass_fds=(write_fd,),
-            )  # fmt: skip
+            waiter = take_waiter()
+            pid, ticks = waiter.start(argv, env, self.registry.exits_dir(), log)
         except OSError as exc:
-            os.close(read_fd)
             raise ServeError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
-        finally:
-            os.close(write_fd)
-        _reap_when_done(waiter)
-        assert waiter.stdin is not None
-        with contextlib.suppress(OSError):  # a waiter that died at once says so below
-            try:
-                waiter.stdin.write(json.dumps(spec).encode())
-            finally:
-                waiter.stdin.close()
-        try:
-            doc = json.loads(_read_all(read_fd, timeout=30.0) or "{}")
-        except ValueError:
-            doc = {}
-        if not isinstance(doc.get("pid"), int):
-            with contextlib.suppress(OSError):
-                waiter.kill()  # late, it would start a server nobody records
-            why = doc.get("error") or "its waiter did not start (see the log)"
-            raise ServeError(f"cannot start {argv[0]}: {why}")
-        self._waiters[doc["pid"]] = waiter
-        return doc["pid"], int(doc.get("start_ticks") or 0)
+        except WaiterError as exc:
+            raise ServeError(f"cannot start {argv[0]}: {exc}") from None
+        self._waiters[pid] = waiter.process
+        return pid, ticks
 
     def _gone(self, pid: int, start_ticks: int) -> bool:
         """Has the process ended (and been reaped, when it is one sparktop started)?"""
@@ -652,21 +627,3 @@ def _reap_when_done(popen: subprocess.Popen) -> None:
     """Wait for a child on a thread of its own, so it never lingers as a zombie: waitpid on
     its PID alone (never on -1, which would take other code's children from it)."""
     threading.Thread(target=popen.wait, name=f"sparktop-reap-{popen.pid}", daemon=True).start()
-
-
-def _read_all(fd: int, timeout: float) -> str:
-    """Everything written to the pipe `fd` until its writer closes it (closes `fd`)."""
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while (left := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks).decode("utf-8", "replace")
