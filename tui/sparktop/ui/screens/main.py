@@ -198,7 +198,6 @@ class MainScreen(Screen[None]):
         while not worker.is_cancelled and not self.stopping:
             started = time.monotonic()
             self.post_message(msg.SnapshotTaken(self.producer.probe()))
-            self._check_catalog()
             self._wake.wait(max(0.0, self.interval - (time.monotonic() - started)))
             self._wake.clear()
 
@@ -207,7 +206,8 @@ class MainScreen(Screen[None]):
         """Discover and poll servers at their own, slower cadence (config servers.interval)."""
         worker = get_current_worker()
         # the catalog is read here, off the UI thread and after the first frame; its files
-        # are watched from before that read on (edits are picked up by the probe loop)
+        # are watched from before that read on, and checked at this loop's cadence (a stat
+        # per file each second was the costliest part of the 1 s refresh, py-spy)
         from sparktop.catalog_watch import CatalogWatch
 
         self._catalog_watch = CatalogWatch()
@@ -219,6 +219,7 @@ class MainScreen(Screen[None]):
                                          timeout=12))  # fmt: skip
         while not worker.is_cancelled and not self.stopping:
             started = time.monotonic()
+            self._check_catalog()
             self.downloads.scan_external()
             self.post_message(msg.DownloadsChanged())
             try:
@@ -235,8 +236,8 @@ class MainScreen(Screen[None]):
             self.producer.wait_for_servers(max(0.0, every - (time.monotonic() - started)))
 
     def _check_catalog(self) -> None:
-        """An edited catalog file is loaded again (a stat per file each refresh, a load only
-        after a change); a broken edit leaves the catalog in use and says why."""
+        """An edited catalog file is loaded again (a stat per file each servers poll, a load
+        only after a change); a broken edit leaves the catalog in use and says why."""
         watch = self._catalog_watch
         if watch is None or not watch.changed():
             return
