@@ -6,7 +6,8 @@ rates can be computed. Started under the engines' real launch forms (`vllm serve
 `python -m sglang.launch_server --model-path M --port P`), it is found by the same process-table
 discovery as the real thing. Modes: ok, loading (503), hang (accept, never answer), garbage,
 reset (close the connection at once),
-stubborn (ok, but ignores SIGTERM).
+stubborn (ok, but ignores SIGTERM), busy (ok, burning CPU in a thread and, for vLLM, in an
+EngineCore worker process).
 
     python fake_engine.py ENGINE MODE [engine argv …]
 """
@@ -41,6 +42,9 @@ def main(engine: str, mode: str, argv: list[str]) -> None:
         import signal
 
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        mode = "ok"
+    if mode == "busy":  # CPU-bound, as a CPU-only engine under load
+        _burn(engine)
         mode = "ok"
     print(f"fake {engine} listening on {port} ({mode})", flush=True)
     served = _opt(argv, "--served-model-name", "fake-model")
@@ -111,6 +115,19 @@ def main(engine: str, mode: str, argv: list[str]) -> None:
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     while True:
         time.sleep(3600)
+
+
+def _burn(engine: str) -> None:
+    """Spin in a thread, and for vLLM in a worker process titled like its EngineCore."""
+    import subprocess
+
+    def spin() -> None:
+        while True:
+            pass
+
+    threading.Thread(target=spin, daemon=True).start()
+    if engine == "vllm":
+        subprocess.Popen(["VLLM::EngineCore", "-c", "while True: pass"], executable=sys.executable)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from sparktop.probes.system import SystemProbe
     from sparktop.servers.exit_watch import ExitWatch
     from sparktop.servers.info import ServerInfo
+
+STATUS_CPU_WINDOW_S = 0.25
+"""`sparktop status` measures servers' CPU % over this long (only when a server runs)."""
 
 DownloadRows = Callable[[], Sequence["DownloadInfo | ExternalDownloadInfo"]]
 
@@ -114,9 +118,17 @@ class SnapshotProducer:
             return None
         return dataclasses.replace(self._system, servers=self._servers, downloads=self.downloads())
 
-    def collect(self) -> Snapshot:
-        """Everything, now (blocking, bounded): what `status` prints and the agent serves."""
+    def collect(self, cpu_window_s: float = 0.0) -> Snapshot:
+        """Everything, now (blocking, bounded): what `status` prints and the agent serves.
+
+        `cpu_window_s`: a first call's servers' CPU % is measured over at least this long
+        (their CPU time is read before the probe and again at the poll); later calls measure
+        it since the call before."""
+        started = time.monotonic()
+        sampled = cpu_window_s > 0 and self.control.monitor.sample_cpu()
         self.probe()
+        if sampled:
+            time.sleep(max(0.0, cpu_window_s - (time.monotonic() - started)))
         self.poll_servers()
         snapshot = self.current()
         assert snapshot is not None
@@ -134,6 +146,6 @@ def collect_status(config: Config) -> Snapshot:
     """One full snapshot of this box, as `sparktop status` prints it (blocking, bounded)."""
     producer = SnapshotProducer(config)
     try:
-        return producer.collect()
+        return producer.collect(cpu_window_s=STATUS_CPU_WINDOW_S)
     finally:
         producer.close()

@@ -77,6 +77,9 @@ class ServerInfo:
     uptime_s: float | None = None
     rss_bytes: int | None = None
     gpu_bytes: int | None = None
+    cpu_percent: float | None = None
+    """CPU use of the server and its workers between the last two polls, in percent of one
+    core (top's way: 250 is two and a half cores busy); None until two polls have seen it."""
     running: int | None = None
     """Requests being processed, and waiting (counts, from /metrics)."""
     waiting: int | None = None

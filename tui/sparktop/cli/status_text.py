@@ -120,7 +120,9 @@ def _downloads(snapshot: Snapshot) -> list[Text | Table]:
     return out
 
 
-DROP_FIRST = ("KV", "PP t/s", "TG t/s", "PROXY", "RUN/WAIT", "UP", "ENGINE", CONTAINER, "MEMORY")
+DROP_FIRST = (
+    "KV", "PP t/s", "TG t/s", "PROXY", "CPU%", "RUN/WAIT", "UP", "ENGINE", CONTAINER, "MEMORY",
+)  # fmt: skip
 """Server columns left out, in this order, until the table fits the width. NAME, PID, PORT
 and HEALTH always stay, whole: a name longer than the whole width folds onto more lines."""
 HEALTH_PLANNED = 16

@@ -74,6 +74,8 @@ class _PollState:
     memo: EngineMemo = field(default_factory=EngineMemo)
     """The engine adapter's own memory of this server (e.g. when it last asked /slots)."""
     took_s: float | None = None
+    cpu: tuple[float, float, tuple[int, ...]] | None = None
+    """The last CPU reading: (CPU seconds, monotonic time, the processes summed)."""
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,17 @@ class ServerMonitor:
                 del self._containers[key]
         return tuple(sorted(infos, key=lambda s: (s.port or 0, s.pid or 0)))
 
+    def sample_cpu(self) -> bool:
+        """Read every server's CPU time now, so that the next poll's CPU % covers the time
+        in between (a one-shot `status` has no earlier poll); True when a server was seen."""
+        now = time.monotonic()
+        targets = [t for t in self.targets() if t.process is not None and t.process.cpu_s]
+        for target in targets:
+            assert target.process is not None and target.process.cpu_s is not None
+            state = self._states.setdefault((target.pid, target.port), _PollState())
+            state.cpu = (target.process.cpu_s, now, (target.process.pid, *target.process.children))
+        return bool(targets)
+
     def _timed_poll(self, target: _Target, now: float, gpu_by_pid: dict[int, int]) -> ServerInfo:
         started = time.monotonic()
         try:
@@ -335,7 +348,7 @@ class ServerMonitor:
                 log_tail=tuple(tail(record.log_path, 12)) if record else (),
             )
         engine = adapter(target.engine)
-        info = replace(info, **self._process_facts(target, now, gpu_by_pid))
+        info = replace(info, **self._process_facts(target, state, now, gpu_by_pid))
         info = replace(info, rpc_workers=self._rpc_workers(target, engine))
         if target.port is None:
             return replace(info, health=STARTING, health_detail="no port known")
@@ -365,21 +378,26 @@ class ServerMonitor:
         state.last_health = health
         return info
 
-    def _process_facts(self, target: _Target, now: float, gpu_by_pid: dict[int, int]) -> dict:
+    def _process_facts(
+        self, target: _Target, state: _PollState, now: float, gpu_by_pid: dict[int, int]
+    ) -> dict:
         pids = [target.pid] if target.pid else []
         if target.process is not None:
             pids += list(target.process.children)
             rss = target.process.total_rss_bytes
             ticks = target.process.start_ticks
+            cpu_s = target.process.cpu_s
         else:
             rss = read_rss(self.roots.proc, target.pid) if target.pid else None
             stat = read_stat(self.roots.proc, target.pid) if target.pid else None
             ticks = stat.start_ticks if stat else None
+            cpu_s = stat.cpu_s if stat else None
         gpu = [gpu_by_pid[p] for p in pids if p in gpu_by_pid]
         return {
             "rss_bytes": rss,
             "gpu_bytes": sum(gpu) if gpu else None,
             "uptime_s": process_age(self.roots.proc, ticks) if ticks is not None else None,
+            "cpu_percent": _cpu_percent(state, cpu_s, now, tuple(pids)),
         }
 
     def _rpc_workers(self, target: _Target, engine: EngineAdapter) -> tuple:
@@ -509,6 +527,19 @@ class ServerMonitor:
             if listen_port == port:
                 return address
         return None
+
+
+def _cpu_percent(
+    state: _PollState, cpu_s: float | None, now: float, pids: tuple[int, ...]
+) -> float | None:
+    """CPU use since the last poll, in percent of one core (as top shows it: 250 = two and a
+    half cores busy); None on the first poll, or when the server's processes changed."""
+    before = state.cpu
+    state.cpu = (cpu_s, now, pids) if cpu_s is not None else None
+    if before is None or cpu_s is None or before[2] != pids or now <= before[1]:
+        return None
+    used = cpu_s - before[0]
+    return 100.0 * used / (now - before[1]) if used >= 0 else None
 
 
 def _health(reply: http.Reply) -> tuple[str, str]:

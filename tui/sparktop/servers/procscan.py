@@ -58,6 +58,8 @@ class ServerProcess:
     """Worker processes of this server (vLLM EngineCore, SGLang scheduler…)."""
     children_rss_bytes: int = 0
     state: str = "R"
+    cpu_s: float | None = None
+    """CPU time (user + system, all threads) of the server and its workers, in seconds."""
 
     @property
     def total_rss_bytes(self) -> int | None:
@@ -76,6 +78,8 @@ class Stat:
     state: str
     comm: str = ""
     """The program name; exec changes it (and the command line) but not the PID or start."""
+    cpu_s: float | None = None
+    """CPU time used so far, user + system (fields 14 and 15), in seconds."""
 
 
 class _Table(Protocol):
@@ -170,13 +174,15 @@ class _PsutilTable:
                     ppid = process.ppid()  # NoSuchProcess here too when the PID was recycled
                     state = _STATES.get(process.status(), "?")
                     comm = process.name()
+                    times = process.cpu_times()  # the same read of /proc/PID/stat
                 pgid = os.getpgid(pid)
                 ticks = self._ticks(pid, process)
             except self._psutil.NoSuchProcess:
                 continue  # gone, or another process now: asked once more, afresh
             except (self._psutil.Error, OSError):
                 return None
-            return Stat(ppid=ppid, pgid=pgid, start_ticks=ticks, state=state, comm=comm)
+            return Stat(ppid=ppid, pgid=pgid, start_ticks=ticks, state=state, comm=comm,
+                        cpu_s=times.user + times.system)  # fmt: skip
         return None
 
     def argv(self, pid: int) -> tuple[str, ...]:
@@ -230,7 +236,7 @@ class _FileTable:
         try:
             return Stat(
                 ppid=int(rest[1]), pgid=int(rest[2]), start_ticks=int(rest[19]),
-                state=rest[0], comm=comm,
+                state=rest[0], comm=comm, cpu_s=(int(rest[11]) + int(rest[12])) / TICKS,
             )  # fmt: skip
         except (IndexError, ValueError):
             return None
@@ -481,6 +487,7 @@ class ProcessScanner:
                     children=kids,
                     children_rss_bytes=sum(self._table.rss(k) or 0 for k in kids),
                     state=stat.state,
+                    cpu_s=_cpu_total([stat, *(found[k][0] for k in kids)]),
                 )
             )
         return sorted(servers, key=lambda s: (s.launch.port or 0, s.pid))
@@ -498,6 +505,12 @@ class ProcessScanner:
                 return None
             current = stat.ppid
         return None
+
+
+def _cpu_total(stats: list[Stat]) -> float | None:
+    """CPU seconds of a server's processes together; None when one of them is unreadable."""
+    times = [s.cpu_s for s in stats]
+    return None if any(t is None for t in times) else sum(t for t in times if t is not None)
 
 
 def process_age(proc: Path, start_ticks: int) -> float | None:

@@ -6,7 +6,7 @@ from sparktop.servers.info import CRASHED, READY, ProxyStatus, ServerInfo
 from sparktop.units import fmt_bytes, fmt_uptime
 
 COLUMNS = (
-    "NAME", "ENGINE", "PID", "PORT", "PROXY", "HEALTH", "UP", "MEMORY", "RUN/WAIT",
+    "NAME", "ENGINE", "PID", "PORT", "PROXY", "HEALTH", "UP", "CPU%", "MEMORY", "RUN/WAIT",
     "PP t/s", "TG t/s", "KV",
 )  # fmt: skip
 
@@ -48,6 +48,11 @@ def fmt_proxy(proxy: ProxyStatus | None) -> str:
     if proxy.refuses_without_token:
         return f"{proxy.port} auth"
     return f"{proxy.port} no-auth"
+
+
+def fmt_cpu(percent: float | None) -> str:
+    """`37%`, `412%` (four cores busy); – before two polls."""
+    return "–" if percent is None else f"{percent:.0f}%"
 
 
 def fmt_memory(server: ServerInfo) -> str:
@@ -98,6 +103,7 @@ def server_row(server: ServerInfo, container: bool = False) -> tuple[str, ...]:
         fmt_proxy(server.proxy),
         health_cell(server),
         fmt_uptime(server.uptime_s) if server.uptime_s is not None else "–",
+        fmt_cpu(server.cpu_percent),
         fmt_memory(server),
         f"{running}/{waiting}",
         fmt_rate(server.prompt_tps),
