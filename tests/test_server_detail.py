@@ -7,8 +7,16 @@ import os
 import time
 
 import pytest
-from conftest import free_port, run_cli, start_outside
+from conftest import (
+    free_port,
+    make_app,
+    run_cli,
+    start_outside,
+    tiny_entry,
+    write_user_catalog,
+)
 from test_server_discovery import by_port, engine_launcher, poll_until
+from test_tui_servers import wait_until
 
 from sparktop.servers.monitor import ServerMonitor
 from sparktop.servers.registry import Registry
@@ -69,3 +77,70 @@ def test_status_json_and_table_show_cpu_percent(tmp_path, no_orphans):
     assert "CPU%" in header
     cell = row[header.index("CPU%") :].split()[0]
     assert cell.endswith("%") and int(cell[:-1]) > 30
+
+
+# -- disk space of the model folders ----------------------------------------------------------
+
+
+def test_status_shows_the_free_space_of_the_model_folders_filesystem(tmp_path, isolated_dirs):
+    models = tmp_path / "models" / "tiny"  # not downloaded yet: its parent's filesystem
+    models.parent.mkdir()
+    write_user_catalog(
+        isolated_dirs["config"],
+        [{**tiny_entry("tiny", models / "tiny.gguf", free_port()), "local_dir": str(models)}],
+    )
+    doc = json.loads(run_cli("status", "--json").stdout)
+    vfs = os.statvfs(tmp_path)
+    (disk,) = [d for d in doc["disks"] if str(models) in d["dirs"]]
+    assert disk["total_bytes"] == vfs.f_blocks * vfs.f_frsize
+    assert disk["free_bytes"] == pytest.approx(vfs.f_bavail * vfs.f_frsize, abs=256 << 20)
+    assert os.stat(disk["mount"]).st_dev == os.stat(tmp_path).st_dev
+    assert disk["needed_bytes"] == 0 and disk["low"] is False
+    text = run_cli("status", env={**os.environ, "COLUMNS": "120"}).stdout
+    assert f"Disk  {disk['mount']} " in text and "model folders)" in text
+
+
+def test_downloads_needing_more_than_is_free_are_warned_about(tmp_path):
+    from rich.console import Console
+
+    from sparktop.cli.status_text import render_status
+    from sparktop.probes.disk import DiskProbe
+    from sparktop.snapshot import DownloadInfo, Snapshot
+
+    free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
+    big = DownloadInfo(id="1", repo="big/model", local_dir=str(tmp_path / "big"),
+                       state="queued", total_bytes=free + (50 << 30))  # fmt: skip
+    done = DownloadInfo(id="2", repo="old/model", local_dir=str(tmp_path / "old"),
+                        state="done", total_bytes=free * 2)  # fmt: skip
+    (disk,) = DiskProbe().read([tmp_path], [big, done])
+    assert disk.needed_bytes == big.total_bytes and disk.low
+    assert set(disk.dirs) == {str(tmp_path), str(tmp_path / "big")}
+    console = Console(width=120, record=True, color_system=None)
+    console.print(render_status(Snapshot(time=0, hostname="h", uptime_s=1, memory=None,
+                                         disks=(disk,))))  # fmt: skip
+    text = console.export_text()
+    assert f"disk {disk.mount}: " in text and "downloads there still need" in text
+
+
+async def test_the_top_bar_shows_free_disk_and_warns_when_downloads_need_more(
+    tmp_path, isolated_dirs
+):
+    from dataclasses import replace
+
+    models = tmp_path / "models"
+    models.mkdir()
+    write_user_catalog(
+        isolated_dirs["config"],
+        [{**tiny_entry("tiny", models / "tiny.gguf", free_port()), "local_dir": str(models)}],
+    )
+    app = make_app("nogpu", watch_servers=True)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_until(pilot, lambda: app.main.disks)
+        (disk,) = [d for d in app.main.disks if str(models) in d.dirs]
+        await wait_until(pilot, lambda: f"disk {disk.mount} " in app.main._topbar_text)
+        # a download queued there that needs more than is free (as the loop would read it)
+        app.main.disks = (replace(disk, needed_bytes=disk.free_bytes + (1 << 30)),)
+        app.main._warn_low_disk()
+        await pilot.pause()
+        assert "free!" in app.main._topbar_text
+        assert any("downloads there still need" in str(n.message) for n in app._notifications)

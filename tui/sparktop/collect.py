@@ -15,10 +15,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from sparktop.config import Config
-from sparktop.snapshot import DownloadInfo, ExternalDownloadInfo, Snapshot
+from sparktop.snapshot import DiskInfo, DownloadInfo, ExternalDownloadInfo, Snapshot
 
 if TYPE_CHECKING:
     from sparktop.control import Control
+    from sparktop.probes.disk import DiskProbe
     from sparktop.probes.system import SystemProbe
     from sparktop.servers.exit_watch import ExitWatch
     from sparktop.servers.info import ServerInfo
@@ -51,6 +52,7 @@ class SnapshotProducer:
         self._system: Snapshot | None = None
         self._servers: tuple[ServerInfo, ...] = ()
         self._exits: ExitWatch | None = None
+        self._disk_probe: DiskProbe | None = None
 
     @property
     def control(self) -> Control:
@@ -112,11 +114,31 @@ class SnapshotProducer:
         external = ExternalWatcher(local_dirs=lambda: dirs).scan()
         return (*DownloadStore().infos(), *(e.info() for e in external))
 
+    def read_disks(
+        self, downloads: Sequence[DownloadInfo | ExternalDownloadInfo] = ()
+    ) -> tuple[DiskInfo, ...]:
+        """Free space of the filesystems holding the catalog's model folders, and what the
+        unfinished `downloads` still need on each (a stat per folder: the servers' cadence)."""
+        with self._lock:
+            if self._disk_probe is None:
+                from sparktop.probes.disk import DiskProbe
+
+                self._disk_probe = DiskProbe()
+        dirs = [e.local_dir for e in self.control.catalog if e.local_dir is not None]
+        return self._disk_probe.read(dirs, downloads)
+
     def current(self) -> Snapshot | None:
-        """The latest probe with the latest servers and downloads (None before the first)."""
+        """The latest probe with the latest servers, downloads and disks (None before the
+        first)."""
         if self._system is None:
             return None
-        return dataclasses.replace(self._system, servers=self._servers, downloads=self.downloads())
+        downloads = self.downloads()
+        return dataclasses.replace(
+            self._system,
+            servers=self._servers,
+            downloads=downloads,
+            disks=self.read_disks(downloads),
+        )
 
     def collect(self, cpu_window_s: float = 0.0) -> Snapshot:
         """Everything, now (blocking, bounded): what `status` prints and the agent serves.

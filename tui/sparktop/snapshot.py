@@ -284,6 +284,31 @@ class ExternalDownloadInfo:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class DiskInfo:
+    """A filesystem that holds model folders of the catalog (from statvfs)."""
+
+    mount: str
+    total_bytes: int
+    free_bytes: int
+    """Free to sparktop's user (statvfs f_bavail: without the root-reserved blocks)."""
+    dirs: tuple[str, ...] = ()
+    """The catalog's (and unfinished downloads') folders on it."""
+    needed_bytes: int = 0
+    """What unfinished downloads into those folders still have to write."""
+
+    @property
+    def low(self) -> bool:
+        """Less free space than the downloads queued or running there still need."""
+        return self.needed_bytes > self.free_bytes
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["dirs"] = list(self.dirs)
+        doc["low"] = self.low
+        return doc
+
+
 _DOWNLOAD_FIELDS = {f.name for f in fields(DownloadInfo)}
 _FILE_FIELDS = {f.name for f in fields(DownloadFileInfo)}
 
@@ -303,6 +328,8 @@ class Snapshot:
     """sparktop's downloads (newest last), then those started elsewhere."""
     host_root: str | None = None
     """Where the node's root is read through (`--host-root /host` in a debug container)."""
+    disks: tuple[DiskInfo, ...] = ()
+    """The filesystems that hold the catalog's model folders, with their free space."""
 
     @property
     def unified(self) -> bool:
@@ -334,6 +361,7 @@ class Snapshot:
             servers=tuple(_server(item) for item in _dicts(doc.get("servers"))),
             downloads=downloads,
             host_root=doc.get("host_root"),
+            disks=tuple(_disk(d) for d in _dicts(doc.get("disks"))),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -358,6 +386,7 @@ class Snapshot:
             "hints": [asdict(h) for h in self.hints],
             "servers": [s.to_json() for s in self.servers],
             "downloads": [d.to_json() for d in self.downloads],
+            "disks": [d.to_json() for d in self.disks],
         }
         if self.memory_error:
             doc["memory_error"] = self.memory_error
@@ -389,6 +418,10 @@ def _server(doc: dict[str, Any]) -> ServerInfo:
         log_tail=tuple(doc.get("log_tail") or ()),
         children=tuple(doc.get("children") or ()),
     )
+
+
+def _disk(doc: dict[str, Any]) -> DiskInfo:
+    return _build(DiskInfo, doc, dirs=tuple(doc.get("dirs") or ()))
 
 
 def _container(value: Any) -> ContainerInfo | None:

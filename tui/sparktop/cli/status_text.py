@@ -8,6 +8,7 @@ from rich.text import Text
 
 from sparktop import __version__
 from sparktop.memview import bar_cells, memory_shares
+from sparktop.probes.disk import low_space
 from sparktop.servers.info import READY
 from sparktop.servers.rows import CONTAINER, columns_for, health_text, server_row
 from sparktop.snapshot import GpuInfo, Snapshot
@@ -99,9 +100,25 @@ def render_status(snapshot: Snapshot, width: int = 80) -> Group:
         parts.append(Text(f"GPU: none visible — {snapshot.gpu_unavailable_reason}", style="yellow"))
     for gpu in snapshot.gpus:
         parts += _gpu(gpu)
+    parts += _disks(snapshot)
     parts += _servers(snapshot, width)
     parts += _downloads(snapshot)
     return Group(*parts)
+
+
+def _disks(snapshot: Snapshot) -> list[Text | Table]:
+    """`Disk  /data 812.0 GiB free of 1.8 TiB (3 model folders)`, one line per filesystem."""
+    out: list[Text | Table] = []
+    for disk in snapshot.disks:
+        folders = len(disk.dirs)
+        line = Text("Disk", style="bold")
+        line.append(
+            f"  {disk.mount} {fmt_bytes(disk.free_bytes)} free of {fmt_bytes(disk.total_bytes)}"
+            f" ({folders} model folder{'s' if folders != 1 else ''})"
+        )
+        out.append(line)
+    out += [Text(f"  {warning}", style="bold red") for warning in low_space(snapshot.disks)]
+    return out
 
 
 def _downloads(snapshot: Snapshot) -> list[Text | Table]:

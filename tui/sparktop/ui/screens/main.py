@@ -26,6 +26,7 @@ from textual.worker import get_current_worker
 from sparktop import __version__, logs
 from sparktop.actions import ActionError, Event
 from sparktop.downloads.states import ACTIVE
+from sparktop.probes.disk import disk_line, low_space
 from sparktop.servers.info import CRASHED, ERROR, NOT_RESPONDING, READY, ServerInfo
 from sparktop.ui import messages as msg
 from sparktop.ui.compositor import RowCompositor, supported
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from sparktop.collect import SnapshotProducer
     from sparktop.control import Control
     from sparktop.servers.supervisor import ServePlan
-    from sparktop.snapshot import Snapshot
+    from sparktop.snapshot import DiskInfo, Snapshot
 
 
 def _actions() -> ModuleType:
@@ -109,6 +110,9 @@ class MainScreen(Screen[None]):
         self.catalog_problems: tuple[str, ...] = ()
         """Problems of a catalog edit that was not used (the Models screen shows them)."""
         self._topbar_text = ""
+        self.disks: tuple[DiskInfo, ...] = ()
+        """The model folders' filesystems, read by the servers loop at its cadence."""
+        self._disks_warned: set[str] = set()
         self._servers_table: ServersTable | None = None
         self._servers_box: Vertical | None = None
         self._downloads_table: Any = None
@@ -229,6 +233,7 @@ class MainScreen(Screen[None]):
                     return  # the monitor was closed under us: leaving anyway
                 servers = self.servers
                 self.post_message(msg.Notice(f"server poll failed: {exc}", severity="error"))
+            self.disks = self.producer.read_disks(self.downloads.rows())
             self.post_message(msg.ServersPolled(servers))
             settings = self.control.config.servers
             every = settings.idle_interval if self._all_idle(servers) else settings.interval
@@ -309,11 +314,13 @@ class MainScreen(Screen[None]):
         host = snapshot.hostname
         if snapshot.host_root:  # --host-root: the node seen from a debug container
             host += f" (through {snapshot.host_root})"
+        disk = disk_line(self.disks)
+        disk += " │ " if disk else ""
         if self.compact:
             topbar = f"{host} │ {up} │ {warnings}? help"
         else:
             topbar = (
-                f"sparktop {__version__} │ {host} │ {up} │ "
+                f"sparktop {__version__} │ {host} │ {up} │ {disk}"
                 f"every {self.interval:g} s │ {warnings}? help"
             )
         if topbar != self._topbar_text:
@@ -325,6 +332,7 @@ class MainScreen(Screen[None]):
         servers = message.servers
         self.server_polls += 1
         self._log_health(servers)
+        self._warn_low_disk()
         appeared_or_gone = bool(servers) != bool(self.servers)
         self.servers = servers
         if appeared_or_gone:
@@ -339,6 +347,16 @@ class MainScreen(Screen[None]):
         if self._servers_box.border_title != title:
             self._servers_box.border_title = title
         self.app.servers_ready.set()  # type: ignore[attr-defined]
+
+    def _warn_low_disk(self) -> None:
+        """A notice (once while it lasts) when downloads need more room than is free."""
+        low = {d.mount for d in self.disks if d.low}
+        for line in low_space([d for d in self.disks if d.mount in low - self._disks_warned]):
+            self.notify(line, title="disk", severity="warning", timeout=12)
+            logs.LOGGER.warning(line)
+        self._disks_warned = low
+        if self.last_snapshot is not None:
+            self._show_topbar(self.last_snapshot)
 
     def _log_health(self, servers: tuple[ServerInfo, ...]) -> None:
         """A server's health changing (ready → not responding, crashed, gone) is logged."""
