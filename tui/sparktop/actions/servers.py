@@ -11,13 +11,13 @@ import contextlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sparktop.actions.errors import BAD_INPUT, ActionError, AmbiguousServer
 from sparktop.actions.events import Event, Report, quiet
 from sparktop.catalog.entry import ModelEntry
-from sparktop.catalog.fit import NO_FIT
+from sparktop.catalog.fit import FITS, NO_FIT
 from sparktop.control import Control
 from sparktop.servers.info import CRASHED, READY, ServerInfo
 from sparktop.servers.registry import ManagedServer
@@ -118,9 +118,84 @@ def proxy_token(control: Control, server: ServerInfo) -> str | None:
 def plan_serve(
     control: Control, entry: ModelEntry, servers: tuple[ServerInfo, ...] | None = None
 ) -> ServePlan:
-    """What serving `entry` would do now: fit, the servers it stops, a blocked port."""
+    """What serving `entry` would do now: fit, the servers it stops, a blocked port; when it
+    does not fit, the servers whose memory would make it fit (`evict`) or why none would."""
     servers = control.poll() if servers is None else servers
-    return control.supervisor.plan(entry, servers, control.catalog.entries)
+    plan = control.supervisor.plan(entry, servers, control.catalog.entries)
+    if plan.fit.verdict != NO_FIT or plan.already_running is not None:
+        return plan
+    return _plan_evictions(control, plan, servers)
+
+
+def _plan_evictions(
+    control: Control, plan: ServePlan, servers: tuple[ServerInfo, ...]
+) -> ServePlan:
+    """`plan` with the fewest servers to stop first, least recently used first; never one
+    whose entry says `keep: true`, a conflict (stopped anyway), or one sparktop did not start."""
+    from dataclasses import replace
+
+    from sparktop.catalog.fit import TIGHT, reserve_bytes
+    from sparktop.probes.memory import read_memory
+    from sparktop.servers.evict import Candidate, Eviction, choose
+    from sparktop.servers.idle import ActivityLog, server_key
+
+    now = time.time()
+    seen = ActivityLog().observe(servers, now)
+    fit = plan.fit
+    assert fit.need_bytes is not None  # a verdict of NO_FIT has a need
+    busy = {s.key for s in plan.conflicts}
+    candidates = []
+    for s in servers:
+        if not s.managed or s.pid is None or s.health == CRASHED or s.key in busy:
+            continue
+        entry = control.catalog.get(s.catalog_name or "")
+        key = server_key(s)
+        last = seen.get(key, now) if key is not None else now
+        freed = (s.rss_bytes or 0) + (s.gpu_bytes or 0)
+        candidates.append(Candidate(s, freed, last, keep=bool(entry and entry.keep)))
+    available = fit.available_bytes + fit.freed_bytes
+    reserve = reserve_bytes(read_memory(control.roots.proc).total_bytes)
+    chosen = choose(fit.need_bytes + reserve, available, candidates)
+    if chosen is None:  # no room to spare: then at least room
+        chosen = choose(fit.need_bytes, available, candidates)
+    if not chosen:
+        return replace(plan, no_room=_no_room(fit.need_bytes - available, candidates))
+    freed = sum(c.freed_bytes for c in chosen)
+    headroom = available + freed - fit.need_bytes
+    after = replace(
+        fit,
+        verdict=FITS if headroom >= reserve else TIGHT,
+        freed_bytes=fit.freed_bytes + freed,
+        headroom_bytes=headroom,
+    )
+    evict = tuple(Eviction(c.item, c.freed_bytes, now - c.last_active) for c in chosen)
+    return replace(plan, evict=evict, evict_fit=after)
+
+
+def _no_room(short: int, candidates: list) -> str:
+    """Why stopping servers would not make room, with the numbers."""
+    usable = [c for c in candidates if not c.keep]
+    kept = [c.item.name for c in candidates if c.keep]
+    keeping = f"; kept (keep: true): {', '.join(kept)}" if kept else ""
+    if not usable:
+        return f"no server sparktop started could be stopped to make room{keeping}"
+    total = sum(c.freed_bytes for c in usable)
+    names = ", ".join(c.item.name for c in usable)
+    return (
+        f"stopping {names} would free {fmt_bytes(total)}, "
+        f"{fmt_bytes(short - total)} short of the {fmt_bytes(short)} missing{keeping}"
+    )
+
+
+def evict_text(plan: ServePlan) -> str:
+    """`stop qwen3-coder-30b (idle 2h 05m, 31.2 GiB) → fits with 9.4 GiB to spare`."""
+    after = plan.evict_fit
+    if not plan.evict or after is None or after.headroom_bytes is None:
+        return ""
+    spare = fmt_bytes(after.headroom_bytes)
+    tight = "" if after.verdict == FITS else " (tight)"
+    how = f"fits with {spare} to spare{tight}"
+    return ", ".join(e.text() for e in plan.evict) + f" → {how}"
 
 
 def already_serving(plan: ServePlan) -> ServerInfo | None:
@@ -152,7 +227,11 @@ def serve_question(plan: ServePlan) -> list[str]:
     lines += [f"  note: {note}" for note in plan.fit.notes]
     for server in plan.conflicts:
         lines.append(f"Stops first: {server.name} (pid {server.pid}, port {server.port})")
-    if plan.fit.verdict == NO_FIT:
+    if plan.evict:
+        lines.append(f"To make room it stops first: {evict_text(plan)}")
+    elif plan.fit.verdict == NO_FIT:
+        if plan.no_room:
+            lines.append(f"Stopping servers would not help: {plan.no_room}.")
         lines.append("It does not fit: serving anyway may OOM the whole box.")
     return lines
 
@@ -201,12 +280,13 @@ def serve(
     *,
     confirmed: bool,
     force: bool = False,
+    evict: bool = False,
     report: Report = quiet,
     ready_timeout_s: float | None = None,
 ) -> ServeOutcome:
     """Serve a planned entry. `confirmed`: the user agreed to stop the conflicts (or there
-    are none); `force`: serve even if it does not fit. Already serving: done, nothing
-    started or stopped."""
+    are none); `evict`: to stop the servers that make room (`plan.evict`); `force`: serve
+    even if it does not fit. Already serving: done, nothing started or stopped."""
     from sparktop.servers.http import base_url
 
     entry = plan.entry
@@ -216,14 +296,14 @@ def serve(
     refusal = serve_refusal(plan)
     if refusal:
         raise ActionError(refusal)
-    if plan.fit.verdict == NO_FIT and not force:
-        raise ActionError(
-            f"{entry.name} does not fit: {plan.fit.summary()} (--force to try anyway)"
-        )
+    if plan.fit.verdict == NO_FIT and not force and not (evict and plan.evict):
+        raise ActionError(fit_refusal(plan))
     if plan.conflicts and not confirmed:
         raise ActionError(
             f"serving {entry.name} would stop {conflicts_text(plan)}; pass --yes to do it"
         )
+    if evict and plan.evict:
+        plan = _make_room(control, plan, report)
     try:
         record = control.supervisor.serve(
             plan, force=force, progress=_to_report("serve", report), ready_timeout_s=ready_timeout_s
@@ -231,6 +311,31 @@ def serve(
     except ServeError as exc:
         raise _error(exc) from None
     return ServeOutcome(entry, record, base_url(record.host, record.port))
+
+
+def fit_refusal(plan: ServePlan) -> str:
+    """The line that refuses a serve that does not fit: what would make room, or why
+    nothing would, with the numbers."""
+    said = f"{plan.entry.name} {plan.fit.summary()}"  # "NAME does not fit: needs …"
+    if plan.evict:
+        return f"{said}; {evict_text(plan)} (--evict to do it)"
+    why = f"; {plan.no_room}" if plan.no_room else ""
+    return f"{said}{why} (--force to try anyway)"
+
+
+def _make_room(control: Control, plan: ServePlan, report: Report) -> ServePlan:
+    """Stop `plan.evict`, saying what each gave back; the plan as it is then."""
+    from dataclasses import replace
+
+    for eviction in plan.evict:
+        server = eviction.server
+        report(Event("serve", "stopping", f"making room: {eviction.text()}"))
+        outcome = stop(control, StopPlan(server), confirmed=True)
+        report(Event("serve", "stopped", outcome.message, outcome.elapsed_s))
+        if not outcome.ok:
+            raise ActionError(f"could not make room for {plan.entry.name}: {outcome.message}")
+    assert plan.evict_fit is not None
+    return replace(plan, fit=plan.evict_fit, evict=())
 
 
 # -- stop / forget ------------------------------------------------------------------------
@@ -353,6 +458,92 @@ def stop(
         elapsed_s=result.elapsed_s,
         port=server.port,
     )
+
+
+# -- idle stop ----------------------------------------------------------------------------
+
+
+def idle_limits(control: Control) -> dict[str, float]:
+    """Catalog entry name → its `idle_stop_after` in seconds, for the entries that have one."""
+    return {e.name: e.idle_stop_after_s for e in control.catalog if e.idle_stop_after_s}
+
+
+@dataclass(frozen=True)
+class IdleWatch:
+    """One look at the servers' activity: the idle stops it did and the countdowns left."""
+
+    servers: tuple[ServerInfo, ...]
+    """The servers looked at, a pending idle stop noted in each one's health detail."""
+    stopped: tuple[str, ...] = ()
+    """One line per server stopped for being idle (what came back included)."""
+    stop_in_s: dict[str, float] = field(default_factory=dict)
+    """Server key → seconds until its idle stop."""
+
+    @property
+    def next_stop_s(self) -> float | None:
+        """Seconds until the next idle stop is due; None: none pending."""
+        return min(self.stop_in_s.values(), default=None)
+
+
+def watch_idle(
+    control: Control,
+    servers: tuple[ServerInfo, ...],
+    *,
+    stop_due: bool = True,
+    report: Report = quiet,
+) -> IdleWatch:
+    """Note each server's activity (every look, so `--evict` knows which was used last)
+    and, with `stop_due` (the TUI and the agent, never a one-shot command), stop the
+    servers sparktop started whose entry's `idle_stop_after` has passed without a request."""
+    from dataclasses import replace
+
+    from sparktop.servers.idle import ActivityLog, idle_states
+    from sparktop.units import fmt_duration
+
+    now = time.time()
+    seen = ActivityLog().observe(servers, now)
+    limits = idle_limits(control)
+    if not limits:
+        return IdleWatch(servers)
+    stopped: list[str] = []
+    countdown: dict[str, float] = {}
+    gone: set[str] = set()
+    for state in idle_states(servers, limits, seen, now):
+        server = state.server
+        if not state.due:
+            countdown[server.key] = state.stop_in_s
+            continue
+        if not stop_due:
+            continue
+        try:
+            outcome = stop(control, StopPlan(server), confirmed=True, report=report)
+        except ActionError as exc:
+            stopped.append(f"idle stop of {server.name} failed: {exc}")
+            continue
+        gone.add(server.key)
+        stopped.append(
+            f"{outcome.message} (no request for {fmt_duration(state.idle_s)}; "
+            f"idle_stop_after {fmt_duration(state.after_s)})"
+        )
+    shown = []
+    for server in servers:
+        if server.key in gone:
+            continue
+        left = countdown.get(server.key)
+        if left is not None:
+            note = f"idle stop in {fmt_duration(left)}"
+            detail = f"{server.health_detail}; {note}" if server.health_detail else note
+            server = replace(server, health_detail=detail)
+        shown.append(server)
+    return IdleWatch(tuple(shown), tuple(stopped), countdown)
+
+
+def idle_tick(control: Control, servers: Callable[[], tuple[ServerInfo, ...]]) -> list[str]:
+    """For a long-running process that does not poll on its own (`sparktop agent`): look
+    only when some entry has an `idle_stop_after`; the idle stops done, one line each."""
+    if not idle_limits(control):
+        return []
+    return list(watch_idle(control, servers()).stopped)
 
 
 # -- test ---------------------------------------------------------------------------------

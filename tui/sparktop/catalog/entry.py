@@ -143,6 +143,11 @@ class ModelEntry:
     tags: tuple[str, ...] = field(default=())
     rpc: RpcSpec | None = None
     """RPC workers the model is split over (llama.cpp `--rpc`); None: this machine alone."""
+    keep: bool = False
+    """Never stopped to make room for another model (`serve --evict`, the TUI's serve)."""
+    idle_stop_after_s: float | None = None
+    """A server sparktop started for it stops after this many seconds without a request
+    (`idle_stop_after: 2h`; the TUI and `sparktop agent` do it); None: never."""
 
     @property
     def model_path(self) -> Path | None:

@@ -40,7 +40,7 @@ MODES = ("ask", "code", "architect", "debug", "autocomplete")
 _ENTRY_KEYS = {
     "name", "description", "engine", "repo", "include", "files", "local_dir", "quant",
     "bits_per_weight", "size_gb", "params_b", "architecture", "serve", "speeds", "modes", "tags",
-    "rpc",
+    "rpc", "keep", "idle_stop_after",
 }  # fmt: skip
 _SERVE_KEYS = {
     "served_name", "host", "port", "context", "args", "argv", "env", "exclusive", "proxy",
@@ -470,6 +470,56 @@ def _speeds(check: _Check) -> tuple[KnownSpeed, ...]:
     return tuple(speeds)
 
 
+DURATION_RE = re.compile(
+    r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?"
+    r"(?:(\d+(?:\.\d+)?)s)?$"
+)
+_DURATION_UNITS = (86400, 3600, 60, 1)
+
+
+def parse_duration(value: object) -> float | None:
+    """Seconds from `2h`, `90m`, `1h30m`, `45s`, `1d` or a plain number of seconds; None
+    when it is none of these (or not above zero)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := DURATION_RE.match(value.strip().replace(" ", ""))):
+        parts = match.groups()
+        if not any(parts):
+            return None
+        seconds = sum(float(p) * unit for p, unit in zip(parts, _DURATION_UNITS, strict=True) if p)
+    else:
+        return None
+    return seconds if seconds > 0 else None
+
+
+def _idle_stop_after(check: _Check) -> float | None:
+    """`idle_stop_after`: how long a served model may go without a request."""
+    value = check.get("idle_stop_after")
+    if value is None:
+        return None
+    seconds = parse_duration(value)
+    if seconds is None:
+        check.note(
+            f"idle_stop_after must be a duration above zero such as 2h, 30m, 1h30m or 90s, "
+            f"got {value!r}",
+            "idle_stop_after",
+        )
+    return seconds
+
+
+def _flag(check: _Check, key: str) -> bool:
+    """A true/false key; anything else is noted."""
+    value = check.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        check.note(f"{key} must be true or false, got {value!r}", key)
+        return False
+    return value
+
+
 def _files(check: _Check) -> tuple[str, ...]:
     files = check.strings("files")
     for item in files:
@@ -522,6 +572,8 @@ def build_entry(src: _Source) -> ModelEntry:
         source=src.at(),
         tags=check.strings("tags"),
         rpc=rpc,
+        keep=_flag(check, "keep"),
+        idle_stop_after_s=_idle_stop_after(check),
     )
     error = check.error()
     if error is not None:

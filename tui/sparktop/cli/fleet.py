@@ -180,14 +180,19 @@ def cmd_agent(config: Config, args: argparse.Namespace) -> int:
     """/status and /metrics read one kept Snapshot producer (rates need the last poll), each
     snapshot shared by the requests of one second."""
     from sparktop.actions.metrics import metrics_endpoint
+    from sparktop.actions.servers import idle_tick
     from sparktop.collect import SnapshotProducer
     from sparktop.fleet.agent import StatusCache, run_agent
 
     producer = SnapshotProducer(config)
     snapshot = StatusCache(producer.collect).get
+
+    def idle_stops() -> list[str]:  # entries with idle_stop_after: the agent stops them
+        return idle_tick(producer.control, lambda: snapshot().servers)
+
     try:
         return run_agent(lambda: snapshot().to_json(), args.bind, args.port, args.token_env,
-                         metrics_endpoint(snapshot))  # fmt: skip
+                         metrics_endpoint(snapshot), tick=idle_stops)  # fmt: skip
     finally:
         producer.close()
 
@@ -197,6 +202,7 @@ def remote_flags(verb: str, args: argparse.Namespace) -> list[str]:
     flags: list[str] = []
     if verb == "serve":
         flags += ["--yes"] * bool(args.yes) + ["--force"] * bool(args.force)
+        flags += ["--evict"] * bool(args.evict)
         if args.timeout is not None:
             flags += ["--timeout", f"{args.timeout:g}"]
     elif verb == "stop" and args.yes:

@@ -33,6 +33,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("name", metavar="NAME")
     serve.add_argument("--force", action="store_true", help="serve even if it does not fit")
     serve.add_argument("--yes", "-y", action="store_true", help="stop conflicting servers")
+    serve.add_argument(
+        "--evict",
+        action="store_true",
+        help="when it does not fit, first stop the fewest servers (least recently used, never "
+        "an entry with keep: true) whose memory makes it fit",
+    )
     serve.add_argument("--timeout", type=float, metavar="S", help="seconds to wait for ready")
 
     stop = sub.add_parser("stop", help="stop a server by name, port or PID")
@@ -168,17 +174,20 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
                 for note in plan.fit.notes:
                     print(f"  note: {note}")
             confirmed = args.yes or not plan.conflicts
+            open_ = not actions.serve_refusal(plan) and actions.already_serving(plan) is None
+            evict = args.evict
+            if plan.evict and open_:
+                print(f"  to make room: {actions.evict_text(plan)}")
+                if not evict and not args.force:
+                    evict = _confirm(f"Stop {len(plan.evict)} server(s) to make room?")
             # asked only when nothing else refuses the serve first (port held, no fit)
-            can_serve = (
-                not actions.serve_refusal(plan)
-                and actions.already_serving(plan) is None
-                and (args.force or plan.fit.verdict != NO_FIT)
-            )
+            can_serve = open_ and (args.force or plan.fit.verdict != NO_FIT or evict)
             if not confirmed and can_serve:
                 question = f"Serving {entry.name} stops {actions.conflicts_text(plan)}. Continue?"
                 confirmed = _confirm(question)
             outcome = actions.serve(control, plan, confirmed=confirmed, force=args.force,
-                                    report=_printer(), ready_timeout_s=args.timeout)  # fmt: skip
+                                    evict=evict, report=_printer(),
+                                    ready_timeout_s=args.timeout)  # fmt: skip
         except ActionError as exc:
             return _fail(exc)
         for line in outcome.lines():

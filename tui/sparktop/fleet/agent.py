@@ -20,7 +20,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Generic, TypeVar
 
@@ -186,15 +186,42 @@ def make_server(
     return server
 
 
+TICK_S = 5.0
+"""How often the agent's background work (`tick`: idle stops) runs."""
+Tick = Callable[[], Iterable[str]]
+"""Background work of a long-running agent; returns lines to log (what it did)."""
+
+
+def start_ticking(
+    tick: Tick, log: Callable[[str], None], every_s: float = TICK_S
+) -> threading.Event:
+    """Run `tick` every `every_s` seconds on a daemon thread, logging its lines and its
+    failures, until the returned event is set."""
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.wait(every_s):
+            try:
+                for line in tick():
+                    log(line)
+            except Exception as exc:  # the agent keeps serving /status
+                log(f"background check failed: {exc}")
+
+    threading.Thread(target=loop, name="sparktop-agent-tick", daemon=True).start()
+    return done
+
+
 def run_agent(
     status: Callable[[], dict[str, Any]],
     bind: str,
     port: int,
     token_env: str | None,
     metrics: Metrics | None = None,
+    tick: Tick | None = None,
 ) -> int:
     """`sparktop agent`: serve `status()` until SIGINT/SIGTERM. Exit 2 on a refused or
-    impossible bind. The status document comes from above (the Snapshot producer)."""
+    impossible bind. The status document comes from above (the Snapshot producer), and
+    so does `tick`, run every few seconds meanwhile (the idle stops)."""
 
     def log(line: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -215,11 +242,14 @@ def run_agent(
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
+    ticking = start_ticking(tick, log) if tick is not None else None
     try:
         server.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:
         pass
     finally:
+        if ticking is not None:
+            ticking.set()
         server.server_close()
     log("sparktop agent stopped")
     return 0

@@ -28,6 +28,7 @@ from sparktop.probes import ProbeRoots
 from sparktop.probes.memory import read_memory
 from sparktop.servers import http
 from sparktop.servers.containers import run_argv
+from sparktop.servers.evict import Eviction
 from sparktop.servers.exits import ExitCauses, read_exit
 from sparktop.servers.info import CRASHED, ServerInfo
 from sparktop.servers.ports import port_free, port_owner
@@ -74,6 +75,13 @@ class ServePlan:
     port_blocker: str | None = None
     """A process that is not an inference server holds the port: serving is refused."""
     already_running: ServerInfo | None = None
+    evict: tuple[Eviction, ...] = ()
+    """It does not fit: the servers whose memory would make it fit, to stop first when the
+    user agrees (the action layer chooses them; `servers.evict`)."""
+    evict_fit: FitVerdict | None = None
+    """The fit once `evict` is stopped."""
+    no_room: str | None = None
+    """It does not fit and stopping servers would not make it: why, with the numbers."""
 
     @property
     def needs_confirmation(self) -> bool:

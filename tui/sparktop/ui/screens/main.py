@@ -233,12 +233,32 @@ class MainScreen(Screen[None]):
                     return  # the monitor was closed under us: leaving anyway
                 servers = self.servers
                 self.post_message(msg.Notice(f"server poll failed: {exc}", severity="error"))
+            servers, idle_stop_s = self._watch_idle(servers)
             self.disks = self.producer.read_disks(self.downloads.rows())
             self.post_message(msg.ServersPolled(servers))
             settings = self.control.config.servers
             every = settings.idle_interval if self._all_idle(servers) else settings.interval
+            wait = every - (time.monotonic() - started)
+            if idle_stop_s is not None:  # an idle stop falls due before then: look at once
+                wait = min(wait, idle_stop_s + 0.1)
             # ends early on wake() or when a server process exits (a stop from outside)
-            self.producer.wait_for_servers(max(0.0, every - (time.monotonic() - started)))
+            self.producer.wait_for_servers(max(0.0, wait))
+
+    def _watch_idle(
+        self, servers: tuple[ServerInfo, ...]
+    ) -> tuple[tuple[ServerInfo, ...], float | None]:
+        """Each poll notes the servers' activity (a serve that must make room stops the
+        least recently used) and does the idle stops due (`idle_stop_after`), each said in
+        a notice: the servers left, and the seconds until the next idle stop."""
+        try:
+            watch = _actions().watch_idle(self.control, servers, stop_due=self.busy is None)
+        except Exception as exc:  # never let it kill the loop
+            logs.LOGGER.error("idle check failed", exc_info=exc)
+            return servers, None
+        for line in watch.stopped:
+            logs.LOGGER.info("idle stop: %s", line)
+            self.post_message(msg.Notice(line, title="idle stop", timeout=10))
+        return watch.servers, watch.next_stop_s
 
     def _check_catalog(self) -> None:
         """An edited catalog file is loaded again (a stat per file each servers poll, a load
@@ -605,7 +625,7 @@ class MainScreen(Screen[None]):
         entry = plan.entry
         try:
             outcome = _actions().serve(self.control, plan, confirmed=True, force=True,
-                                           report=self._report(entry.name))  # fmt: skip
+                                       evict=True, report=self._report(entry.name))  # fmt: skip
         except ActionError as exc:
             text = str(exc) + ("\n\n" + "\n".join(exc.detail) if exc.detail else "")
             self.post_message(msg.ShowText(f"serve {entry.name} failed", text))
