@@ -144,3 +144,50 @@ async def test_the_top_bar_shows_free_disk_and_warns_when_downloads_need_more(
         await pilot.pause()
         assert "free!" in app.main._topbar_text
         assert any("downloads there still need" in str(n.message) for n in app._notifications)
+
+
+# -- the detail screen --------------------------------------------------------------------------
+
+
+async def test_enter_on_a_server_shows_its_history_and_facts(
+    llama_server, tiny_gguf, tmp_path, no_orphans
+):
+    import httpx
+
+    from sparktop.ui.screens.server_detail import ServerDetailScreen
+    from sparktop.ui.widgets.servers_panel import ServersTable
+
+    port = free_port()
+    start_outside(
+        [llama_server, "-m", str(tiny_gguf), "--port", str(port), "-c", "512", "--metrics",
+         "--hf-token", "s3cret"],
+        no_orphans,
+    )  # fmt: skip
+    app = make_app("nogpu", watch_servers=True)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_until(pilot, lambda: any(s.port == port and s.health == "ready"
+                                            for s in app.servers))  # fmt: skip
+        app.query_one(ServersTable).focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ServerDetailScreen))
+        for _ in range(3):  # tokens generated while the detail is open
+            httpx.post(
+                f"http://127.0.0.1:{port}/completion",
+                json={"prompt": "hello", "n_predict": 32},
+                timeout=60,
+            )
+            app.main.wake()
+            await pilot.pause(0.5)
+        await wait_until(pilot, lambda: (app.screen.server.gen_tokens_total or 0) >= 32)
+        text = app.screen.text()
+        assert text.startswith(f"{app.screen.server.name}  (llama.cpp)  ready")
+        (gen,) = [line for line in text.splitlines() if line.startswith("TG t/s")]
+        assert set(gen.split("now")[0][8:].strip()) - {"▁"}  # a rise shows in the sparkline
+        assert "KV " in text and "CPU " in text
+        assert f"http://127.0.0.1:{port}" in text and "outside sparktop" in text
+        command = next(line for line in text.splitlines() if line.startswith("command"))
+        assert "llama-server" in command and "--hf-token '***'" in command
+        assert "s3cret" not in text
+        assert "generated " in text and "prompt tokens " in text
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ServerDetailScreen))

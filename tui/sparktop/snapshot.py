@@ -108,6 +108,8 @@ class ServerInfo:
     reachable_via: str | None = None
     """A server in another network namespace: how it is reached (":8000 in container →
     :30000 on host"), or why it cannot be; None: it listens in sparktop's own namespace."""
+    argv: tuple[str, ...] = ()
+    """Its command line, values of options that name a key, token or password as ***."""
 
     @property
     def url(self) -> str | None:
@@ -123,6 +125,7 @@ class ServerInfo:
         doc["log_tail"] = list(self.log_tail)
         doc["models"] = list(self.models)
         doc["children"] = list(self.children)
+        doc["argv"] = list(self.argv)
         doc["rpc_workers"] = [asdict(w) for w in self.rpc_workers]
         for count in ("running", "waiting"):  # counts are integers, as the schema shows
             if doc[count] is not None:
@@ -417,6 +420,7 @@ def _server(doc: dict[str, Any]) -> ServerInfo:
         rpc_workers=tuple(_build(RpcWorkerStatus, w) for w in _dicts(doc.get("rpc_workers"))),
         log_tail=tuple(doc.get("log_tail") or ()),
         children=tuple(doc.get("children") or ()),
+        argv=tuple(doc.get("argv") or ()),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from sparktop.catalog.loader import Catalog
 from sparktop.engines import SERVER, EngineAdapter, EngineMemo, Launch, adapter
@@ -335,6 +336,9 @@ class ServerMonitor:
             children=target.process.children if target.process else (),
             reachable_via=target.reachable_via,
             container=box.info if box else None,
+            argv=shown_argv(
+                target.process.argv if target.process else tuple(record.argv if record else ())
+            ),
         )
         if target.pid is None:  # a managed server whose process is gone
             cause = UNKNOWN
@@ -527,6 +531,32 @@ class ServerMonitor:
             if listen_port == port:
                 return address
         return None
+
+
+SECRET_WORDS = ("key", "token", "password", "secret")
+"""Options whose value is hidden in a shown command line (`--api-key K`, `--hf-token=T`);
+those naming a file (`--api-key-file`) stay."""
+
+
+@lru_cache(maxsize=64)
+def shown_argv(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """`argv` with the values of secret options as *** (the agent serves it to the LAN)."""
+    out: list[str] = []
+    hide = False
+    for arg in argv:
+        if hide:
+            out.append("***")
+            hide = False
+            continue
+        name, eq, _value = arg.partition("=")
+        secret = (
+            name.startswith("-")
+            and any(word in name.lower() for word in SECRET_WORDS)
+            and not name.endswith(("-file", "_file", "-path"))
+        )
+        out.append(f"{name}=***" if secret and eq else arg)
+        hide = secret and not eq
+    return tuple(out)
 
 
 def _cpu_percent(

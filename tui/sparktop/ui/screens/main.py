@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from sparktop.control import Control
     from sparktop.servers.supervisor import ServePlan
     from sparktop.snapshot import DiskInfo, Snapshot
+    from sparktop.ui.screens.server_detail import ServerHistories
 
 
 def _actions() -> ModuleType:
@@ -113,6 +114,8 @@ class MainScreen(Screen[None]):
         self.disks: tuple[DiskInfo, ...] = ()
         """The model folders' filesystems, read by the servers loop at its cadence."""
         self._disks_warned: set[str] = set()
+        self.server_histories: ServerHistories | None = None
+        """Each server's recent tok/s, KV and CPU (built at the first poll)."""
         self._servers_table: ServersTable | None = None
         self._servers_box: Vertical | None = None
         self._downloads_table: Any = None
@@ -353,6 +356,7 @@ class MainScreen(Screen[None]):
         self.server_polls += 1
         self._log_health(servers)
         self._warn_low_disk()
+        self._record_history(servers)
         appeared_or_gone = bool(servers) != bool(self.servers)
         self.servers = servers
         if appeared_or_gone:
@@ -367,6 +371,26 @@ class MainScreen(Screen[None]):
         if self._servers_box.border_title != title:
             self._servers_box.border_title = title
         self.app.servers_ready.set()  # type: ignore[attr-defined]
+
+    def _record_history(self, servers: tuple[ServerInfo, ...]) -> None:
+        """Each poll's figures kept per server; an open detail screen shows them."""
+        from sparktop.ui.screens.server_detail import ServerDetailScreen, ServerHistories
+
+        if self.server_histories is None:
+            self.server_histories = ServerHistories()
+        self.server_histories.record(servers)
+        for screen in self.app.screen_stack:
+            if isinstance(screen, ServerDetailScreen):
+                screen.show(servers)
+
+    @on(ServersTable.DetailsRequested)
+    def _show_details(self, message: ServersTable.DetailsRequested) -> None:
+        """`enter` on a server row: the server in full, with its recent figures."""
+        from sparktop.ui.screens.server_detail import ServerDetailScreen, ServerHistories
+
+        if self.server_histories is None:
+            self.server_histories = ServerHistories()
+        self.app.push_screen(ServerDetailScreen(message.server, self.server_histories))
 
     def _warn_low_disk(self) -> None:
         """A notice (once while it lasts) when downloads need more room than is free."""

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.message import Message
+
 from sparktop.servers.info import (
     CRASHED,
     ERROR,
@@ -26,6 +31,17 @@ HEALTH_STYLE = {
 
 class ServersTable(LiveTable):
     """Rows keyed by server (pid:port); only changed cells are redrawn."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "details", "Details"),
+    ]
+
+    class DetailsRequested(Message):
+        """`enter` on a row: show that server in full."""
+
+        def __init__(self, server: ServerInfo) -> None:
+            super().__init__()
+            self.server = server
 
     DEFAULT_CSS = """
     ServersTable { height: auto; max-height: 100%; }
@@ -64,6 +80,11 @@ class ServersTable(LiveTable):
                         self.update_cell(key, column, new)
             self._rows[key] = row
         self.servers = wanted
+
+    def action_details(self) -> None:
+        server = self.selected
+        if server is not None:
+            self.post_message(self.DetailsRequested(server))
 
     @property
     def selected(self) -> ServerInfo | None:
