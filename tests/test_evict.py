@@ -63,6 +63,35 @@ def test_keep_is_never_chosen_and_too_little_is_none():
     assert choose(100, 80, servers) is None  # 11 free without the kept one: not enough
 
 
+# -- when each server was last used ----------------------------------------------------------
+
+
+def test_activity_comes_from_the_request_counters_and_is_shared(tmp_path):
+    from sparktop.servers.idle import ActivityLog, idle_states
+    from sparktop.servers.info import READY, ServerInfo
+
+    def server(pid: int, tokens: float, running: int = 0) -> ServerInfo:
+        return ServerInfo(name=f"s{pid}", engine="llama.cpp", pid=pid, port=pid, health=READY,
+                          uptime_s=600, prompt_tokens_total=tokens, gen_tokens_total=0,
+                          running=running, managed=True, catalog_name=f"s{pid}")  # fmt: skip
+
+    log = ActivityLog(tmp_path)
+    # first seen: one that served nothing is idle since it started; one that served, now
+    seen = log.observe([server(1, 0), server(2, 50)], now=1000.0)
+    assert seen == {"1:1": 400.0, "2:2": 1000.0}
+    # counters still: nothing changes; counters moved or a request running: active now
+    seen = log.observe([server(1, 0), server(2, 50), server(3, 0, running=1)], now=1100.0)
+    assert seen == {"1:1": 400.0, "2:2": 1000.0, "3:3": 1100.0}
+    seen = log.observe([server(1, 8), server(2, 50)], now=1200.0)  # 3 is gone: forgotten
+    assert seen == {"1:1": 1200.0, "2:2": 1000.0}
+    # another sparktop process reads what this one saw
+    assert ActivityLog(tmp_path).last_active(server(2, 50), now=5000.0) == 1000.0
+    states = idle_states([server(1, 8), server(2, 50)], {"s2": 300.0}, seen, now=1250.0)
+    assert [(s.server.name, s.idle_s, s.stop_in_s, s.due) for s in states] == [
+        ("s2", 250.0, 50.0, False)
+    ]
+
+
 # -- the catalog keys -----------------------------------------------------------------------
 
 
