@@ -14,16 +14,31 @@ from textual.widgets import Footer, Static
 
 from sparktop.actions import catalog as catalog_actions
 from sparktop.catalog.entry import ModelEntry
+from sparktop.servers.info import CRASHED
 from sparktop.ui import messages as msg
-from sparktop.ui.widgets.row_table import RowTable
+from sparktop.ui.widgets.row_table import RowTable, SortFilter
 
 if TYPE_CHECKING:
     from sparktop.ui.messages import BoxView
 
-COLUMNS = ("MODEL", "ENGINE", "QUANT", "PORT", "ON DISK", "NEEDS", "FIT")
+COLUMNS = ("MODEL", "RUN", "ENGINE", "QUANT", "PORT", "ON DISK", "NEEDS", "FIT")
+RUNNING = "●"
+"""In the RUN column: a server of this entry is running (crashed ones excepted)."""
 ROW_ACTIONS = frozenset({"serve", "download", "export", "details"})
-WIDTHS = {"ON DISK": 20, "NEEDS": 10, "FIT": 12}
+WIDTHS = {"RUN": 5, "ON DISK": 20, "NEEDS": 10, "FIT": 12}
 """Columns filled in later get fixed widths (a DataTable sizes columns when rows are added)."""
+
+
+class CatalogTable(SortFilter):
+    """The models, sortable (`o`: catalog order, name, running first, needs, fit) and
+    filterable (`/`); the screen fills the rows."""
+
+    SORTS: ClassVar[tuple[str, ...]] = ("catalog order", "MODEL", "RUN", "NEEDS", "FIT")
+
+    def view_changed(self) -> None:
+        screen = self.screen
+        if isinstance(screen, CatalogScreen):
+            screen.show_rows()
 
 
 class CatalogScreen(Screen[None]):
@@ -45,6 +60,9 @@ class CatalogScreen(Screen[None]):
         super().__init__()
         self.box = box
         """The main view: the catalog and servers it reads, where the requests go."""
+        self.cells: dict[str, list[str]] = {}
+        """Each entry's cells (in COLUMNS order), as far as they are known."""
+        self.filled: dict[str, catalog_actions.CatalogRow] = {}
 
     class RowFilled(Message):
         def __init__(self, row: catalog_actions.CatalogRow) -> None:
@@ -54,7 +72,7 @@ class CatalogScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("", id="catalog-errors", markup=False)
-            yield RowTable(id="catalog-table")
+            yield CatalogTable(id="catalog-table")
             yield Static(
                 "fit = weights + KV cache + engine overhead vs memory available now "
                 "(counting servers the switch would stop)",
@@ -72,7 +90,6 @@ class CatalogScreen(Screen[None]):
     def reload(self) -> None:
         """Show the catalog in use (again, after an edited file was loaded), its problems
         and those of an edit that was not used; the cursor stays on its model."""
-        table = self.query_one(RowTable)
         selected = self._selected()
         catalog = self.box.control.catalog
         problems = list(catalog.errors)
@@ -80,14 +97,46 @@ class CatalogScreen(Screen[None]):
             problems += ["catalog edit not used (the models below are from before it):",
                          *self.box.catalog_problems]  # fmt: skip
         self.query_one("#catalog-errors", Static).update("\n".join(problems))
-        table.clear()
-        for entry in catalog:
-            table.add_row(entry.name, entry.engine, entry.quant or "–", str(entry.serve.port),
-                          "…", "…", "…", key=entry.name)  # fmt: skip
-        if selected is not None and selected.name in catalog.entries:
-            table.move_cursor(row=table.get_row_index(selected.name))
-        self.refresh_bindings()  # the row keys need a row
+        running = {s.catalog_name for s in self.box.servers if s.health != CRASHED}
+        self.filled = {}
+        self.cells = {
+            entry.name: [entry.name, RUNNING if entry.name in running else "", entry.engine,
+                         entry.quant or "–", str(entry.serve.port), "…", "…", "…"]
+            for entry in catalog
+        }  # fmt: skip
+        self.show_rows(selected.name if selected is not None else None)
         self._fill()
+
+    def show_rows(self, keep: str | None = None) -> None:
+        """The entries that pass the filter, in the chosen order; the cursor stays on `keep`
+        (by default the selected model)."""
+        table = self.query_one(CatalogTable)
+        if keep is None:
+            selected = self._selected()
+            keep = selected.name if selected is not None else None
+        names = [name for name, cells in self.cells.items() if table.matches(cells)]
+        names = self._sorted(names, table.sort_by)
+        table.clear()
+        for name in names:
+            table.add_row(*self.cells[name], key=name)
+        if keep in names:
+            table.move_cursor(row=table.get_row_index(keep))
+        self.refresh_bindings()  # the row keys need a row
+
+    def _sorted(self, names: list[str], by: str) -> list[str]:
+        if by == "MODEL":
+            return sorted(names, key=str.lower)
+        if by == "RUN":
+            return sorted(names, key=lambda n: self.cells[n][1] != RUNNING)
+        if by == "NEEDS":  # largest first; not yet worked out: last
+            return sorted(names, key=lambda n: -(self._need(n) or -1))
+        if by == "FIT":
+            return sorted(names, key=lambda n: self.cells[n][COLUMNS.index("FIT")])
+        return names
+
+    def _need(self, name: str) -> int | None:
+        row = self.filled.get(name)
+        return row.fit.need_bytes if row is not None else None
 
     @work(thread=True, exclusive=True, group="catalog-fit")
     def _fill(self) -> None:
@@ -98,12 +147,17 @@ class CatalogScreen(Screen[None]):
 
     def on_catalog_screen_row_filled(self, message: RowFilled) -> None:
         row = message.row
-        table = self.query_one(RowTable)
-        if row.entry.name not in table.rows:  # filled for a catalog since reloaded
+        table = self.query_one(CatalogTable)
+        name = row.entry.name
+        if name not in self.cells:  # filled for a catalog since reloaded
             return
-        table.update_cell(row.entry.name, "ON DISK", row.on_disk)
-        table.update_cell(row.entry.name, "NEEDS", row.needs)
-        table.update_cell(row.entry.name, "FIT", row.fit.verdict)
+        self.filled[name] = row
+        cells = self.cells[name]
+        for column, value in (("ON DISK", row.on_disk), ("NEEDS", row.needs),
+                              ("FIT", row.fit.verdict)):  # fmt: skip
+            cells[COLUMNS.index(column)] = value
+            if name in table.rows:
+                table.update_cell(name, column, value)
 
     def _selected(self) -> ModelEntry | None:
         table = self.query_one(RowTable)

@@ -1,15 +1,22 @@
 """The row-cursor table every sparktop list uses (servers, downloads, models, hosts).
 
 Textual's DataTable moves its row cursor with ↑/↓ and PgUp/PgDn, but its Home/End only
-scroll sideways; here Home/End go to the first/last row and j/k move like ↓/↑.
+scroll sideways; here Home/End go to the first/last row and j/k move like ↓/↑. Tables that
+can be sorted and filtered (`SortFilter`) take `o` (next sort column) and `/` (filter).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
+
+SORTED = " ▼"
+"""After the label of the column rows are sorted by."""
 
 
 class RowTable(DataTable):
@@ -25,3 +32,102 @@ class RowTable(DataTable):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")
         super().__init__(**kwargs)
+
+
+class FilterInput(Input):
+    """The `/` line under a table: rows containing its text stay; enter keeps the filter and
+    goes back to the rows, esc clears it."""
+
+    DEFAULT_CSS = """
+    FilterInput { height: 1; border: none; padding: 0 1; }
+    """
+
+    def __init__(self, table: SortFilter, **kwargs: Any) -> None:
+        super().__init__(value=table.filter_text, placeholder="filter rows (esc clears)",
+                         **kwargs)  # fmt: skip
+        self.table = table
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.table.set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.table.focus()
+
+    async def on_key(self, event: events.Key) -> None:
+        if event.key == "escape":
+            event.stop()
+            event.prevent_default()
+            self.table.set_filter("")
+            self.table.focus()
+            await self.remove()
+
+
+class SortFilter(RowTable):
+    """A row table whose rows can be sorted (`o` cycles SORTS) and filtered (`/`).
+
+    Subclasses name their sort choices in SORTS (the first: the table's own order) and show
+    their rows again in `view_changed()`, using `sort_by` and `matches()`."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("o", "sort", "Sort"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+    ]
+    SORTS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sort_index = 0
+        self.filter_text = ""
+
+    @property
+    def sort_by(self) -> str:
+        return self.SORTS[self.sort_index] if self.SORTS else ""
+
+    def matches(self, cells: Sequence[str]) -> bool:
+        """Whether a row with these cells passes the filter (any cell containing it)."""
+        wanted = self.filter_text.strip().lower()
+        return not wanted or any(wanted in str(cell).lower() for cell in cells)
+
+    def action_sort(self) -> None:
+        if not self.SORTS:
+            return
+        self.sort_index = (self.sort_index + 1) % len(self.SORTS)
+        self.mark_sorted()
+        self.view_changed()
+        self.notify(f"sorted by {self.sort_by}", timeout=2)
+
+    def mark_sorted(self) -> None:
+        """The sorted column's label carries ▼ (no mark for the table's own order)."""
+        changed = False
+        for key, column in self.columns.items():
+            plain = column.label.plain.removesuffix(SORTED)
+            label = plain + SORTED if key.value == self.sort_by and self.sort_index else plain
+            if column.label.plain != label:
+                column.label = Text(label)
+                column.content_width = max(column.content_width, len(label))
+                changed = True
+        if changed:
+            self._require_update_dimensions = True
+            self._clear_caches()
+            self.refresh()
+
+    async def action_filter(self) -> None:
+        existing = [w for w in self.screen.query(FilterInput) if w.table is self]
+        if existing:
+            existing[0].focus()
+            return
+        line = FilterInput(self)
+        assert self.parent is not None
+        await self.parent.mount(line, after=self)
+        line.focus()
+
+    def set_filter(self, text: str) -> None:
+        if text != self.filter_text:
+            self.filter_text = text
+            self.view_changed()
+
+    def view_changed(self) -> None:
+        """Show the rows again, sorted and filtered anew."""
+        raise NotImplementedError

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -18,6 +19,7 @@ from sparktop.servers.info import (
 )
 from sparktop.servers.rows import COLUMNS, CONTAINER, columns_for, server_row
 from sparktop.ui.widgets.live_table import LiveTable
+from sparktop.ui.widgets.row_table import SortFilter
 
 HEALTH_STYLE = {
     READY: "bold $success",
@@ -29,8 +31,22 @@ HEALTH_STYLE = {
 }
 
 
-class ServersTable(LiveTable):
-    """Rows keyed by server (pid:port); only changed cells are redrawn."""
+SORT_KEYS: dict[str, tuple[Callable[[ServerInfo], Any], bool]] = {
+    "NAME": (lambda s: s.name.lower(), False),
+    "CPU%": (lambda s: s.cpu_percent or 0.0, True),
+    "MEMORY": (lambda s: (s.rss_bytes or 0) + (s.gpu_bytes or 0), True),
+    "TG t/s": (lambda s: s.gen_tps or 0.0, True),
+    "KV": (lambda s: s.kv_usage or 0.0, True),
+    "UP": (lambda s: s.uptime_s or 0.0, True),
+}
+"""Sort choices after the monitor's own order (by port): key, and largest first."""
+
+
+class ServersTable(SortFilter, LiveTable):
+    """Rows keyed by server (pid:port); only changed cells are redrawn. `o` sorts by the
+    next of SORTS (figures largest first), `/` keeps the rows containing a text."""
+
+    SORTS: ClassVar[tuple[str, ...]] = ("PORT", *SORT_KEYS)
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "details", "Details"),
@@ -52,10 +68,21 @@ class ServersTable(LiveTable):
         self.servers: dict[str, ServerInfo] = {}
         self._rows: dict[str, tuple[str, ...]] = {}
         self.columns_shown: tuple[str, ...] = COLUMNS
+        self._all: tuple[ServerInfo, ...] = ()
 
     def on_mount(self) -> None:
         for column in self.columns_shown:
             self.add_column(column, key=column)
+        self.mark_sorted()
+
+    def view_changed(self) -> None:
+        self.show(self._all)
+
+    def _ordered(self, servers: tuple[ServerInfo, ...]) -> list[ServerInfo]:
+        if self.sort_by not in SORT_KEYS:
+            return list(servers)
+        key, largest_first = SORT_KEYS[self.sort_by]
+        return sorted(servers, key=key, reverse=largest_first)
 
     def show(self, servers: tuple[ServerInfo, ...]) -> None:
         columns = columns_for(servers)
@@ -64,13 +91,16 @@ class ServersTable(LiveTable):
             self._rows.clear()
             self.columns_shown = columns
             self.on_mount()
-        wanted = {s.key: s for s in servers}
+        self._all = servers
+        container = CONTAINER in columns
+        rows = {s.key: server_row(s, container) for s in servers}
+        wanted = {s.key: s for s in self._ordered(servers) if self.matches(rows[s.key])}
         for key in list(self._rows):
             if key not in wanted:
                 self.remove_row(key)
                 del self._rows[key]
-        for key, server in wanted.items():
-            row = server_row(server, CONTAINER in columns)
+        for key in wanted:
+            row = rows[key]
             old = self._rows.get(key)
             if old is None:
                 self.add_row(*row, key=key)
@@ -80,6 +110,17 @@ class ServersTable(LiveTable):
                         self.update_cell(key, column, new)
             self._rows[key] = row
         self.servers = wanted
+        if [row.key.value for row in self.ordered_rows] != list(wanted):
+            self._reorder(list(wanted))
+
+    def _reorder(self, keys: list[str]) -> None:
+        """The rows again in `keys`' order, the cursor staying on its server."""
+        selected = self.selected
+        self.clear()
+        for key in keys:
+            self.add_row(*self._rows[key], key=key)
+        if selected is not None and selected.key in self.servers:
+            self.move_cursor(row=self.get_row_index(selected.key))
 
     def action_details(self) -> None:
         server = self.selected
