@@ -81,6 +81,13 @@ class SortFilter(RowTable):
         self.sort_index = 0
         self.filter_text = ""
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Sort and filter are offered (and in the footer) only when there are rows to sort
+        or a filter to change."""
+        if action in ("sort", "filter") and self.row_count == 0 and not self.filter_text:
+            return False
+        return super().check_action(action, parameters)
+
     @property
     def sort_by(self) -> str:
         return self.SORTS[self.sort_index] if self.SORTS else ""

@@ -109,6 +109,8 @@ class ServersTable(SortFilter, LiveTable):
                     if new != before:
                         self.update_cell(key, column, new)
             self._rows[key] = row
+        if bool(wanted) != bool(self.servers):
+            self.refresh_bindings()  # the row keys come and go with the rows
         self.servers = wanted
         if [row.key.value for row in self.ordered_rows] != list(wanted):
             self._reorder(list(wanted))
@@ -121,6 +123,11 @@ class ServersTable(SortFilter, LiveTable):
             self.add_row(*self._rows[key], key=key)
         if selected is not None and selected.key in self.servers:
             self.move_cursor(row=self.get_row_index(selected.key))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "details" and self.row_count == 0:
+            return False  # no row, no details: not in the footer
+        return super().check_action(action, parameters)
 
     def action_details(self) -> None:
         server = self.selected
