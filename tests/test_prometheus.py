@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import subprocess
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -45,9 +46,11 @@ def by_instance(result: list[dict]) -> dict[str, dict]:
     return {item["metric"]["instance"]: item for item in result}
 
 
-def start_prometheus(tmp_path: Path, started: list, targets: dict[str, str | None]) -> str:
+def start_prometheus(
+    tmp_path: Path, started: list, targets: dict[str, str | None], web: dict | None = None
+) -> str:
     """Prometheus on loopback with its own config and storage, scraping each target (with
-    its bearer token when given) every second."""
+    its bearer token when given) every second; `web`: its --web.config.file (basic auth)."""
     jobs = []
     for index, (target, token) in enumerate(targets.items()):
         job = {"job_name": f"sparktop-{index}", "static_configs": [{"targets": [target]}]}
@@ -62,17 +65,20 @@ def start_prometheus(tmp_path: Path, started: list, targets: dict[str, str | Non
                            text=True, timeout=30)  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
     port = free_port()
-    start_outside(
-        [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-        started,
-    )  # fmt: skip
+    argv = [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]  # fmt: skip
+    if web is not None:
+        (tmp_path / "web.yml").write_text(yaml.safe_dump(web))
+        argv.append(f"--web.config.file={tmp_path / 'web.yml'}")
+    start_outside(argv, started)
     base = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
         try:
             with urllib.request.urlopen(base + "/-/ready", timeout=2) as reply:
                 return reply.status == 200
+        except urllib.error.HTTPError as exc:
+            return exc.code == 401  # up, and asking for its basic auth
         except OSError:
             return False
 
@@ -190,3 +196,34 @@ async def test_prometheus_scrapes_agents_and_the_fleet_reads_them_back(
     assert rows[token_at]["reachable"]
     token_agent.send_signal(signal.SIGTERM)
     assert token_agent.wait(timeout=10) == 0  # Prometheus and llama-server: no_orphans stops them
+
+
+@pytest.mark.slow
+def test_the_fleet_reads_a_prometheus_behind_basic_auth(tmp_path, isolated_dirs, no_orphans):
+    """`user_env` + `password_env`: the right pair lists the instance, a wrong one is one
+    unreachable row saying why (Prometheus's own basic auth, bcrypt-hashed in its web config)."""
+    bcrypt = pytest.importorskip("bcrypt", reason="bcrypt hashes Prometheus's web config")
+    _agent, agent_port = start_agent(tmp_path / "agent.err", no_orphans)
+    hashed = bcrypt.hashpw(b"s3cret-pw", bcrypt.gensalt(rounds=4)).decode()
+    base = start_prometheus(tmp_path, no_orphans, {f"127.0.0.1:{agent_port}": None},
+                            web={"basic_auth_users": {"prom-reader": hashed}})  # fmt: skip
+    entry = {"prometheus": base, "name": "lab", "user_env": "PROM_USER",
+             "password_env": "PROM_PASS"}  # fmt: skip
+    isolated_dirs["config"].mkdir(parents=True, exist_ok=True)
+    (isolated_dirs["config"] / "config.yaml").write_text(yaml.safe_dump({"hosts": [entry]}))
+    right = dict(os.environ, PROM_USER="prom-reader", PROM_PASS="s3cret-pw")
+
+    def listed() -> dict | None:
+        done = run_cli("hosts", "--json", env=right, timeout=60)
+        rows = {h["name"]: h for h in json.loads(done.stdout)["hosts"]}
+        row = rows.get(f"127.0.0.1:{agent_port}")
+        return row if done.returncode == 0 and row and row["reachable"] else None
+
+    row = wait_for(listed, timeout=60, interval=1.0)
+    assert row["summary"]["memory_total_bytes"] == meminfo_total()
+    wrong = run_cli("hosts", "--json", env=dict(right, PROM_PASS="nope"), timeout=60)
+    assert wrong.returncode == 1
+    rows = json.loads(wrong.stdout)["hosts"]
+    assert len(rows) == 1 and not rows[0]["reachable"], rows
+    assert "401" in json.dumps(rows[0]), rows[0]
+    assert "nope" not in wrong.stdout + wrong.stderr and "s3cret" not in wrong.stdout

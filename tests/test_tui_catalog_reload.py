@@ -52,7 +52,7 @@ async def test_an_edited_catalog_file_is_loaded_again(isolated_dirs, tmp_path):
         assert any(f"{path.name}:6" in line and "llama.cpp" in line for line in shown)
         assert {"first", "second"} <= rows(app) and "third" not in rows(app)
         assert app.control.catalog.get("second") is not None
-        assert "catalog edit not used" in messages(app)
+        await wait_until(pilot, lambda: "catalog edit not used" in messages(app), timeout=20)
 
         # fixed again: used again, the problems go
         write_user_catalog(config, [tiny_entry("first", model, 18080)])
