@@ -414,6 +414,86 @@ def test_logs_of_a_pod_come_from_the_kubelet() -> None:
     assert "server is listening on http://0.0.0.0:8080" in result.stdout
 
 
+STUB = """#!/bin/sh
+# stands in for the docker CLI, which has no daemon here: records its argv, says {said}
+printf '%s\\n' "$@" > "${{0%/*}}/{name}.argv"
+{said_cmd}
+exit {code}
+"""
+
+
+def stub_cli(folder: Path, name: str, code: int = 0, said: str = "") -> Path:
+    """A `docker` (or `kubectl`) on PATH that records its arguments in NAME.argv."""
+    folder.mkdir(exist_ok=True)
+    cli = folder / name
+    said_cmd = f"echo '{said}' >&2" if said else ""
+    cli.write_text(STUB.format(name=name, said=said or "nothing", said_cmd=said_cmd, code=code))
+    cli.chmod(0o755)
+    return folder / f"{name}.argv"
+
+
+def docker_node(tmp_path: Path) -> Path:
+    """The Talos node's tree with its server in a Docker container named vllm-a instead."""
+    import shutil
+
+    node = tmp_path / "node"
+    shutil.copytree(FIXTURES / "talos", node)
+    (node / "proc/7001/cgroup").write_text(f"0::/system.slice/docker-{CID}.scope\n")
+    folder = node / "var/lib/docker/containers" / CID
+    folder.mkdir(parents=True)
+    (folder / "config.v2.json").write_text(json.dumps({"Name": "/vllm-a"}))
+    return node
+
+
+def docker_env(node: Path, bin_dir: Path) -> dict[str, str]:
+    return {**node_env(), "SPARKTOP_PROC_ROOT": str(node / "proc"), "SPARKTOP_ROOT": str(node),
+            "PATH": str(bin_dir)}  # fmt: skip
+
+
+def test_stop_runs_docker_stop_when_asked_and_the_cli_is_here(tmp_path: Path) -> None:
+    node, bin_dir = docker_node(tmp_path), tmp_path / "bin"
+    record = stub_cli(bin_dir, "docker")
+    refused = run_cli("stop", "qwen-pod", "--yes", env=docker_env(node, bin_dir))
+    assert refused.returncode != 0
+    assert "Stop it with: docker stop vllm-a" in refused.stderr
+    assert "pass --runtime-stop to have sparktop run it" in refused.stderr
+    assert not record.exists()
+    result = run_cli("stop", "qwen-pod", "--runtime-stop", env=docker_env(node, bin_dir))
+    assert result.returncode == 0, result.stderr
+    assert record.read_text().split() == ["stop", "vllm-a"]
+    assert "stopped qwen-pod (pid 7001) with `docker stop vllm-a`" in result.stdout
+
+
+def test_a_failing_docker_stop_is_one_line(tmp_path: Path) -> None:
+    node, bin_dir = docker_node(tmp_path), tmp_path / "bin"
+    stub_cli(bin_dir, "docker", 1, "Error response from daemon: No such container: vllm-a")
+    result = run_cli("stop", "qwen-pod", "--runtime-stop", env=docker_env(node, bin_dir))
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "sparktop: error: docker stop vllm-a failed (exit 1): "
+        "Error response from daemon: No such container: vllm-a"
+    )
+
+
+def test_without_the_runtime_cli_nothing_is_offered(tmp_path: Path) -> None:
+    node, bin_dir = docker_node(tmp_path), tmp_path / "bin"
+    bin_dir.mkdir()
+    result = run_cli("stop", "qwen-pod", "--runtime-stop", env=docker_env(node, bin_dir))
+    assert result.returncode != 0
+    assert "Stop it with: docker stop vllm-a" in result.stderr
+    assert "--runtime-stop" not in result.stderr
+
+
+def test_a_pod_is_never_deleted_only_told(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    records = [stub_cli(bin_dir, "docker"), stub_cli(bin_dir, "kubectl")]
+    env = {**node_env(), "PATH": str(bin_dir)}
+    result = run_cli("stop", "qwen-pod", "--runtime-stop", env=env)
+    assert result.returncode != 0
+    assert "Stop it with: kubectl delete pod -n ai vllm-0" in result.stderr
+    assert not [r for r in records if r.exists()]
+
+
 @pytest.mark.slow
 def test_stop_refuses_the_namespaced_server_and_it_keeps_serving(inside: Inside) -> None:
     ready("in-box")

@@ -377,6 +377,33 @@ class StopPlan:
         return None
 
     @property
+    def runtime_stop(self) -> tuple[str, ...] | None:
+        """A boxed server's `docker stop NAME` / `podman stop NAME`, offered when that CLI is
+        here; None: nothing sparktop may run (a pod: `kubectl delete pod` is only suggested)."""
+        if not self.boxed or self.server.container is None:
+            return None
+        from sparktop.servers.containers import stop_argv
+
+        argv = stop_argv(self.server.container)
+        return tuple(argv) if argv else None
+
+    @property
+    def runtime_question(self) -> str:
+        s = self.server
+        assert s.container is not None and self.runtime_stop is not None
+        from sparktop.servers.containers import describe
+
+        return (
+            f"{s.name} (pid {s.pid}) runs in {describe(s.container)}, which sparktop did not "
+            f"start. Run `{' '.join(self.runtime_stop)}`?"
+        )
+
+    @property
+    def runtime_refusal(self) -> str:
+        """The CLI's line when the runtime's stop was offered and not taken."""
+        return f"{self.boxed} (or pass --runtime-stop to have sparktop run it)"
+
+    @property
     def question(self) -> str:
         s = self.server
         return (
@@ -408,13 +435,19 @@ class StopOutcome:
     elapsed_s: float
     port: int | None = None
     forgotten: bool = False
+    ran: str | None = None
+    """The runtime command sparktop ran to stop it (`docker stop NAME`); None: it signalled."""
 
     @property
     def ok(self) -> bool:
-        return self.forgotten or self.port_freed
+        return self.forgotten or self.port_freed or self.ran is not None
 
     @property
     def message(self) -> str:
+        if self.ran is not None:
+            return (
+                f"stopped {self.name} (pid {self.pid}) with `{self.ran}` in {self.elapsed_s:.1f} s"
+            )
         if self.forgotten:
             return f"forgot the crashed server {self.name} (its record is cleared)"
         freed = self.memory_returned_bytes
@@ -430,10 +463,18 @@ class StopOutcome:
 
 
 def stop(
-    control: Control, plan: StopPlan, *, confirmed: bool, report: Report = quiet
+    control: Control,
+    plan: StopPlan,
+    *,
+    confirmed: bool,
+    report: Report = quiet,
+    runtime_stop: bool = False,
 ) -> StopOutcome:
-    """Stop (or, when crashed, forget) the planned server; `confirmed` answers its question."""
+    """Stop (or, when crashed, forget) the planned server; `confirmed` answers its question,
+    `runtime_stop` the offer to run its container runtime's stop command."""
     server = plan.server
+    if plan.boxed and runtime_stop and plan.runtime_stop:
+        return _runtime_stop(plan.runtime_stop, server, report)
     if plan.boxed:
         raise ActionError(plan.boxed)
     if plan.needs_confirmation and not confirmed:
@@ -458,6 +499,20 @@ def stop(
         elapsed_s=result.elapsed_s,
         port=server.port,
     )
+
+
+def _runtime_stop(argv: tuple[str, ...], server: ServerInfo, report: Report) -> StopOutcome:
+    """Run `docker stop NAME` (an argv, with a timeout); its failure is one line."""
+    from sparktop.servers.containers import run_runtime
+
+    command = " ".join(argv)
+    started = time.monotonic()
+    report(Event("stop", "stopping", f"running {command}"))
+    failed = run_runtime(argv)
+    if failed is not None:
+        raise ActionError(failed)
+    return StopOutcome(server.name, server.pid, False, False, None,
+                       time.monotonic() - started, server.port, ran=command)  # fmt: skip
 
 
 # -- idle stop ----------------------------------------------------------------------------

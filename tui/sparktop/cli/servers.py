@@ -46,6 +46,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     stop.add_argument(
         "--yes", "-y", action="store_true", help="stop a server sparktop did not start"
     )
+    stop.add_argument(
+        "--runtime-stop",
+        action="store_true",
+        help="for a Docker/Podman container sparktop did not start: run `docker stop NAME`",
+    )
 
     test = sub.add_parser("test", help="check a server: /health, /v1/models, a chat, coherence")
     test.add_argument("target", metavar="NAME|PORT|PID|URL", help=f"{TARGET_HELP}, or its URL")
@@ -206,8 +211,14 @@ def cmd_stop(config: Config, args: argparse.Namespace) -> int:
     with _control(config) as control:
         try:
             plan = actions.plan_stop(control, args.target)
-            confirmed = args.yes or not plan.needs_confirmation or _confirm(plan.question)
-            outcome = actions.stop(control, plan, confirmed=confirmed, report=_printer())
+            if plan.runtime_stop:
+                if not (args.runtime_stop or _confirm(plan.runtime_question)):
+                    return _err(plan.runtime_refusal)
+                outcome = actions.stop(control, plan, confirmed=True, report=_printer(),
+                                       runtime_stop=True)  # fmt: skip
+            else:
+                confirmed = args.yes or not plan.needs_confirmation or _confirm(plan.question)
+                outcome = actions.stop(control, plan, confirmed=confirmed, report=_printer())
         except ActionError as exc:
             return _fail(exc)
         print(outcome.message)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +75,35 @@ def logs_command(info: ContainerInfo) -> str:
         return f"kubectl logs -n {namespace} {name}" + (f" -c {info.name}" if info.name else "")
     tool = _TOOLS.get(info.runtime, "nerdctl")
     return f"{tool} logs {info.name or info.id[:12]}"
+
+
+STOP_TIMEOUT_S = 60.0
+"""How long a `docker stop` / `podman stop` may take (the runtime's own grace is 10 s)."""
+
+
+def stop_argv(info: ContainerInfo) -> list[str] | None:
+    """`docker stop NAME` / `podman stop NAME` as an argv, when that CLI is on PATH; None for
+    a pod (only `kubectl delete pod` stops it for good: suggested, never run) and the rest."""
+    if info.pod or info.runtime not in ("docker", "podman") or shutil.which(info.runtime) is None:
+        return None
+    return [info.runtime, "stop", info.name or info.id[:12]]
+
+
+def run_runtime(argv: Sequence[str], timeout_s: float = STOP_TIMEOUT_S) -> str | None:
+    """Run a runtime CLI command (an argv, never a shell); None when it worked, else one line
+    that says why not, with the last line it printed."""
+    command = " ".join(argv)
+    try:
+        done = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=timeout_s, check=False)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return f"{command} did not finish in {timeout_s:.0f} s"
+    except OSError as exc:
+        return f"cannot run {command}: {exc.strerror or exc}"
+    if done.returncode == 0:
+        return None
+    said = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+    return f"{command} failed (exit {done.returncode})" + (f": {said[-1]}" if said else "")
 
 
 def parse_cgroup(text: str) -> tuple[str, str, str | None] | None:

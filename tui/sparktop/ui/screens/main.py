@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -261,7 +262,11 @@ class MainScreen(Screen[None]):
         for line in watch.stopped:
             logs.LOGGER.info("idle stop: %s", line)
             self.post_message(msg.Notice(line, title="idle stop", timeout=10))
-        return watch.servers, watch.next_stop_s
+        shown = tuple(
+            replace(s, idle_stop_in_s=watch.stop_in_s[s.key]) if s.key in watch.stop_in_s else s
+            for s in watch.servers
+        )
+        return shown, watch.next_stop_s
 
     def _check_catalog(self) -> None:
         """An edited catalog file is loaded again (a stat per file each servers poll, a load
@@ -667,28 +672,30 @@ class MainScreen(Screen[None]):
             self.notify(f"busy: {self.busy}", severity="warning")
             return
         plan = _actions().plan_stop(self.control, server)
-        if not plan.needs_confirmation:
+        runtime = plan.runtime_stop is not None  # a container: offer `docker stop NAME`
+        if not plan.needs_confirmation and not runtime:
             self._run_stop(plan)
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._run_stop(plan)
+                self._run_stop(plan, runtime)
 
         from sparktop.ui.screens.dialogs import ConfirmScreen
 
-        self.app.push_screen(ConfirmScreen(f"stop {server.name}", plan.question), answered)
+        question = plan.runtime_question if runtime else plan.question
+        self.app.push_screen(ConfirmScreen(f"stop {server.name}", question), answered)
 
-    def _run_stop(self, plan: StopPlan) -> None:
+    def _run_stop(self, plan: StopPlan, runtime: bool = False) -> None:
         if self._start(f"stopping {plan.server.name}"):
-            self._stop_worker(plan)
+            self._stop_worker(plan, runtime)
 
     @work(thread=True, group="serve")
-    def _stop_worker(self, plan: StopPlan) -> None:
+    def _stop_worker(self, plan: StopPlan, runtime: bool = False) -> None:
         server = plan.server
         self.post_message(msg.Progress("server", f"stopping {server.name} (pid {server.pid})…"))
         try:
-            outcome = _actions().stop(self.control, plan, confirmed=True)
+            outcome = _actions().stop(self.control, plan, confirmed=True, runtime_stop=runtime)
         except ActionError as exc:
             self.post_message(msg.Notice(str(exc), timeout=5))
         else:
