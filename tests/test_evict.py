@@ -276,3 +276,18 @@ async def test_tui_stops_a_server_idle_too_long(llama_server, tiny_gguf, isolate
         notices = [n.message for n in app._notifications]
         assert any("stopped sleepy" in n and "no request for" in n for n in notices)
     assert "sleepy" not in status()
+
+
+@pytest.mark.slow
+def test_status_gives_the_idle_countdown(llama_server, tiny_gguf, isolated_dirs):
+    entry = tiny_entry("sleepy", tiny_gguf, free_port())
+    entry["idle_stop_after"] = "1h"
+    write_user_catalog(isolated_dirs["config"], [entry])
+    assert run_cli("serve", "sleepy", timeout=90).returncode == 0
+    try:
+        doc = json.loads(run_cli("status", "--json").stdout)
+        server = next(s for s in doc["servers"] if s["name"] == "sleepy")
+        assert 3000 < server["idle_stop_in_s"] <= 3600
+        assert "idle stop in" in run_cli("status", env={**os.environ, "COLUMNS": "160"}).stdout
+    finally:
+        run_cli("stop", "sleepy", timeout=60)

@@ -103,6 +103,9 @@ class ServerInfo:
     exit_cause: str | None = None
     """A crashed server: how it ended ("exited with 1", "killed by signal 9 (SIGKILL)",
     "out of memory (OOM killer)", "exited (cause unknown)"); None while it runs."""
+    idle_stop_in_s: float | None = None
+    """Seconds until sparktop stops it for having no request (its catalog entry's
+    `idle_stop_after`); None when no idle stop applies."""
     container: ContainerInfo | None = None
     """The container it runs in; None: a plain host process."""
     reachable_via: str | None = None

@@ -8,15 +8,19 @@ sparktop.ui: the full-screen view is handed in as a `View` by the launcher (spar
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sparktop import __version__
 from sparktop.config import Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from sparktop.snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ def cmd_status(config: Config, as_json: bool) -> int:
     from sparktop.collect import collect_status
 
     snapshot = collect_status(config)
+    snapshot = _with_idle_countdowns(config, snapshot)
     if as_json:
         json.dump(snapshot.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -119,6 +124,27 @@ def cmd_status(config: Config, as_json: bool) -> int:
 
         print_status(snapshot)
     return 0
+
+
+def _with_idle_countdowns(config: Config, snapshot: Snapshot) -> Snapshot:
+    """The seconds until each idle stop (`idle_stop_after` entries only; this one-shot look
+    notes the servers' activity and stops nothing)."""
+    from sparktop.actions import servers as actions
+    from sparktop.control import Control
+
+    control = Control.from_config(config)
+    try:
+        if not actions.idle_limits(control):
+            return snapshot
+        watch = actions.watch_idle(control, snapshot.servers, stop_due=False)
+    finally:
+        control.close()
+    servers = tuple(
+        dataclasses.replace(s, idle_stop_in_s=watch.stop_in_s[s.key])
+        if s.key in watch.stop_in_s else s
+        for s in snapshot.servers
+    )  # fmt: skip
+    return dataclasses.replace(snapshot, servers=servers)
 
 
 def cmd_themes(view: View) -> int:

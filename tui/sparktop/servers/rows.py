@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sparktop.servers.info import CRASHED, READY, ProxyStatus, ServerInfo
-from sparktop.units import fmt_bytes, fmt_uptime
+from sparktop.units import fmt_bytes, fmt_duration, fmt_uptime
 
 COLUMNS = (
     "NAME", "ENGINE", "PID", "PORT", "PROXY", "HEALTH", "UP", "CPU%", "MEMORY", "RUN/WAIT",
@@ -66,6 +66,8 @@ def health_cell(server: ServerInfo) -> str:
     """The HEALTH column: the state, and for a crashed server how it ended."""
     if server.health == CRASHED and server.exit_cause:
         return f"{server.health}: {server.exit_cause}"
+    if server.idle_stop_in_s is not None:
+        return f"{server.health}, idle stop in {fmt_duration(server.idle_stop_in_s)}"
     return server.health
 
 
