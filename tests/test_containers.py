@@ -582,3 +582,48 @@ def test_unknown_container_runtime_is_one_clear_line(
         "got 'dokcer' (did you mean docker?)"
     )
     assert "qwen-box" not in catalog.entries
+
+
+def test_a_served_container_is_recorded_stopped_by_name_and_read_back(
+    isolated_dirs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What sparktop started through serve.container (here `sleep` stands in for the attached
+    `docker run` client) is recorded with its container; stop runs `docker stop NAME`."""
+    from sparktop.servers.info import ServerInfo
+    from sparktop.servers.registry import Registry
+    from sparktop.servers.supervisor import Supervisor
+
+    catalog, _ = _boxed_entry(isolated_dirs, tmp_path, "docker")
+    record_file = stub_cli(tmp_path / "bin", "docker")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    supervisor = Supervisor(stop_timeout_s=5)
+    record = supervisor._spawn(catalog.entries["qwen-box"], ["sleep", "60"])
+    try:
+        (again,) = [r for r in Registry().load() if r.pid == record.pid]
+        assert (again.container_name, again.container_runtime) == ("sparktop-qwen-box", "docker")
+        assert again.stop_argv == ["docker", "stop", "sparktop-qwen-box"]
+        server = ServerInfo(name="qwen", engine="vllm", pid=record.pid, port=None, managed=True)
+        result = supervisor.stop(server)
+    finally:
+        with contextlib.suppress(OSError):
+            os.killpg(record.pgid, signal.SIGKILL)
+    assert record_file.read_text().split() == ["stop", "sparktop-qwen-box"]
+    assert result.pid == record.pid
+    assert (
+        not Path(f"/proc/{record.pid}").exists()
+        or "Z" in Path(f"/proc/{record.pid}/stat").read_text().split(")")[-1][:3]
+    )
+
+
+def test_records_from_before_containers_read_as_plain_servers() -> None:
+    from sparktop.servers.registry import ManagedServer
+
+    old = {"name": "a", "served_name": "a", "engine": "llama.cpp", "pid": 5, "pgid": 5,
+           "start_ticks": 1, "host": "127.0.0.1", "port": 8000, "argv": ["x"],
+           "log_path": "l"}  # fmt: skip
+    record = ManagedServer.from_json(old)
+    assert record is not None and record.stop_argv is None
+    boxed = ManagedServer.from_json({**old, "container_name": "sparktop-a",
+                                     "container_runtime": "podman"})  # fmt: skip
+    assert boxed is not None and boxed.stop_argv == ["podman", "stop", "sparktop-a"]
+    assert ManagedServer.from_json(boxed.to_json()) == boxed

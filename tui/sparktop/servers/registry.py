@@ -42,6 +42,10 @@ class ManagedServer:
     rpc_workers: list[dict[str, Any]] = field(default_factory=list)
     """llama.cpp RPC workers of a split-served head: endpoint, host, started (by sparktop),
     remote, pid, pgid, start_ticks, log_path. Stopping the head stops the started ones."""
+    container_name: str | None = None
+    """Served through serve.container: the container's name (`sparktop-ENTRY`)."""
+    container_runtime: str | None = None
+    """…and the runtime CLI that runs it (docker, podman): stop is `RUNTIME stop NAME`."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Fields written by a newer sparktop: kept as they are and written back."""
 
@@ -59,6 +63,13 @@ class ManagedServer:
             return None
         record.extra = {k: v for k, v in data.items() if k not in names}
         return record
+
+    @property
+    def stop_argv(self) -> list[str] | None:
+        """`docker stop sparktop-ENTRY` for a server sparktop runs in a container; else None."""
+        if not (self.container_name and self.container_runtime):
+            return None
+        return [self.container_runtime, "stop", self.container_name]
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

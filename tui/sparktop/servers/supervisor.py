@@ -27,7 +27,7 @@ from sparktop.engines import EngineError, ServeRequest, adapter, llama_rpc
 from sparktop.probes import ProbeRoots
 from sparktop.probes.memory import read_memory
 from sparktop.servers import http
-from sparktop.servers.containers import run_argv
+from sparktop.servers.containers import container_name, run_argv, run_runtime
 from sparktop.servers.evict import Eviction
 from sparktop.servers.exits import ExitCauses, read_exit
 from sparktop.servers.info import CRASHED, ServerInfo
@@ -278,6 +278,10 @@ class Supervisor:
             proxy_port=entry.serve.proxy.port if entry.serve.proxy else None,
             rpc_workers=[dict(w) for w in rpc_workers],
         )
+        box = entry.serve.container
+        if box is not None:  # stop, logs and re-adoption go through the runtime, by name
+            record.container_name = container_name(entry.name)
+            record.container_runtime = box.runtime
         try:
             self.registry.prune()  # ended records are kept for their log tails, not forever
             self.registry.add(record)
@@ -566,6 +570,12 @@ class Supervisor:
         stat = read_stat(self.roots.proc, server.pid)
         if stat is None:
             raise ServeError(f"pid {server.pid} is gone already")
+        if record is not None and record.stop_argv:
+            # its container first, by name; the attached `docker run` client then ends too
+            progress(ServeEvent(STOPPING, f"running {' '.join(record.stop_argv)}", 0.0))
+            failed = run_runtime(record.stop_argv)
+            if failed is not None:
+                progress(ServeEvent(STOPPING, f"{failed}; signalling the client instead", 0.0))
         # Signal the whole group only when the server leads it (sparktop's own starts do);
         # an outside server that shares its shell's group gets signalled alone.
         use_group = record is not None or stat.pgid == server.pid
