@@ -432,8 +432,8 @@ def stub_cli(folder: Path, name: str, code: int = 0, said: str = "") -> Path:
     return folder / f"{name}.argv"
 
 
-def docker_node(tmp_path: Path) -> Path:
-    """The Talos node's tree with its server in a Docker container named vllm-a instead."""
+def docker_node(tmp_path: Path, name: str = "vllm-a") -> Path:
+    """The Talos node's tree with its server in a Docker container named `name` instead."""
     import shutil
 
     node = tmp_path / "node"
@@ -441,7 +441,7 @@ def docker_node(tmp_path: Path) -> Path:
     (node / "proc/7001/cgroup").write_text(f"0::/system.slice/docker-{CID}.scope\n")
     folder = node / "var/lib/docker/containers" / CID
     folder.mkdir(parents=True)
-    (folder / "config.v2.json").write_text(json.dumps({"Name": "/vllm-a"}))
+    (folder / "config.v2.json").write_text(json.dumps({"Name": f"/{name}"}))
     return node
 
 
@@ -627,3 +627,57 @@ def test_records_from_before_containers_read_as_plain_servers() -> None:
                                      "container_runtime": "podman"})  # fmt: skip
     assert boxed is not None and boxed.stop_argv == ["podman", "stop", "sparktop-a"]
     assert ManagedServer.from_json(boxed.to_json()) == boxed
+
+
+def test_a_served_container_is_re_adopted_by_its_name_and_stopped_through_its_record(
+    isolated_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    """After a restart sparktop knows its serve.container server from servers.json and the
+    scan alone: the server in container sparktop-qwen-box is one managed row named after the
+    entry, and stop runs `docker stop sparktop-qwen-box`. A real `sleep` stands in for the
+    attached `docker run` client (the record's own process), linked into the node's /proc."""
+    from sparktop.servers.containers import container_name, run_argv
+    from sparktop.servers.procscan import read_stat
+    from sparktop.servers.registry import ManagedServer, Registry
+
+    catalog, _ = _boxed_entry(isolated_dirs, tmp_path, "docker")
+    entry = catalog.entries["qwen-box"]
+    node, bin_dir = docker_node(tmp_path, container_name(entry.name)), tmp_path / "bin"
+    argv_file = stub_cli(bin_dir, "docker")
+    client = _start(["sleep", "60"])
+    try:
+        (node / "proc" / str(client.pid)).symlink_to(f"/proc/{client.pid}")
+        stat = read_stat(Path("/proc"), client.pid)
+        assert stat is not None
+        log = tmp_path / "qwen-box.log"
+        log.write_text("INFO: Started server process\n")
+        port = free_port()
+        assert entry.serve.container is not None
+        docker_run = run_argv(
+            entry.serve.container,
+            entry_name=entry.name,
+            inner=["vllm"],
+            host="127.0.0.1",
+            port=port,
+        )
+        Registry().add(
+            ManagedServer(name=entry.name, served_name="qwen", engine="vllm", pid=client.pid,
+                          pgid=client.pid, start_ticks=stat.start_ticks, host="127.0.0.1",
+                          port=port, argv=docker_run, log_path=str(log),
+                          container_name="sparktop-qwen-box", container_runtime="docker")
+        )  # fmt: skip
+        env = docker_env(node, bin_dir)
+        result = run_cli("status", "--json", env=env)
+        assert result.returncode == 0, result.stderr
+        (server,) = json.loads(result.stdout)["servers"]
+        assert server["managed"] is True
+        assert (server["name"], server["catalog_name"]) == ("qwen", "qwen-box")
+        assert (server["pid"], server["port"], server["log_path"]) == (client.pid, port, str(log))
+        assert server["container"]["name"] == "sparktop-qwen-box"
+        assert not argv_file.exists()
+        stopped = run_cli("stop", "qwen-box", env=env)
+        assert stopped.returncode == 0, stopped.stderr
+        assert argv_file.read_text().split() == ["stop", "sparktop-qwen-box"]
+        assert client.wait(timeout=10) is not None  # the client went with it
+    finally:
+        _end(client)

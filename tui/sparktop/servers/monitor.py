@@ -144,13 +144,23 @@ class ServerMonitor:
         ]
         managed = self.registry.load()
         by_pid = {m.pid: m for m in managed}
+        attached = self._attached(processes, managed, by_pid)
+        clients = {m.pid for m in attached.values()}
         out: list[_Target] = []
         seen: set[int] = set()
         for proc in processes:
-            record = by_pid.get(proc.pid)
+            if proc.pid in clients:  # the `docker run` client: its container's row has it
+                seen.add(proc.pid)
+                continue
+            record = attached.get(proc.pid) or by_pid.get(proc.pid)
             if record is None:  # started by sparktop through a wrapper? match the group
                 record = next((m for m in managed if m.pgid == proc.pgid == m.pid), None)
-            out.append(self._target(proc.pid, proc.pgid, proc.launch, proc, record, tables))
+            if proc.pid in attached and record is not None:
+                # the row is the record's (stop goes through it), the facts the container's
+                target = self._target(record.pid, record.pgid, proc.launch, proc, record, tables)
+            else:
+                target = self._target(proc.pid, proc.pgid, proc.launch, proc, record, tables)
+            out.append(target)
             seen.add(proc.pid)
             if record is not None:
                 seen.add(record.pid)
@@ -170,6 +180,32 @@ class ServerMonitor:
             out.append(
                 self._target(record.pid if alive else None, record.pgid, launch, None, record)
             )
+        return out
+
+    def _attached(
+        self,
+        processes: list[ServerProcess],
+        managed: list[ManagedServer],
+        by_pid: dict[int, ManagedServer],
+    ) -> dict[int, ManagedServer]:
+        """Servers sparktop runs through serve.container: the process in the container named
+        as a live record says (`sparktop-ENTRY`, same runtime) → that record. Only while the
+        record's own process (the attached `docker run` client) lives: stop goes through it."""
+        boxed = {
+            (m.container_runtime, m.container_name): m
+            for m in managed
+            if m.container_name and m.container_runtime and m.ended_at is None
+        }
+        if not boxed:
+            return {}
+        out: dict[int, ManagedServer] = {}
+        for proc in processes:
+            box = None if proc.pid in by_pid else self._container(proc)
+            record = boxed.get((box.info.runtime, box.info.name)) if box else None
+            if record is not None and process_matches(
+                self.roots.proc, record.pid, record.start_ticks
+            ):
+                out[proc.pid] = record
         return out
 
     def _target(
@@ -387,7 +423,9 @@ class ServerMonitor:
     ) -> dict:
         pids = [target.pid] if target.pid else []
         if target.process is not None:
-            pids += list(target.process.children)
+            # a container's server is not the row's PID (that is its `docker run` client)
+            own = [target.process.pid] if target.process.pid != target.pid else []
+            pids += [*own, *target.process.children]
             rss = target.process.total_rss_bytes
             ticks = target.process.start_ticks
             cpu_s = target.process.cpu_s
