@@ -431,8 +431,12 @@ class ProcessScanner:
             if cached is None or cached[0] != identity or cached[1] != comm:
                 argv = self._table.argv(pid)
                 launch = classify(argv) if argv else None
-                if launch is not None and self._scope and not carries(self.proc, pid, self._scope):
-                    launch = None  # test-only scope: not one of the suite's processes
+                # test-only scope: not one of the suite's servers. Children are not asked (a
+                # process title set by setproctitle, vLLM's VLLM::EngineCore, overwrites
+                # /proc/PID/environ); they only fold into a server that is in scope.
+                scoped = launch is not None and launch.role != "child" and self._scope
+                if scoped and not carries(self.proc, pid, self._scope):
+                    launch = None
                 self._publisher(pid, comm, argv)
                 again = launch is not None or _looked_again(comm)
                 if not again:
