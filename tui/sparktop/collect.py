@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 STATUS_CPU_WINDOW_S = 0.25
 """`sparktop status` measures servers' CPU % over this long (only when a server runs)."""
 
+EXIT_GRACE_S = 0.2
+"""After a server exits, the poll waits this long so its exit cause is on disk (the waiter
+that reaps it writes it within milliseconds, more on a loaded box)."""
+
 DownloadRows = Callable[[], Sequence["DownloadInfo | ExternalDownloadInfo"]]
 
 
@@ -96,7 +100,8 @@ class SnapshotProducer:
         not one idle interval later)."""
         watch = self._exit_watch()
         watch.watch(s.pid for s in self._servers if s.pid)
-        watch.wait(timeout)
+        if watch.wait(timeout):
+            time.sleep(EXIT_GRACE_S)  # its waiter, woken by the same exit, writes how it ended
 
     def wake_servers(self) -> None:
         """Poll the servers now (a key, an action ended, the app is leaving)."""
