@@ -472,7 +472,15 @@ class Transfer:
         job = self.job
         item.state = VERIFYING
         self.note(force=True)
-        problem = verify.verdict(size, sha256, item.size, item.sha256)
+        try:  # the bytes hashed on the way must all be in the file (one stat, no re-read)
+            on_disk = path.stat().st_size
+        except OSError:
+            on_disk = -1
+        if on_disk != size:
+            problem = (f"{on_disk} bytes on disk after {size} were received and checked: the "
+                       "file changed while it downloaded")  # fmt: skip
+        else:
+            problem = verify.verdict(size, sha256, item.size, item.sha256)
         final = final_path(job.local_dir, item.path)
         if problem is not None:
             item.state = CORRUPT
