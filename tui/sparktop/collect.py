@@ -169,10 +169,14 @@ class SnapshotProducer:
             self._control.close()
 
 
-def collect_status(config: Config) -> Snapshot:
-    """One full snapshot of this box, as `sparktop status` prints it (blocking, bounded)."""
+def collect_status(
+    config: Config, finish: Callable[[Control, Snapshot], Snapshot] | None = None
+) -> Snapshot:
+    """One full snapshot of this box, as `sparktop status` prints it (blocking, bounded);
+    `finish`: a last step given the same Control (the catalog is read once)."""
     producer = SnapshotProducer(config)
     try:
-        return producer.collect(cpu_window_s=STATUS_CPU_WINDOW_S)
+        snapshot = producer.collect(cpu_window_s=STATUS_CPU_WINDOW_S)
+        return finish(producer.control, snapshot) if finish else snapshot
     finally:
         producer.close()

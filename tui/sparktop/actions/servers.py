@@ -528,7 +528,8 @@ class IdleWatch:
     """One look at the servers' activity: the idle stops it did and the countdowns left."""
 
     servers: tuple[ServerInfo, ...]
-    """The servers looked at, a pending idle stop noted in each one's health detail."""
+    """The servers looked at, a pending idle stop in each one's `idle_stop_in_s` (and noted
+    in its health detail)."""
     stopped: tuple[str, ...] = ()
     """One line per server stopped for being idle (what came back included)."""
     stop_in_s: dict[str, float] = field(default_factory=dict)
@@ -588,7 +589,7 @@ def watch_idle(
         if left is not None:
             note = f"idle stop in {fmt_duration(left)}"
             detail = f"{server.health_detail}; {note}" if server.health_detail else note
-            server = replace(server, health_detail=detail)
+            server = replace(server, health_detail=detail, idle_stop_in_s=left)
         shown.append(server)
     return IdleWatch(tuple(shown), tuple(stopped), countdown)
 

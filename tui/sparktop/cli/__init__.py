@@ -20,6 +20,7 @@ from sparktop import __version__
 from sparktop.config import Config, ConfigError, load_config
 
 if TYPE_CHECKING:
+    from sparktop.control import Control
     from sparktop.snapshot import Snapshot
 
 
@@ -114,8 +115,7 @@ def _error(message: str, code: int = 2) -> int:
 def cmd_status(config: Config, as_json: bool) -> int:
     from sparktop.collect import collect_status
 
-    snapshot = collect_status(config)
-    snapshot = _with_idle_countdowns(config, snapshot)
+    snapshot = collect_status(config, finish=_with_idle_countdowns)
     if as_json:
         json.dump(snapshot.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -126,19 +126,14 @@ def cmd_status(config: Config, as_json: bool) -> int:
     return 0
 
 
-def _with_idle_countdowns(config: Config, snapshot: Snapshot) -> Snapshot:
+def _with_idle_countdowns(control: Control, snapshot: Snapshot) -> Snapshot:
     """The seconds until each idle stop (`idle_stop_after` entries only; this one-shot look
     notes the servers' activity and stops nothing)."""
     from sparktop.actions import servers as actions
-    from sparktop.control import Control
 
-    control = Control.from_config(config)
-    try:
-        if not actions.idle_limits(control):
-            return snapshot
-        watch = actions.watch_idle(control, snapshot.servers, stop_due=False)
-    finally:
-        control.close()
+    if not actions.idle_limits(control):
+        return snapshot
+    watch = actions.watch_idle(control, snapshot.servers, stop_due=False)
     servers = tuple(
         dataclasses.replace(s, idle_stop_in_s=watch.stop_in_s[s.key])
         if s.key in watch.stop_in_s else s

@@ -13,7 +13,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from sparktop.servers.ports import port_free, port_owner
 from sparktop.servers.procscan import read_stat
 from sparktop.servers.registry import ManagedServer, Registry, process_matches, tail
 from sparktop.servers.rpc_workers import listening_locally
-from sparktop.servers.waiter import WaiterError
+from sparktop.servers.waiter import WaiterError, reap_when_done
 from sparktop.servers.waiter import take as take_waiter
 
 
@@ -471,7 +470,7 @@ class Supervisor:
                     f"rpc worker {worker.endpoint}: cannot start {binary}: {exc.strerror or exc}"
                 ) from None
         self._children[popen.pid] = popen
-        _reap_when_done(popen)
+        reap_when_done(popen)
         stat = read_stat(self.roots.proc, popen.pid)
         info = {"started": True, "pid": popen.pid, "pgid": popen.pid, "log_path": str(log_path),
                 "start_ticks": stat.start_ticks if stat else 0}  # fmt: skip
@@ -639,9 +638,3 @@ class Supervisor:
         while time.monotonic() < deadline and not self._gone(pid, start_ticks):
             time.sleep(0.05)
         return True
-
-
-def _reap_when_done(popen: subprocess.Popen) -> None:
-    """Wait for a child on a thread of its own, so it never lingers as a zombie: waitpid on
-    its PID alone (never on -1, which would take other code's children from it)."""
-    threading.Thread(target=popen.wait, name=f"sparktop-reap-{popen.pid}", daemon=True).start()

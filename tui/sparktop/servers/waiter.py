@@ -84,8 +84,7 @@ class Waiter:
             os.close(write_fd)
         self._report_fd = write_fd  # pass_fds keeps the number in the child
         self._read_open = True
-        # waitpid on this PID alone (never -1, which would take other code's children)
-        threading.Thread(target=self.process.wait, name="sparktop-reap-waiter", daemon=True).start()
+        reap_when_done(self.process)
 
     def start(
         self, argv: list[str], env: dict[str, str], exits: Path, log: Path
@@ -117,6 +116,12 @@ class Waiter:
         if self._read_open:  # once: the number may be someone else's afterwards
             self._read_open = False
             os.close(self._read_fd)
+
+
+def reap_when_done(popen: subprocess.Popen) -> None:
+    """Wait for a child on a thread of its own, so it never lingers as a zombie: waitpid on
+    its PID alone (never on -1, which would take other code's children from it)."""
+    threading.Thread(target=popen.wait, name=f"sparktop-reap-{popen.pid}", daemon=True).start()
 
 
 _ready: Waiter | None = None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -262,11 +261,7 @@ class MainScreen(Screen[None]):
         for line in watch.stopped:
             logs.LOGGER.info("idle stop: %s", line)
             self.post_message(msg.Notice(line, title="idle stop", timeout=10))
-        shown = tuple(
-            replace(s, idle_stop_in_s=watch.stop_in_s[s.key]) if s.key in watch.stop_in_s else s
-            for s in watch.servers
-        )
-        return shown, watch.next_stop_s
+        return watch.servers, watch.next_stop_s
 
     def _check_catalog(self) -> None:
         """An edited catalog file is loaded again (a stat per file each servers poll, a load
