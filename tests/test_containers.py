@@ -681,3 +681,52 @@ def test_a_served_container_is_re_adopted_by_its_name_and_stopped_through_its_re
         assert client.wait(timeout=10) is not None  # the client went with it
     finally:
         _end(client)
+
+
+def test_a_served_container_whose_client_was_killed_stays_managed_and_stops_by_name(
+    isolated_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    """The `docker run` client of a serve.container server is killed on its own; the
+    container keeps serving. sparktop still shows one managed row (the server in
+    sparktop-qwen-box, named after the entry; no crashed row for the dead client) and stops
+    it only through `docker stop sparktop-qwen-box`, never by signalling the process inside.
+    The stub docker ends the container as the real one would: its process leaves /proc."""
+    from sparktop.servers.containers import container_name
+    from sparktop.servers.procscan import read_stat
+    from sparktop.servers.registry import ManagedServer, Registry
+
+    catalog, _ = _boxed_entry(isolated_dirs, tmp_path, "docker")
+    entry = catalog.entries["qwen-box"]
+    node, bin_dir = docker_node(tmp_path, container_name(entry.name)), tmp_path / "bin"
+    bin_dir.mkdir()
+    argv_file = bin_dir / "docker.argv"
+    (bin_dir / "docker").write_text(
+        "#!/bin/sh\n# docker stop: records its argv; the container's process ends\n"
+        f"printf '%s\\n' \"$@\" > {argv_file}\n/bin/rm -rf {node / 'proc' / '7001'}\n"
+    )
+    (bin_dir / "docker").chmod(0o755)
+    client = _start(["sleep", "60"])
+    stat = read_stat(Path("/proc"), client.pid)
+    assert stat is not None
+    port = free_port()
+    Registry().add(
+        ManagedServer(name=entry.name, served_name="qwen", engine="vllm", pid=client.pid,
+                      pgid=client.pid, start_ticks=stat.start_ticks, host="127.0.0.1",
+                      port=port, argv=["docker", "run", "--name", "sparktop-qwen-box"],
+                      log_path=str(tmp_path / "qwen-box.log"),
+                      container_name="sparktop-qwen-box", container_runtime="docker")
+    )  # fmt: skip
+    _end(client)  # killed on its own: the container lives on
+    env = docker_env(node, bin_dir)
+    result = run_cli("status", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    (server,) = json.loads(result.stdout)["servers"]
+    assert server["managed"] is True and server["health"] != "crashed"
+    assert (server["name"], server["catalog_name"], server["pid"]) == ("qwen", "qwen-box", 7001)
+    assert server["container"]["name"] == "sparktop-qwen-box"
+    stopped = run_cli("stop", "qwen-box", env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert argv_file.read_text().split() == ["stop", "sparktop-qwen-box"]
+    assert "stopped qwen" in stopped.stdout
+    after = run_cli("status", "--json", env=env)
+    assert json.loads(after.stdout)["servers"] == []  # the record ended with it

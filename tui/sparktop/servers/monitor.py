@@ -145,7 +145,8 @@ class ServerMonitor:
         managed = self.registry.load()
         by_pid = {m.pid: m for m in managed}
         attached = self._attached(processes, managed, by_pid)
-        clients = {m.pid for m in attached.values()}
+        live = {pid for pid, m in attached.items() if self._alive(m)}
+        clients = {attached[pid].pid for pid in live}
         out: list[_Target] = []
         seen: set[int] = set()
         for proc in processes:
@@ -155,7 +156,7 @@ class ServerMonitor:
             record = attached.get(proc.pid) or by_pid.get(proc.pid)
             if record is None:  # started by sparktop through a wrapper? match the group
                 record = next((m for m in managed if m.pgid == proc.pgid == m.pid), None)
-            if proc.pid in attached and record is not None:
+            if proc.pid in live and record is not None:
                 # the row is the record's (stop goes through it), the facts the container's
                 target = self._target(record.pid, record.pgid, proc.launch, proc, record, tables)
             else:
@@ -189,24 +190,28 @@ class ServerMonitor:
         by_pid: dict[int, ManagedServer],
     ) -> dict[int, ManagedServer]:
         """Servers sparktop runs through serve.container: the process in the container named
-        as a live record says (`sparktop-ENTRY`, same runtime) → that record. Only while the
-        record's own process (the attached `docker run` client) lives: stop goes through it."""
+        as a record says (`sparktop-ENTRY`, same runtime) → that record, while the record is
+        not stopped. Its row is the record's own process (the attached `docker run` client)
+        while that lives, else the server in the container (a client killed on its own):
+        either way the row is managed and stop goes through the runtime, by name."""
         boxed = {
             (m.container_runtime, m.container_name): m
             for m in managed
             if m.container_name and m.container_runtime and m.ended_at is None
-        }
+            and not m.stop_requested
+        }  # fmt: skip
         if not boxed:
             return {}
         out: dict[int, ManagedServer] = {}
         for proc in processes:
             box = None if proc.pid in by_pid else self._container(proc)
             record = boxed.get((box.info.runtime, box.info.name)) if box else None
-            if record is not None and process_matches(
-                self.roots.proc, record.pid, record.start_ticks
-            ):
+            if record is not None:
                 out[proc.pid] = record
         return out
+
+    def _alive(self, record: ManagedServer) -> bool:
+        return process_matches(self.roots.proc, record.pid, record.start_ticks)
 
     def _target(
         self,

@@ -563,12 +563,14 @@ class Supervisor:
             raise ServeError(f"{server.name} is not running (record cleared)")
         started = time.monotonic()
         before = read_memory(self.roots.proc).available_bytes
-        record = next((r for r in self.registry.load() if r.pid == server.pid), None)
-        if record is not None:
-            self.registry.update(record.pid, stop_requested=True)
+        record = self._record_of(server)
         stat = read_stat(self.roots.proc, server.pid)
         if stat is None:
             raise ServeError(f"pid {server.pid} is gone already")
+        if record is not None and record.pid != server.pid:
+            return self._stop_container_alone(server, record, stat.start_ticks, progress)
+        if record is not None:
+            self.registry.update(record.pid, stop_requested=True)
         if record is not None and record.stop_argv:
             # its container first, by name; the attached `docker run` client then ends too
             progress(ServeEvent(STOPPING, f"running {' '.join(record.stop_argv)}", 0.0))
@@ -605,6 +607,61 @@ class Supervisor:
         )
         if record is not None:
             self._stop_rpc_workers(record.rpc_workers, progress)
+        progress(ServeEvent(STOPPED, f"stopped {server.name}", result.elapsed_s))
+        return result
+
+    def _record_of(self, server: ServerInfo) -> ManagedServer | None:
+        """The record of the server's row: by its PID, or (a serve.container server whose
+        `docker run` client was killed on its own) by the name of the container it runs in."""
+        records = self.registry.load()
+        found = next((r for r in records if r.pid == server.pid), None)
+        box = server.container
+        if found is not None or box is None or not box.name:
+            return found
+        return next(
+            (r for r in records
+             if (r.container_runtime, r.container_name) == (box.runtime, box.name)
+             and r.ended_at is None and not r.stop_requested),
+            None,
+        )  # fmt: skip
+
+    def _stop_container_alone(
+        self, server: ServerInfo, record: ManagedServer, ticks: int, progress: Progress
+    ) -> StopResult:
+        """Stop a server sparktop runs in a container whose client is gone: only through the
+        runtime, by the container's name (the process inside gets no signal from here)."""
+        assert server.pid is not None and record.stop_argv
+        started = time.monotonic()
+        before = read_memory(self.roots.proc).available_bytes
+        progress(ServeEvent(STOPPING, f"running {' '.join(record.stop_argv)}", 0.0))
+        failed = run_runtime(record.stop_argv)
+        if failed is not None:
+            raise ServeError(f"{failed}; {server.name} keeps running (nothing signalled)")
+        self.registry.update(record.pid, stop_requested=True)
+        deadline = time.monotonic() + self.stop_timeout_s + 5
+        while not self._gone(server.pid, ticks) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        gone = self._gone(server.pid, ticks)
+        freed = True
+        if server.port and gone:
+            deadline = time.monotonic() + 5
+            while not port_free(server.host, server.port) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            freed = port_free(server.host, server.port)
+        if not gone:
+            raise ServeError(
+                f"{' '.join(record.stop_argv)} ran, but {server.name} (pid {server.pid}) still "
+                "runs; see the runtime's own state"
+            )
+        self.registry.update(record.pid, ended_at=time.time())
+        result = StopResult(
+            name=server.name,
+            pid=server.pid,
+            forced=False,
+            port_freed=freed,
+            memory_returned_bytes=read_memory(self.roots.proc).available_bytes - before,
+            elapsed_s=time.monotonic() - started,
+        )
         progress(ServeEvent(STOPPED, f"stopped {server.name}", result.elapsed_s))
         return result
 
