@@ -178,6 +178,29 @@ def test_a_model_neither_on_disk_nor_on_the_hub_is_refused_in_one_line(engine, t
     assert str(caught.value).startswith("model m: ") and "\n" not in str(caught.value)
 
 
+VLLM_SERVER = "vllm.entrypoints.openai.api_server"
+
+
+@pytest.mark.parametrize(
+    ("configured", "launch"),
+    [
+        (["/opt/venv/bin/vllm"], ["/opt/venv/bin/vllm", "serve", "/models/hf"]),
+        (["/opt/venv/bin/python", "-m", VLLM_SERVER],
+         ["/opt/venv/bin/python", "-m", VLLM_SERVER, "--model", "/models/hf"]),
+        (["/opt/venv/bin/python3"],
+         ["/opt/venv/bin/python3", "-m", VLLM_SERVER, "--model", "/models/hf"]),
+    ],
+    ids=["vllm-program", "python-m-api-server", "bare-python"],
+)  # fmt: skip
+def test_vllm_launch_form_fits_the_configured_program(configured, launch) -> None:
+    engine = adapter(VLLM)
+    argv = serve(engine, binary=tuple(engine.binary({VLLM: configured})), model="/models/hf")
+    assert argv[: len(launch)] == launch
+    found = engine.classify(argv)  # discovery reads the same server back
+    assert found is not None and found.role == SERVER
+    assert (found.model, found.port, found.served_name) == ("/models/hf", 18123, "tiny-chat")
+
+
 # -- metrics ------------------------------------------------------------------------------
 
 
