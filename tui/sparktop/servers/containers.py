@@ -3,7 +3,9 @@
 Docker, Podman, containerd and CRI-O put each container in a cgroup named after its 64-hex
 id; Kubernetes nests those under kubepods…/pod<UID>/. The names come from files where they
 are readable: Docker's containers/ID/config.v2.json, Podman's containers.json, and the
-kubelet's /var/log/pods/NAMESPACE_POD_UID/CONTAINER/ and /var/log/containers/ links.
+kubelet's /var/log/pods/NAMESPACE_POD_UID/CONTAINER/ and /var/log/containers/ links. A Podman
+container's published ports come from its configuration in libpod's Bolt database (its JSON
+is stored as it is, so it is found by the id without a Bolt reader), its log is ctr.log.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sparktop.servers.netns import Published
 from sparktop.snapshot import ContainerInfo
 
 if TYPE_CHECKING:
@@ -38,7 +41,10 @@ _POD = re.compile(r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}
 class Container:
     info: ContainerInfo
     log_path: str | None = None
-    """Its log where readable (the kubelet's /var/log/pods/…, Docker's json log)."""
+    """Its log where readable (the kubelet's /var/log/pods/…, Docker's json log, Podman's
+    ctr.log)."""
+    published: tuple[Published, ...] = ()
+    """Its ports published on the host, where the runtime's files say (Podman's)."""
 
     @property
     def stop_command(self) -> str:
@@ -143,7 +149,7 @@ def container_of(proc: Path, pid: int, root: Path = Path("/")) -> Container | No
     if runtime == "docker":
         return _docker(root, cid)
     if runtime == "podman":
-        return Container(ContainerInfo(runtime, cid, _podman_name(root, cid)))
+        return _podman(root, cid)
     return Container(ContainerInfo(runtime, cid))
 
 
@@ -159,8 +165,20 @@ def _docker(root: Path, cid: str) -> Container:
     )
 
 
+PODMAN_STORAGE = "var/lib/containers/storage"
+
+
+def _podman(root: Path, cid: str) -> Container:
+    log = root / PODMAN_STORAGE / "overlay-containers" / cid / "userdata/ctr.log"
+    return Container(
+        ContainerInfo("podman", cid, _podman_name(root, cid)),
+        str(log) if log.is_file() else None,
+        podman_published(root / PODMAN_STORAGE / "libpod/bolt_state.db", cid),
+    )
+
+
 def _podman_name(root: Path, cid: str) -> str | None:
-    for base in ("var/lib/containers/storage", "run/containers/storage"):
+    for base in (PODMAN_STORAGE, "run/containers/storage"):
         try:
             records = json.loads((root / base / "overlay-containers/containers.json").read_text())
         except (OSError, ValueError):
@@ -169,6 +187,48 @@ def _podman_name(root: Path, cid: str) -> str | None:
             if isinstance(record, dict) and record.get("id") == cid and record.get("names"):
                 return str(record["names"][0])
     return None
+
+
+def podman_published(db: Path, cid: str) -> tuple[Published, ...]:
+    """The ports Podman publishes for container cid, from its configuration's JSON in
+    libpod's Bolt database (`newPortMappings`; Podman 3's `portMappings`); () when unreadable
+    (Podman 5 keeps them in SQLite, rootless Podman under the user's home)."""
+    try:
+        data = db.read_bytes()
+    except OSError:
+        return ()
+    key = f'"id":"{cid}"'.encode()
+    at = data.find(key)
+    while at >= 0:
+        start = data.rfind(b'{"spec":', 0, at)
+        if start >= 0:
+            with contextlib.suppress(ValueError):
+                config, _ = json.JSONDecoder().raw_decode(data[start:].decode("utf-8", "replace"))
+                if isinstance(config, dict) and config.get("id") == cid:
+                    return _mappings(config)
+        at = data.find(key, at + 1)
+    return ()
+
+
+def _mappings(config: dict) -> tuple[Published, ...]:
+    """Published ports from a libpod container configuration (a port range counted out)."""
+    out: list[Published] = []
+
+    def proto(m: dict) -> str:  # "tcp,udp" publishes both
+        said = str(m.get("protocol") or "tcp")
+        return "tcp" if "tcp" in said.split(",") else said
+
+    for m in config.get("newPortMappings") or []:
+        with contextlib.suppress(TypeError, ValueError, AttributeError):
+            host, inside = int(m["host_port"]), int(m["container_port"])
+            for i in range(max(int(m.get("range") or 1), 1)):
+                out.append(Published(str(m.get("host_ip") or ""), host + i, "", inside + i,
+                                     proto(m)))  # fmt: skip
+    for m in config.get("portMappings") or []:
+        with contextlib.suppress(TypeError, ValueError, AttributeError):
+            out.append(Published(str(m.get("hostIP") or ""), int(m["hostPort"]), "",
+                                 int(m["containerPort"]), proto(m)))  # fmt: skip
+    return tuple(out)
 
 
 def _pod(root: Path, runtime: str, cid: str, uid: str) -> Container:

@@ -285,7 +285,8 @@ class ServerMonitor:
             return None
         addresses = namespace_addresses(self.roots.proc, pid)
         where = "container" if box is not None else "its network namespace"
-        return reach(namespace, listen, addresses, self._published, where=where)
+        published = [*(box.published if box else ()), *self._published]  # its own first
+        return reach(namespace, listen, addresses, published, where=where)
 
     def _listening(
         self, proc: ServerProcess, tables: dict[object, dict | None] | None
