@@ -571,20 +571,26 @@ class Supervisor:
             return self._stop_container_alone(server, record, stat.start_ticks, progress)
         if record is not None:
             self.registry.update(record.pid, stop_requested=True)
+        client_ended = False
         if record is not None and record.stop_argv:
             # its container first, by name; the attached `docker run` client then ends too
             progress(ServeEvent(STOPPING, f"running {' '.join(record.stop_argv)}", 0.0))
             failed = run_runtime(record.stop_argv)
             if failed is not None:
                 progress(ServeEvent(STOPPING, f"{failed}; signalling the client instead", 0.0))
+            else:
+                client_ended = self._ends_alone(server.pid, stat.start_ticks, 5.0)
         # Signal the whole group only when the server leads it (sparktop's own starts do);
         # an outside server that shares its shell's group gets signalled alone.
         use_group = record is not None or stat.pgid == server.pid
-        progress(ServeEvent(STOPPING, f"SIGTERM to {server.name} (pid {server.pid})", 0.0))
-        forced = self._signal_and_wait(
-            server.pid, stat.pgid if use_group else None, False, stat.start_ticks,
-            extra=server.children,
-        )  # fmt: skip
+        forced = False
+        if not client_ended:
+            what = "its client" if record is not None and record.stop_argv else server.name
+            progress(ServeEvent(STOPPING, f"SIGTERM to {what} (pid {server.pid})", 0.0))
+            forced = self._signal_and_wait(
+                server.pid, stat.pgid if use_group else None, False, stat.start_ticks,
+                extra=server.children,
+            )  # fmt: skip
         if forced:
             progress(ServeEvent(STOPPING, "did not exit in time: sent SIGKILL", 0.0))
         freed = True
@@ -609,6 +615,15 @@ class Supervisor:
             self._stop_rpc_workers(record.rpc_workers, progress)
         progress(ServeEvent(STOPPED, f"stopped {server.name}", result.elapsed_s))
         return result
+
+    def _ends_alone(self, pid: int, start_ticks: int, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for a process to end by itself; True if it did."""
+        deadline = time.monotonic() + timeout_s
+        while not self._gone(pid, start_ticks):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def _record_of(self, server: ServerInfo) -> ManagedServer | None:
         """The record of the server's row: by its PID, or (a serve.container server whose
@@ -638,10 +653,7 @@ class Supervisor:
         if failed is not None:
             raise ServeError(f"{failed}; {server.name} keeps running (nothing signalled)")
         self.registry.update(record.pid, stop_requested=True)
-        deadline = time.monotonic() + self.stop_timeout_s + 5
-        while not self._gone(server.pid, ticks) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        gone = self._gone(server.pid, ticks)
+        gone = self._ends_alone(server.pid, ticks, self.stop_timeout_s + 5)
         freed = True
         if server.port and gone:
             deadline = time.monotonic() + 5
