@@ -24,6 +24,7 @@ from conftest import (
 )
 
 from sparktop.servers.http import get
+from sparktop.ui.charset import encodable
 
 pytestmark = [
     pytest.mark.slow,
@@ -149,6 +150,10 @@ def test_linux_console_at_80x24_uses_16_colours_and_reads_well(pane):
     console = pane((80, 24), "linux")
     text = console.wait_for("Used ", "NVIDIA GB10", "q Quit", "Memory · unified CPU+GPU")
     assert "Memory · unified CPU+GPU" in text and "drop_caches" in text
+    # drawn with the console font's characters (CP437): ASCII borders, no eighth blocks
+    assert "+- Memory" in text and "╭" not in text
+    missing = sorted({char for char in text if not char.isascii() and not encodable(char)})
+    assert not missing, f"not in the console font: {missing}"
     codes = colour_codes(console.screen(escapes=True))
     assert codes, "the console theme still has colour"
     extended = {c for c in codes if "38;5" in c or "48;5" in c or "38;2" in c or "48;2" in c}

@@ -26,6 +26,7 @@ from sparktop import logs
 from sparktop.config import Config
 from sparktop.probes.system import SystemProbe
 from sparktop.state import StateFile
+from sparktop.ui.charset import CHARSET, Cp437Filter, key_display
 from sparktop.ui.screens.help import HelpScreen
 from sparktop.ui.screens.main import MainScreen
 from sparktop.ui.themes import CONSOLE_THEME, DEFAULT_THEME, load_themes
@@ -69,6 +70,9 @@ class SparktopApp(App[int]):
         from sparktop.collect import SnapshotProducer
 
         super().__init__(driver_class=_quiet_driver())
+        self._cp437 = Cp437Filter(enabled=False)
+        """On while the screen draws for the Linux console font (`uses_cp437`)."""
+        self._filters.append(self._cp437)
         self.config = config or Config()
         self.interval = interval or self.config.interval
         probe = probe or SystemProbe(hint_rules=self.config.memory_hints)
@@ -135,6 +139,7 @@ class SparktopApp(App[int]):
         for theme in self.sparktop_themes.values():
             self.register_theme(theme)
         self.theme = self._initial_theme()
+        self._match_charset()
         self._start_theme: str | None = self.theme  # chosen for this run, not by the user
         self._match_no_color_filter()
         self.theme_changed_signal.subscribe(self, self._remember_theme)
@@ -204,8 +209,32 @@ class SparktopApp(App[int]):
             if isinstance(current, (NoColor, Monochrome)) and type(current) is not wanted:
                 self._filters[index] = wanted()
 
+    @property
+    def uses_cp437(self) -> bool:
+        """Drawing only with the VGA console font's characters: on the Linux console, or
+        with a theme made for it (`charset: cp437`)."""
+        return os.environ.get("TERM") == "linux" or (
+            getattr(self.current_theme, "charset", "") == CHARSET
+        )
+
+    def _match_charset(self) -> None:
+        """The console-font filter follows the terminal and the theme; the footer's key
+        names are spelled again."""
+        wanted = self.uses_cp437
+        if self._cp437.enabled != wanted:
+            self._cp437.enabled = wanted
+            self.refresh(repaint=True, layout=True)
+            self.screen.refresh_bindings()
+
+    def get_key_display(self, binding: Binding) -> str:
+        """Keys as Textual shows them; on the console in characters its font has
+        (`enter`, not ⏎)."""
+        display = super().get_key_display(binding)
+        return key_display(display) if self._cp437.enabled else display
+
     def _remember_theme(self, theme: Theme) -> None:
         self._match_no_color_filter()
+        self._match_charset()
         if theme.name == self._start_theme:
             # the start-up theme (--theme, TERM=linux's default) is announced once too:
             # only a theme the user switches to is remembered
@@ -221,7 +250,7 @@ class SparktopApp(App[int]):
         width, height = event.size.width, event.size.height
         # too small a window for the panels: the one-line-per-fact summary shows instead
         compact = width < MIN_COLUMNS or height < MIN_ROWS
-        self.main.apply_size(wide=width >= WIDE_AT, compact=compact)
+        self.main.apply_size(wide=width >= WIDE_AT, compact=compact, height=height)
 
     # -- actions ------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ and field, and the app falls back to the default theme.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ COLOR_FIELDS = (
     "warning",
     "error",
 )
+CHARSETS = ("unicode", "cp437")
+"""`charset:` of a theme: cp437 draws only with the Linux console font's glyphs (charset.py)."""
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 # Variables the panels use; themes that omit them get these (work on any palette).
 DEFAULT_VARIABLES = {
@@ -40,6 +43,13 @@ DEFAULT_VARIABLES = {
     "mem-cache": "ansi_blue",
     "mem-free": "ansi_bright_black",
 }
+
+
+@dataclass
+class SparktopTheme(Theme):
+    """A Textual theme that also says which characters the screen may draw with."""
+
+    charset: str = "unicode"
 
 
 def _color(value: Any, lines: Lines, *keys: str) -> str:
@@ -53,11 +63,12 @@ def _color(value: Any, lines: Lines, *keys: str) -> str:
     return value
 
 
-def theme_from_yaml(data: Any, lines: Lines) -> Theme:
+def theme_from_yaml(data: Any, lines: Lines) -> SparktopTheme:
     """Validate one theme document and build the Textual Theme; raise YamlError on a problem."""
     if not isinstance(data, dict):
         raise lines.error("a theme file must be a mapping with name and colors")
-    known = {"name", "dark", "ansi", "colors", "variables", "luminosity_spread", "text_alpha"}
+    known = {"name", "dark", "ansi", "charset", "colors", "variables", "luminosity_spread",
+             "text_alpha"}  # fmt: skip
     for key in data:
         if key not in known:
             raise lines.error(f"unknown field {key!r} (known: {', '.join(sorted(known))})", key)
@@ -83,6 +94,10 @@ def theme_from_yaml(data: Any, lines: Lines) -> Theme:
     for flag in ("dark", "ansi"):
         if flag in data and not isinstance(data[flag], bool):
             raise lines.error(f"{flag}: expected true or false, got {data[flag]!r}", flag)
+    charset = data.get("charset", "unicode")
+    if charset not in CHARSETS:
+        raise lines.error(f"charset: expected one of {', '.join(CHARSETS)}, got {charset!r}",
+                          "charset")  # fmt: skip
     extra: dict[str, float] = {}
     for number in ("luminosity_spread", "text_alpha"):
         if number in data:
@@ -90,8 +105,9 @@ def theme_from_yaml(data: Any, lines: Lines) -> Theme:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise lines.error(f"{number}: expected a number, got {value!r}", number)
             extra[number] = float(value)
-    return Theme(
+    return SparktopTheme(
         name=name,
+        charset=charset,
         dark=data.get("dark", True),
         ansi=data.get("ansi", False),
         variables=merged,
@@ -100,7 +116,7 @@ def theme_from_yaml(data: Any, lines: Lines) -> Theme:
     )
 
 
-def load_theme_file(path: Path) -> Theme:
+def load_theme_file(path: Path) -> SparktopTheme:
     data, lines = load_yaml(path)
     return theme_from_yaml(data, lines)
 

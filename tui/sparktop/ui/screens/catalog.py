@@ -8,6 +8,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -16,6 +17,7 @@ from sparktop.actions import catalog as catalog_actions
 from sparktop.catalog.entry import ModelEntry
 from sparktop.servers.info import CRASHED
 from sparktop.ui import messages as msg
+from sparktop.ui.widgets.fit_columns import SCROLLBAR, content_widths, fit_columns
 from sparktop.ui.widgets.row_table import RowTable, SortFilter
 
 if TYPE_CHECKING:
@@ -27,6 +29,10 @@ RUNNING = "●"
 ROW_ACTIONS = frozenset({"serve", "download", "export", "details"})
 WIDTHS = {"RUN": 5, "ON DISK": 20, "NEEDS": 10, "FIT": 12}
 """Columns filled in later get fixed widths (a DataTable sizes columns when rows are added)."""
+IMPORTANCE = ("MODEL", "ON DISK", "NEEDS", "FIT", "RUN", "PORT", "ENGINE", "QUANT")
+"""What a narrow window keeps longest: the first KEEP always (MODEL stays at the left while
+the rest scroll)."""
+KEEP = 4
 
 
 class CatalogTable(SortFilter):
@@ -34,6 +40,15 @@ class CatalogTable(SortFilter):
     filterable (`/`); the screen fills the rows."""
 
     SORTS: ClassVar[tuple[str, ...]] = ("catalog order", "MODEL", "RUN", "NEEDS", "FIT")
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.fixed_columns = 1
+
+    def on_resize(self, event: Resize) -> None:
+        screen = self.screen
+        if isinstance(screen, CatalogScreen):
+            screen.fit_columns()
 
     def view_changed(self) -> None:
         screen = self.screen
@@ -63,6 +78,8 @@ class CatalogScreen(Screen[None]):
         self.cells: dict[str, list[str]] = {}
         """Each entry's cells (in COLUMNS order), as far as they are known."""
         self.filled: dict[str, catalog_actions.CatalogRow] = {}
+        self.columns_shown: tuple[str, ...] = ()
+        """The columns that fit the table's width (chosen on a resize and a reload)."""
 
     class RowFilled(Message):
         def __init__(self, row: catalog_actions.CatalogRow) -> None:
@@ -81,11 +98,23 @@ class CatalogScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(RowTable)
-        for column in COLUMNS:
-            table.add_column(column, key=column, width=WIDTHS.get(column))
         self.reload()
-        table.focus()
+        self.query_one(RowTable).focus()
+
+    def fit_columns(self) -> None:
+        """Show the columns that fit (all until the table is laid out), rows again."""
+        table = self.query_one(CatalogTable)
+        widths = {**content_widths(COLUMNS, self.cells.values()), **WIDTHS}
+        room = table.size.width - SCROLLBAR
+        columns = fit_columns(COLUMNS, widths, IMPORTANCE, KEEP, room) if room > 0 else COLUMNS
+        if columns == self.columns_shown:
+            return
+        self.columns_shown = columns
+        table.clear(columns=True)
+        for column in columns:
+            table.add_column(column, key=column, width=WIDTHS.get(column))
+        table.mark_sorted()
+        self.show_rows()
 
     def reload(self) -> None:
         """Show the catalog in use (again, after an edited file was loaded), its problems
@@ -104,6 +133,8 @@ class CatalogScreen(Screen[None]):
                          entry.quant or "–", str(entry.serve.port), "…", "…", "…"]
             for entry in catalog
         }  # fmt: skip
+        self.columns_shown = ()  # names may be longer now: columns chosen anew
+        self.fit_columns()
         self.show_rows(selected.name if selected is not None else None)
         self._fill()
 
@@ -117,8 +148,10 @@ class CatalogScreen(Screen[None]):
         names = [name for name, cells in self.cells.items() if table.matches(cells)]
         names = self._sorted(names, table.sort_by)
         table.clear()
+        index = [COLUMNS.index(column) for column in self.columns_shown]
         for name in names:
-            table.add_row(*self.cells[name], key=name)
+            cells = self.cells[name]
+            table.add_row(*(cells[i] for i in index), key=name)
         if keep in names:
             table.move_cursor(row=table.get_row_index(keep))
         self.refresh_bindings()  # the row keys need a row
@@ -156,7 +189,7 @@ class CatalogScreen(Screen[None]):
         for column, value in (("ON DISK", row.on_disk), ("NEEDS", row.needs),
                               ("FIT", row.fit.verdict)):  # fmt: skip
             cells[COLUMNS.index(column)] = value
-            if name in table.rows:
+            if name in table.rows and column in self.columns_shown:
                 table.update_cell(name, column, value)
 
     def _selected(self) -> ModelEntry | None:

@@ -22,8 +22,10 @@ class HelpScreen(ModalScreen[None]):
         width: auto; max-width: 90%; height: auto; max-height: 90%;
         border: round $accent; background: $surface; padding: 0 2;
     }
-    HelpScreen Static { width: auto; }
+    HelpScreen Static { width: 100%; }
     """
+    FRAME = 2 + 4 + 1
+    """Border, padding and the scrollbar around the text."""
 
     def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]], intro: str = "") -> None:
         super().__init__()
@@ -42,9 +44,14 @@ class HelpScreen(ModalScreen[None]):
                 lines.append(
                     Content.assemble((f"{key:>{width}}", "bold $primary"), "  ", description)
                 )
+        widest = max((line.cell_length for line in lines), default=0)
+        widest = max(widest, 48)  # room for the paragraphs below
         if self.intro:
             lines += [Content(""), Content.assemble((self.intro, "$text-muted"))]
         lines += [Content(""), Content.assemble(("esc closes this help", "$text-muted"))]
         with VerticalScroll() as scroll:
             scroll.border_title = "sparktop help"
+            # as wide as the widest key line (max-width keeps it inside the window); the
+            # paragraphs wrap at that width instead of being cut
+            scroll.styles.width = widest + self.FRAME
             yield Static(Content("\n").join(lines))

@@ -30,8 +30,10 @@ from sparktop.probes.disk import disk_line, low_space
 from sparktop.servers.info import CRASHED, ERROR, NOT_RESPONDING, READY, ServerInfo
 from sparktop.ui import messages as msg
 from sparktop.ui.compositor import RowCompositor, supported
+from sparktop.ui.layout import Needs, plan
 from sparktop.ui.widgets.gpu_panel import GpuPanel
 from sparktop.ui.widgets.memory_panel import MemoryPanel
+from sparktop.ui.widgets.panel import SnapshotPanel
 from sparktop.ui.widgets.servers_panel import ServersTable
 from sparktop.ui.widgets.summary_panel import SummaryPanel
 from sparktop.units import fmt_uptime
@@ -100,6 +102,9 @@ class MainScreen(Screen[None]):
         """Prompt tokens, generated tokens and repetitions of `b`."""
         self.compact = False
         self.wide = False
+        self.height = 24
+        """Rows of the window (the App's resize says)."""
+        self._needs: Needs | None = None
         self.stopping = False
         self._wake = threading.Event()
         self._downloads: Downloads | None = None
@@ -146,7 +151,6 @@ class MainScreen(Screen[None]):
         self._gpus_box = self.query_one("#gpus", VerticalScroll)
         self._topbar = self.query_one("#topbar", Static)
         self._memory.interval = self.interval
-        self._memory.fill = self.wide
         self._show_memory_now()
         self._probe_loop()
 
@@ -174,17 +178,43 @@ class MainScreen(Screen[None]):
         footer = self.query_one(Footer)
         return AwaitComplete(self.mount(box, before=footer), self.mount(downloads, before=footer))
 
-    def apply_size(self, *, wide: bool, compact: bool) -> None:
+    def apply_size(self, *, wide: bool, compact: bool, height: int | None = None) -> None:
         """The App's resize: side-by-side panels when wide, the summary when too small."""
         self.compact = compact
         self.set_class(wide, "wide")
         self.set_class(compact, "compact")
         self.wide = wide
+        if height is not None:
+            self.height = height
         self.refresh_bindings()  # server keys act only while the servers table shows
-        for panel in self.query(MemoryPanel):  # none yet when the resize comes before mount
-            panel.fill = wide
+        self._share_rows()
         if self.last_snapshot is not None:
             self._show_topbar(self.last_snapshot)
+
+    @on(SnapshotPanel.RowsChanged)
+    def _share_rows(self) -> None:
+        """Panels get the rows their text needs, the servers (and downloads) the rest, the
+        memory chart what is left over (ui/layout.py). Worked out again only when a count
+        it depends on changes: a resize, servers or downloads coming or going, a hint."""
+        if self.compact or not hasattr(self, "_memory"):  # the summary, or not mounted yet
+            return
+        downloads = 0
+        if self._downloads_box is not None and self._downloads_box.display:
+            downloads = self._downloads_table.row_count
+        needs = Needs(height=self.height, wide=self.wide, memory=self._memory.rows,
+                      gpus=self._gpu_panel.rows, servers=len(self.servers),
+                      downloads=downloads)  # fmt: skip
+        if needs == self._needs:
+            return
+        self._needs = needs
+        shares = plan(needs)
+        self.query_one("#system").styles.height = shares.system
+        self._memory.styles.height = shares.memory
+        self._gpus_box.styles.height = shares.gpus
+        if self._memory.chart_rows != shares.chart:
+            self._memory.chart_rows = shares.chart
+            if self._memory.snapshot is not None:
+                self._memory.redraw()
 
     # -- feeds (worker threads) -------------------------------------------------------------
 
@@ -358,9 +388,12 @@ class MainScreen(Screen[None]):
         self._warn_low_disk()
         self._record_history(servers)
         appeared_or_gone = bool(servers) != bool(self.servers)
+        count_changed = len(servers) != len(self.servers)
         self.servers = servers
         if appeared_or_gone:
             self.refresh_bindings()  # server keys show in the footer only when they can act
+        if count_changed:
+            self._share_rows()
         # mounted before the servers loop starts (_after_first_frame awaits it)
         assert self._servers_table is not None and self._servers_box is not None
         self._servers_table.show(servers)
@@ -453,6 +486,7 @@ class MainScreen(Screen[None]):
         if self._downloads_table is not None and self._downloads_box is not None:
             self._downloads_table.show(rows)
             self._downloads_box.display = bool(rows)
+            self._share_rows()  # the downloads box takes its rows from the servers'
             running = sum(1 for r in rows if r.state in ACTIVE)
             title = f"Downloads ({running} running)" if running else "Downloads"
             if self._downloads_box.border_title != title:
@@ -524,6 +558,7 @@ class MainScreen(Screen[None]):
     def _progress(self, message: msg.Progress) -> None:
         for line in self.query("#serve-progress").results(Static):
             line.update(message.text)
+            line.display = bool(message.text)  # no empty row under the servers
 
     @on(msg.Notice)
     def _notice(self, message: msg.Notice) -> None:

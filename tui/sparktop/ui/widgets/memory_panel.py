@@ -10,10 +10,12 @@ from sparktop.snapshot import Snapshot
 from sparktop.ui.widgets.panel import SnapshotPanel, rows_at
 from sparktop.units import fmt_bytes, fmt_duration
 
+TREND_MIN = 8
+"""Fewest samples worth a sparkline on the Used line."""
+TREND_LABEL = "   used % "
 STYLE = {"gpu": "$mem-gpu", "other": "$mem-other", "cache": "$mem-cache", "free": "$mem-free"}
 CHAR = {"gpu": "█", "other": "█", "cache": "▓", "free": "░"}
 SPARK_SAMPLES = 60
-CHART_ROWS = 10  # taller charts cost repaints without telling more
 CHART_SECONDS_PER_COLUMN = 5.0
 """The wide chart moves once per column (not per sample): 5 s a column shows ~10 minutes at
 160 columns and redraws a fifth as often."""
@@ -22,7 +24,8 @@ SHORT = {"gpu": "GPU", "other": "other", "cache": "cache", "free": "free"}
 
 class MemoryPanel(SnapshotPanel):
     """Shows total/used/available/cache/swap, one stacked bar and the used-% history: a
-    sparkline of the last minute, or in a tall box a chart of the last minutes."""
+    sparkline of the last minute beside the used figure, or, when the screen gives it
+    `chart_rows`, a chart of the last minutes."""
 
     DEFAULT_CSS = """
     MemoryPanel {
@@ -38,8 +41,9 @@ class MemoryPanel(SnapshotPanel):
         super().__init__(**kwargs)
         self.history = History(history_size)
         self.interval = 1.0
-        self.fill = False
-        """When the panel has a fixed, tall box (wide layout), draw a full history chart."""
+        self.chart_rows = 0
+        """Rows the screen gives the history chart (ui/layout.py); 0: a sparkline."""
+        self._chart_lines = 0
         self.border_title = "Memory"
         self._chart_cache: tuple[tuple[int, ...], list[Content]] | None = None
 
@@ -57,15 +61,14 @@ class MemoryPanel(SnapshotPanel):
         mem = snap.memory
         if mem is None:
             return [Content.assemble((snap.memory_error or "memory unknown", "$error"))]
-        head = Content.assemble(
+        used = Content.assemble(
             ("Used ", "bold"),
             f"{fmt_bytes(mem.used_bytes)} ",
             (f"({mem.used_percent:.0f}%)", "$text-muted"),
             ("  of ", "$text-muted"),
             f"{fmt_bytes(mem.total_bytes)}",
-            ("   Available ", "bold"),
-            f"{fmt_bytes(mem.available_bytes)}",
         )
+        available = Content.assemble(("   Available ", "bold"), f"{fmt_bytes(mem.available_bytes)}")
         shares = [s for s in memory_shares(snap) if snap.unified or s.key != "gpu"]
         bar = Content.assemble(
             *[(CHAR[key] * cells, STYLE[key]) for key, cells in bar_cells(shares, width)]
@@ -87,25 +90,37 @@ class MemoryPanel(SnapshotPanel):
             if hint.command:
                 text += f": {hint.command}"
             hints.append(Content.assemble((text, "$warning")))
-        lines = [head, bar, legend, swap, *hints]
-        if self.fill:
-            used_rows = sum(rows_at(line, width) for line in lines)
-            rows = min(CHART_ROWS, height - used_rows - 2)
-            if rows >= 3:
-                # The chart holds the history here; a sparkline beside Swap would repeat
-                # its last minute and redraw its line every second while it fills.
-                return lines + self._chart(width, rows)
-        trend = swap + self._sparkline(width - swap.cell_length)
-        return [head, bar, legend, trend, *hints]
+        if self.chart_rows:
+            # The chart holds the history; a sparkline too would repeat its last minute.
+            lines = [used + available, bar, legend, swap, *hints]
+            chart = self._chart(width, self.chart_rows)
+            self._chart_lines = len(chart)
+            return lines + chart
+        self._chart_lines = 0
+        trend = self._sparkline(width - used.cell_length - available.cell_length)
+        return [used + available + trend, bar, legend, swap, *hints]
+
+    def needed_rows(self, lines: list[Content], width: int) -> int:
+        """The rows of the text alone: the chart takes what the screen gives it."""
+        return sum(rows_at(line, width) for line in lines[: len(lines) - self._chart_lines])
 
     def _sparkline(self, room: int) -> Content:
-        """Up to the last 60 samples of used %, with a label naming the span it can hold
-        (fixed, so the line does not redraw every second while history fills)."""
-        spark_width = min(SPARK_SAMPLES, max(0, room - len("  used % over 00m 00s ")))
-        label = f"  used %, last {fmt_duration(spark_width * self.interval)} "
+        """Up to the last 60 samples of used %, on the Used line it is the history of, with
+        the span it can hold (fixed, so the line does not move while history fills);
+        nothing when fewer than TREND_MIN samples would fit."""
+        spark_width = min(SPARK_SAMPLES, room - len(TREND_LABEL))
+        span = ""
+        while spark_width >= TREND_MIN:
+            span = f" {fmt_duration(spark_width * self.interval)}"
+            if len(TREND_LABEL) + spark_width + len(span) <= room:
+                break
+            spark_width -= len(TREND_LABEL) + spark_width + len(span) - room
+        if spark_width < TREND_MIN:
+            return Content("")
         return Content.assemble(
-            (label, "$text-muted"),
+            (TREND_LABEL, "$text-muted"),
             (sparkline(self.history.values(), spark_width), "$accent"),
+            (span, "$text-muted"),
         )
 
     def _chart(self, width: int, rows: int) -> list[Content]:

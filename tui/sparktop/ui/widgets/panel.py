@@ -14,6 +14,7 @@ from typing import Any
 from rich.cells import cell_len
 from textual.content import Content
 from textual.events import Resize
+from textual.message import Message
 from textual.widget import Widget
 
 from sparktop.snapshot import Snapshot
@@ -74,9 +75,19 @@ class SnapshotPanel(Widget):
 
     DEFAULT_CSS = "SnapshotPanel { layout: vertical; }"
 
+    class RowsChanged(Message):
+        """The rows the panel's text needs changed (a hint came, a line wraps now): the
+        screen shares its rows out again."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.snapshot: Snapshot | None = None
+        self.rows = 0
+        """Rows the text needs at the panel's width (`needed_rows` of the last build)."""
+
+    def needed_rows(self, lines: list[Content], width: int) -> int:
+        """Rows the panel asks for; by default all its lines take."""
+        return sum(rows_at(line, width) for line in lines)
 
     def build(self, width: int, height: int) -> list[Content]:
         """The panel's lines for a box of `width` × `height` cells."""
@@ -93,7 +104,12 @@ class SnapshotPanel(Widget):
 
     def redraw(self) -> None:
         size = self.content_size
-        lines = self.build(max(10, size.width or 76), size.height)
+        width = max(10, size.width or 76)
+        lines = self.build(width, size.height)
+        rows = self.needed_rows(lines, width)
+        if rows != self.rows:
+            self.rows = rows
+            self.post_message(self.RowsChanged())
         children = [child for child in self.children if isinstance(child, Line)]
         for child, content in zip(children, lines, strict=False):
             child.set(content)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from textual.binding import Binding, BindingType
+from textual.events import Resize
 from textual.message import Message
 
 from sparktop.servers.info import (
@@ -18,8 +19,9 @@ from sparktop.servers.info import (
     ServerInfo,
 )
 from sparktop.servers.rows import COLUMNS, CONTAINER, columns_for, server_row
+from sparktop.ui.widgets.fit_columns import SCROLLBAR, content_widths, fit_columns
 from sparktop.ui.widgets.live_table import LiveTable
-from sparktop.ui.widgets.row_table import SortFilter
+from sparktop.ui.widgets.row_table import SORTED, SortFilter
 
 HEALTH_STYLE = {
     READY: "bold $success",
@@ -40,6 +42,12 @@ SORT_KEYS: dict[str, tuple[Callable[[ServerInfo], Any], bool]] = {
     "UP": (lambda s: s.uptime_s or 0.0, True),
 }
 """Sort choices after the monitor's own order (by port): key, and largest first."""
+
+IMPORTANCE = ("NAME", "HEALTH", "TG t/s", "KV", "MEMORY", "CPU%", "PORT", "ENGINE", CONTAINER,
+              "PP t/s", "RUN/WAIT", "UP", "PROXY", "PID")  # fmt: skip
+"""Columns by what a narrow window keeps longest: the first KEEP always (NAME stays at the
+left while the rest scroll), PID, PROXY and UP go first."""
+KEEP = 4
 
 
 class ServersTable(SortFilter, LiveTable):
@@ -65,10 +73,15 @@ class ServersTable(SortFilter, LiveTable):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        self.fixed_columns = 1
+        """NAME stays at the left while the other columns scroll."""
         self.servers: dict[str, ServerInfo] = {}
         self._rows: dict[str, tuple[str, ...]] = {}
         self.columns_shown: tuple[str, ...] = COLUMNS
+        """The columns on screen: those of `columns_for` that fit the width."""
         self._all: tuple[ServerInfo, ...] = ()
+        self._widths: dict[str, int] = {}
+        """Widths the columns shown were chosen with; a cell outgrowing one chooses anew."""
 
     def on_mount(self) -> None:
         for column in self.columns_shown:
@@ -84,17 +97,40 @@ class ServersTable(SortFilter, LiveTable):
         key, largest_first = SORT_KEYS[self.sort_by]
         return sorted(servers, key=key, reverse=largest_first)
 
-    def show(self, servers: tuple[ServerInfo, ...]) -> None:
-        columns = columns_for(servers)
-        if columns != self.columns_shown:  # CONTAINER comes or goes: the columns anew
+    def on_resize(self, event: Resize) -> None:
+        if event.size.width != event.virtual_size.width or not self._widths:
+            self.show(self._all, refit=True)
+
+    def _fit(self, columns: tuple[str, ...], rows: dict[str, tuple[str, ...]],
+             refit: bool) -> tuple[str, ...]:  # fmt: skip
+        """The columns that fit the table's width, chosen again on a resize, when servers
+        come or go, or when a cell outgrows the width its column was chosen with."""
+        sort_mark = {self.sort_by: len(SORTED)} if self.sort_index else {}
+        widths = content_widths(columns, rows.values(), sort_mark)
+        grown = any(widths[name] > self._widths.get(name, 0) for name in self.columns_shown
+                    if name in widths)  # fmt: skip
+        if not (refit or grown or rows.keys() != self._rows.keys()):
+            return self.columns_shown
+        self._widths = widths
+        room = self.size.width - SCROLLBAR
+        if room <= 0:  # not laid out yet
+            return columns
+        return fit_columns(columns, widths, IMPORTANCE, KEEP, room)
+
+    def show(self, servers: tuple[ServerInfo, ...], refit: bool = False) -> None:
+        every = columns_for(servers)
+        container = CONTAINER in every
+        full = {s.key: server_row(s, container) for s in servers}
+        columns = self._fit(every, full, refit)
+        if columns != self.columns_shown:  # resized, CONTAINER came or went: columns anew
             self.clear(columns=True)
             self._rows.clear()
             self.columns_shown = columns
             self.on_mount()
         self._all = servers
-        container = CONTAINER in columns
-        rows = {s.key: server_row(s, container) for s in servers}
-        wanted = {s.key: s for s in self._ordered(servers) if self.matches(rows[s.key])}
+        index = [every.index(name) for name in columns]
+        rows = {key: tuple(row[i] for i in index) for key, row in full.items()}
+        wanted = {s.key: s for s in self._ordered(servers) if self.matches(full[s.key])}
         for key in list(self._rows):
             if key not in wanted:
                 self.remove_row(key)
