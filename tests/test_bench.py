@@ -44,6 +44,9 @@ def test_client_decode_speed_agrees_with_the_servers_own_timings(served):
     doc = json.loads(result.stdout)
     samples = doc["api"]["samples"]
     assert len(samples) == 3 and doc["api"]["exact_prompt"] is True
+    # each figure says where it comes from: the client's own clock, the server's reply
+    assert doc["api"]["server_source"] == "the server's timings in each reply"
+    assert "sparktop" in doc["api"]["client_source"]
     for sample in samples:
         assert sample["prompt_tokens"] == 128 and sample["generated_tokens"] == 128
         client, server = sample["decode_tps"], sample["server_decode_tps"]

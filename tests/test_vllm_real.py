@@ -21,18 +21,15 @@ import httpx
 import pytest
 from conftest import _alive, free_port, run_cli, start_outside, wait_for
 from test_servers_cli import group_alive, port_is_free
-from vllm_model import VENV_PYTHON, vllm_installed, write_tiny_hf_llama
+from vllm_model import VENV_PYTHON, require_vllm, write_tiny_hf_llama
 
+from sparktop.bench.api import METRICS_DELTAS
 from sparktop.servers.monitor import ServerMonitor
 from sparktop.servers.registry import Registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-if not vllm_installed():
-    _why = "vLLM not installed (run tests/tools/install_vllm.py to make .venv-vllm)"
-    if os.environ.get("SPARKTOP_REQUIRE_VLLM") == "1":
-        pytest.fail(_why, pytrace=False)
-    pytest.skip(_why, allow_module_level=True)
+require_vllm()
 
 NAME = "tiny-vllm"
 READY_TIMEOUT_S = 600
@@ -181,6 +178,31 @@ def test_live_rates_and_running_from_real_metrics(ready, monitor):
     assert after.running == 0
 
 
+def test_bench_sends_an_exact_prompt_and_shows_vllms_own_figures(ready):
+    """Token ids from vLLM's /tokenize; TTFT, prefill and decode from its /metrics."""
+    result = run_cli("bench", NAME, "--json", "--prompt", "256", "--gen", "128", "--reps", "3",
+                     timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)["api"]
+    assert run["exact_prompt"] is True
+    assert run["server_source"] == METRICS_DELTAS
+    for sample in run["samples"]:
+        assert sample["prompt_tokens"] == 256 and sample["generated_tokens"] == 128, sample
+        assert sample["server_ttft_s"] > 0 and sample["server_prefill_tps"] > 0, sample
+        assert sample["server_decode_tps"] > 0, sample
+    figures = run["summary"]
+    client, server = figures["decode_tps"]["median"], figures["server_decode_tps"]["median"]
+    print(f"decode: sparktop {client:.1f} t/s, vLLM /metrics {server:.1f} t/s")
+    assert abs(client - server) / server < 0.10, (client, server)
+
+    shown = run_cli("bench", NAME, "--prompt", "64", "--gen", "16", "--reps", "1", "--no-save",
+                    timeout=300)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "prompt 64 tokens exact (tokenized)" in shown.stdout, shown.stdout
+    assert "server: the server's /metrics, read before and after each request" in shown.stdout
+    assert "TTFT" in shown.stdout and "(server: " in shown.stdout
+
+
 def test_stopping_a_vllm_sparktop_did_not_start(ready):
     server = status_server(ready.port)
     assert server is not None
@@ -195,6 +217,7 @@ def test_stopping_a_vllm_sparktop_did_not_start(ready):
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     ready.popen.wait(timeout=30)
     wait_for(lambda: not any(_alive(child) for child in children), timeout=30)
-    assert not group_alive(pgid)
+    # the group's last helper (multiprocessing's resource tracker) ends when its pipe closes
+    wait_for(lambda: not group_alive(pgid), timeout=15)
     assert port_is_free(ready.port)
     assert status_server(ready.port) is None

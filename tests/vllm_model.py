@@ -7,6 +7,7 @@ tokenizer trained on a few sentences, with a chat template so /v1/chat/completio
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -18,6 +19,19 @@ VENV_PYTHON = VENV / "bin" / "python"
 def vllm_installed() -> bool:
     """Whether tests/tools/install_vllm.py has put vLLM into .venv-vllm."""
     return VENV_PYTHON.is_file() and any(VENV.glob("lib/python*/site-packages/vllm/__init__.py"))
+
+
+def require_vllm() -> None:
+    """Skip the calling test module when vLLM is not installed; fail instead when
+    SPARKTOP_REQUIRE_VLLM=1 (CI, where it must be)."""
+    if vllm_installed():
+        return
+    import pytest
+
+    why = "vLLM not installed (run tests/tools/install_vllm.py to make .venv-vllm)"
+    if os.environ.get("SPARKTOP_REQUIRE_VLLM") == "1":
+        pytest.fail(why, pytrace=False)
+    pytest.skip(why, allow_module_level=True)
 
 
 BUILD = r"""

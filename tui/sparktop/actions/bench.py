@@ -43,6 +43,15 @@ class BenchTarget:
     """config.yaml `engines:` (llama-bench is looked for beside a configured llama-server)."""
 
     @property
+    def metrics(self) -> Any:
+        """The engine's /metrics names (its own figures for vLLM); None: engine unknown."""
+        if self.engine is None:
+            return None
+        from sparktop.engines import adapter
+
+        return adapter(self.engine).metrics
+
+    @property
     def quant(self) -> str | None:
         return self.entry.quant if self.entry else None
 
@@ -157,11 +166,14 @@ class BenchOutcome:
             out += [
                 f"{t.model} at {t.base}: prompt {r.prompt_tokens} tokens {exact}, "
                 f"{r.gen_tokens} generated, {len(r.samples)} repetitions",
-                f"  TTFT          {s['ttft_s']['median'] * 1000:.0f} ms",
+                f"  TTFT          {s['ttft_s']['median'] * 1000:.0f} ms   "
+                f"(server: {_ms(s['server_ttft_s'])})",
                 f"  prefill       {_fmt(s['prefill_tps'])}   "
                 f"(server: {_fmt(s['server_prefill_tps'])})",
                 f"  decode        {_fmt(s['decode_tps'])}   "
                 f"(server: {_fmt(s['server_decode_tps'])})",
+                "  sources: figures timed by sparktop over the streamed reply; server: "
+                + (r.server_source or "none given"),
             ]
         for row in self.llama_rows:
             out.append(f"  llama-bench {row.test:>12}  {row.avg_ts:.1f} ± {row.stddev_ts:.1f} t/s")
@@ -189,6 +201,10 @@ def _fmt(stat: dict, unit: str = "t/s") -> str:
     if stat["median"] is None:
         return "–"
     return f"{stat['median']:.1f} ± {stat['stdev']:.1f} {unit}"
+
+
+def _ms(stat: dict) -> str:
+    return "–" if stat["median"] is None else f"{stat['median'] * 1000:.0f} ms"
 
 
 def _stat_text(name: str, stat: dict) -> str:
@@ -237,6 +253,7 @@ def bench(
             outcome.result = api.run_api_bench(
                 base, name, prompt_tokens=options.prompt, gen_tokens=options.gen,
                 repetitions=options.reps, progress=progress, cancel=cancel,
+                metrics=target.metrics,
             )  # fmt: skip
             doc["api"] = outcome.result.to_json()
         if options.depths:
@@ -284,7 +301,7 @@ def _depths(target: BenchTarget, options: BenchOptions, doc: dict[str, Any], rep
         report(Event("bench", "depth", skipped_text(depth, context, options)))
     sweep = api.depth_sweep(
         target.base, target.model, prompt_tokens=options.prompt, gen_tokens=options.gen,
-        depths=fits, context=context, progress=progress, cancel=cancel,
+        depths=fits, context=context, progress=progress, cancel=cancel, metrics=target.metrics,
     )  # fmt: skip
     doc["depth_sweep"] = [{"depth": d, **r.summary()} for d, r in sweep]
     for item in doc["depth_sweep"]:

@@ -1,14 +1,19 @@
 """API benchmark of a served model: streaming completions, timed from the client's side.
 
-For each repetition: a prompt of an exact length (llama.cpp: token ids from its /tokenize;
-elsewhere ~4 characters per token, approximate) sent to streaming `/v1/completions` with
-`max_tokens` = the generation length. Measured per request:
+For each repetition: a prompt of an exact length (token ids from the server's /tokenize, in
+llama.cpp's or vLLM's form; elsewhere ~4 characters per token, approximate) sent to streaming
+`/v1/completions` with `max_tokens` = the generation length. Measured per request, by the
+client:
 - TTFT: request sent → first generated text;
 - prefill tok/s: prompt tokens / TTFT (includes the network and first decode step);
 - decode tok/s: (generated tokens − 1) / (last token time − first token time);
 - end-to-end latency.
-Where llama.cpp returns its own `timings` (prompt_per_second, predicted_per_second) they are
-kept beside the client's figures. The first request is a warm-up and is not counted.
+The server's own figures are kept beside them, from one of two sources (`server_source`):
+llama.cpp's `timings` in the reply (prompt_per_second, predicted_per_second), or the
+engine's /metrics histograms and token counters read before and after each request (vLLM:
+time to first token, prefill and decode time). The first request is a warm-up and is not
+counted. Each request carries a fresh `cache_salt`, so vLLM's prefix cache does not answer a
+repeated prompt (llama.cpp gets `cache_prompt: false`).
 """
 
 from __future__ import annotations
@@ -17,16 +22,24 @@ import json
 import statistics
 import threading
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sparktop.bench.noise import noise_note
+from sparktop.engines import MetricNames
 from sparktop.servers import http
+from sparktop.servers.metrics import first, parse, totals
 
 FILLER = (
     "The quick brown fox jumps over the lazy dog while the patient engineer measures how fast "
     "the model reads and writes tokens on a unified memory machine. "
 )
+
+
+REPLY_TIMINGS = "the server's timings in each reply"
+METRICS_DELTAS = "the server's /metrics, read before and after each request"
+"""Where the server's own figures come from (ApiResult.server_source)."""
 
 
 class BenchError(Exception):
@@ -46,6 +59,9 @@ class Sample:
     total_s: float
     server_prompt_tps: float | None = None
     server_decode_tps: float | None = None
+    server_ttft_s: float | None = None
+    server_source: str | None = None
+    """Where the server_* figures come from: REPLY_TIMINGS or METRICS_DELTAS."""
 
     @property
     def prefill_tps(self) -> float:
@@ -75,10 +91,16 @@ class ApiResult:
     exact_prompt: bool
     samples: list[Sample] = field(default_factory=list)
 
+    @property
+    def server_source(self) -> str | None:
+        """Where the server's own figures come from (None: the server gave none)."""
+        return next((x.server_source for x in self.samples if x.server_source), None)
+
     def summary(self) -> dict:
         s = self.samples
         server_pp = [x.server_prompt_tps for x in s if x.server_prompt_tps]
         server_tg = [x.server_decode_tps for x in s if x.server_decode_tps]
+        server_ttft = [x.server_ttft_s for x in s if x.server_ttft_s]
         return {
             "repetitions": len(s),
             "ttft_s": _stat([x.ttft_s for x in s]),
@@ -87,6 +109,7 @@ class ApiResult:
             "latency_s": _stat([x.total_s for x in s]),
             "server_prefill_tps": _stat(server_pp),
             "server_decode_tps": _stat(server_tg),
+            "server_ttft_s": _stat(server_ttft),
         }
 
     def noise(self) -> str | None:
@@ -105,6 +128,8 @@ class ApiResult:
             "prompt_tokens": self.prompt_tokens,
             "gen_tokens": self.gen_tokens,
             "exact_prompt": self.exact_prompt,
+            "client_source": "timed by sparktop over the streamed reply",
+            "server_source": self.server_source,
             "summary": self.summary(),
             "noisy": self.noise(),
             "samples": [
@@ -117,28 +142,109 @@ class ApiResult:
                     "total_s": x.total_s,
                     "server_prefill_tps": x.server_prompt_tps,
                     "server_decode_tps": x.server_decode_tps,
+                    "server_ttft_s": x.server_ttft_s,
                 }
                 for x in self.samples
             ],
         }
 
 
-def exact_prompt(base: str, n_tokens: int, timeout: float = 30.0) -> list[int] | None:
-    """Token ids of exactly `n_tokens` from llama.cpp's /tokenize, or None if unavailable."""
+TokenizeBody = Callable[[str, str], dict]
+TOKENIZE_FORMS: tuple[TokenizeBody, ...] = (
+    lambda text, model: {"content": text, "add_special": False},  # llama.cpp
+    lambda text, model: {"model": model, "prompt": text, "add_special_tokens": False},  # vLLM
+)
+"""/tokenize bodies of the engines that have one; both answer {"tokens": [...]}."""
+
+
+def _tokens(base: str, body: dict, timeout: float) -> list[int] | None:
+    reply = http.request("POST", base + "/tokenize", body=body, timeout=timeout)
+    data = reply.json() if reply.ok else None
+    if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
+        return None
+    return [t if isinstance(t, int) else t.get("id") for t in data["tokens"]]
+
+
+def exact_prompt(
+    base: str, n_tokens: int, timeout: float = 30.0, model: str = ""
+) -> list[int] | None:
+    """Token ids of exactly `n_tokens` from the server's /tokenize (llama.cpp's form, else
+    vLLM's, which names the model), or None if it has none."""
+    form = next((f for f in TOKENIZE_FORMS if _tokens(base, f("Hi", model), timeout)), None)
+    if form is None:
+        return None
     text = FILLER
     for _ in range(12):
-        reply = http.request(
-            "POST", base + "/tokenize", body={"content": text, "add_special": False},
-            timeout=timeout,
-        )  # fmt: skip
-        data = reply.json() if reply.ok else None
-        if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
+        tokens = _tokens(base, form(text, model), timeout)
+        if tokens is None:
             return None
-        tokens = [t if isinstance(t, int) else t.get("id") for t in data["tokens"]]
         if len(tokens) >= n_tokens:
             return tokens[:n_tokens]
         text = text * 2
     return None
+
+
+class ServerMetrics:
+    """The server's own figures for one request from its /metrics: histogram sums and
+    counts and the token counters, read before and after (requests run one at a time)."""
+
+    def __init__(self, base: str, names: MetricNames) -> None:
+        self.base, self.names = base, names
+
+    def usable(self) -> bool:
+        """Does the server export the histograms these figures need?"""
+        values = self.read()
+        return bool(values) and self._sum(values, self.names.decode_seconds) is not None
+
+    def read(self) -> dict[str, float]:
+        reply = http.get(self.base + "/metrics", timeout=10)
+        return totals(parse(reply.text())) if reply.ok else {}
+
+    @staticmethod
+    def _sum(values: dict[str, float], names: tuple[str, ...]) -> tuple[float, float] | None:
+        total = first(values, *(n + "_sum" for n in names))
+        count = first(values, *(n + "_count" for n in names))
+        return None if total is None or count is None else (total, count)
+
+    def after(self, before: dict[str, float], wait_s: float = 5.0) -> dict[str, float | None]:
+        """Figures of the one request since `before` (waits until /metrics has counted it)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            now = self.read()
+            figures = self.figures(before, now)
+            if figures["server_decode_tps"] is not None or time.monotonic() >= deadline:
+                return figures
+            time.sleep(0.05)
+
+    def figures(self, before: dict[str, float], now: dict[str, float]) -> dict[str, float | None]:
+        """TTFT = Δsum/Δcount; prefill = Δprompt tokens / Δprefill time; decode =
+        (Δgenerated − Δrequests) / Δdecode time (the first token is the prefill's)."""
+        n = self.names
+
+        def delta(names: tuple[str, ...]) -> tuple[float, float] | None:
+            a, b = self._sum(before, names), self._sum(now, names)
+            return None if a is None or b is None else (b[0] - a[0], b[1] - a[1])
+
+        def counter(names: tuple[str, ...]) -> float | None:
+            a, b = first(before, *names), first(now, *names)
+            return None if a is None or b is None else b - a
+
+        ttft, prefill, decode = (
+            delta(n.ttft_seconds),
+            delta(n.prefill_seconds),
+            delta(n.decode_seconds),
+        )
+        prompt, generated = counter(n.prompt_tokens), counter(n.generated_tokens)
+        out: dict[str, float | None] = {
+            "server_ttft_s": None, "server_prompt_tps": None, "server_decode_tps": None,
+        }  # fmt: skip
+        if ttft and ttft[1] > 0:
+            out["server_ttft_s"] = ttft[0] / ttft[1]
+        if prefill and prefill[0] > 0 and prompt:
+            out["server_prompt_tps"] = prompt / prefill[0]
+        if decode and decode[0] > 0 and decode[1] > 0 and generated:
+            out["server_decode_tps"] = (generated - decode[1]) / decode[0]
+        return out
 
 
 Progress = Callable[[str, ApiResult, Sample], None]
@@ -157,8 +263,14 @@ def run_api_bench(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     timeout: float = 600.0,
+    metrics: MetricNames | None = None,
 ) -> ApiResult:
-    ids = exact_prompt(base, prompt_tokens)
+    """`metrics`: the engine's names, for its own figures from /metrics (when it has
+    histograms for them and gives no timings in the reply)."""
+    ids = exact_prompt(base, prompt_tokens, model=model)
+    server = ServerMetrics(base, metrics) if metrics and metrics.decode_seconds else None
+    if server is not None and not server.usable():
+        server = None
     prompt: str | list[int] = (
         ids if ids is not None else FILLER * (prompt_tokens * 4 // len(FILLER) + 1)
     )
@@ -171,7 +283,10 @@ def run_api_bench(
     for label in labels:
         if cancel is not None and cancel.is_set():
             raise BenchCancelled()
+        before = server.read() if server is not None else {}
         sample = _one(base, model, prompt, gen_tokens, cancel, timeout)
+        if server is not None and sample.server_source is None:
+            sample = replace(sample, **server.after(before), server_source=METRICS_DELTAS)
         if label != "warm-up":
             result.samples.append(sample)
         if progress:
@@ -190,6 +305,8 @@ def _one(base: str, model: str, prompt: str | list[int], gen_tokens: int,
         # llama.cpp: process the whole prompt every time, and generate exactly max_tokens
         "cache_prompt": False,
         "ignore_eos": True,
+        # vLLM: a fresh salt keeps its prefix cache from answering the repeated prompt
+        "cache_salt": uuid.uuid4().hex,
     }
     sent = time.monotonic()
     first: float | None = None
@@ -236,6 +353,8 @@ def _one(base: str, model: str, prompt: str | list[int], gen_tokens: int,
         total_s=end - sent,
         server_prompt_tps=timings.get("prompt_per_second"),
         server_decode_tps=timings.get("predicted_per_second"),
+        server_ttft_s=timings["prompt_ms"] / 1000 if timings.get("prompt_ms") else None,
+        server_source=REPLY_TIMINGS if timings else None,
     )
 
 
@@ -276,6 +395,7 @@ def depth_sweep(
     context: int | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    metrics: MetricNames | None = None,
 ) -> list[tuple[int, ApiResult]]:
     """pp/tg with `depth` tokens of context ahead of the measured prompt, for the depths that
     fit the context the server gives a request (the prompt is depth + prompt_tokens long)."""
@@ -284,7 +404,7 @@ def depth_sweep(
     for depth in fits:
         result = run_api_bench(
             base, model, prompt_tokens=depth + prompt_tokens, gen_tokens=gen_tokens,
-            repetitions=repetitions, warmup=False, cancel=cancel,
+            repetitions=repetitions, warmup=False, cancel=cancel, metrics=metrics,
             progress=(lambda step, r, s, d=depth: progress(f"depth {d}: {step}", r, s))
             if progress else None,
         )  # fmt: skip
@@ -302,7 +422,7 @@ def concurrency_sweep(
     cancel: threading.Event | None = None,
 ) -> list[dict]:
     """N requests at once → aggregate generated tok/s over the wall time (slots permitting)."""
-    ids = exact_prompt(base, prompt_tokens)
+    ids = exact_prompt(base, prompt_tokens, model=model)
     prompt: str | list[int] = ids if ids is not None else FILLER[: prompt_tokens * 4]
     rows = []
     for n in streams:

@@ -40,6 +40,11 @@ class MetricNames:
     kv_usage: tuple[str, ...]
     kv_usage_scale: float = 1.0
     """Multiply the kv_usage value by this to get a 0..1 fraction."""
+    ttft_seconds: tuple[str, ...] = ()
+    """Histograms (base names: `_sum`, `_count`) a benchmark reads before and after each
+    request for the server's own figures: time to first token, prefill and decode time."""
+    prefill_seconds: tuple[str, ...] = ()
+    decode_seconds: tuple[str, ...] = ()
 
 
 NO_METRICS = MetricNames((), (), (), (), ())

@@ -41,6 +41,9 @@ class Vllm(EngineAdapter):
         prompt_tokens=("vllm:prompt_tokens_total",),
         generated_tokens=("vllm:generation_tokens_total",),
         kv_usage=("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
+        ttft_seconds=("vllm:time_to_first_token_seconds",),
+        prefill_seconds=("vllm:request_prefill_time_seconds",),
+        decode_seconds=("vllm:request_decode_time_seconds",),
     )
     children = ("VLLM::",)  # EngineCore, Worker_TP0 …
     context_flags = ("--max-model-len",)
