@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+import threading
 
 from conftest import make_app
 
@@ -106,10 +106,12 @@ async def test_bad_user_theme_warns_and_starts_with_the_default(isolated_dirs):
 
 
 class SlowProbe(SystemProbe):
-    """A probe stuck for seconds, like NVML on a wedged driver."""
+    """A probe stuck until released (at most 60 s), like NVML on a wedged driver."""
+
+    release = threading.Event()
 
     def collect(self):
-        time.sleep(3)
+        self.release.wait(60)
         return super().collect()
 
 
@@ -122,13 +124,13 @@ async def test_a_stuck_probe_never_freezes_the_keys():
         probe=SlowProbe(machine_roots("spark"), nvml=load_fake_nvml("spark")), interval=3600
     )
     async with app.run_test(size=(80, 24)) as pilot:
-        started = time.monotonic()
+        # keys answer while the probe is stuck (no wall-clock bound: CI's 2 cores are busy)
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        assert time.monotonic() - started < 1.5
         assert app.last_snapshot is None  # the probe is still busy
         await pilot.press("escape")
+        SlowProbe.release.set()
 
 
 async def test_panels_show_the_unified_pool_on_spark():
