@@ -238,13 +238,10 @@ async def test_tui_downloads_from_the_catalog_and_cancels(hub, env, tmp_path, mo
         assert partials, "cancel keeps the partial files for resume"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, issue 15 (found 2026-11-30): about 1 run in 3 the file the TUI resumed "
-    "ends 'done' while its first 64-832 bytes are missing on disk (the stream's sha256 was "
-    "right); under investigation, the issue stays open",
-)
 async def test_tui_resumes_an_interrupted_download_on_start(hub, env, tmp_path, monkeypatch):
+    """The file is read right after the TUI closed: the servers loop's wait, ended by that
+    close, once read its wake pipe's descriptor number after it was closed and taken by this
+    read, and the file came back without its first bytes (issue 15)."""
     from conftest import make_app
     from test_tui_servers import wait_until
 

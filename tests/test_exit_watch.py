@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -43,3 +44,25 @@ def test_wake_ends_a_wait_and_unknown_pids_are_skipped():
         watch.close()
     watch.wake()  # after close: nothing happens
     assert watch.wait(0.01) == []
+
+
+def test_closing_during_a_wait_never_touches_a_file_opened_since(tmp_path):
+    """The app leaving wakes the servers loop and closes the watch while the loop's wait is
+    in flight. The wait's read of its wake pipe used to land on whatever file took that
+    descriptor number next, taking its first bytes in 64-byte reads (issue 15: a model file
+    read right after the TUI closed came back without its GGUF header)."""
+    model = tmp_path / "model.gguf"
+    data = b"GGUF" + os.urandom(100_000)
+    model.write_bytes(data)
+    for _ in range(50):
+        watch = ExitWatch()
+        waiter = threading.Thread(target=watch.wait, args=(30,))
+        waiter.start()
+        time.sleep(0.002)  # the wait is in its poll
+        watch.wake()
+        watch.close()
+        with open(model, "rb") as handle:
+            time.sleep(0.002)  # the waiter runs meanwhile
+            assert handle.read() == data
+        waiter.join(25)
+        assert not waiter.is_alive(), "close ends a wait in flight"
