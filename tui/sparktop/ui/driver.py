@@ -30,14 +30,17 @@ class QuietLinuxDriver(LinuxDriver):
         os.set_blocking(self._wake_write, False)
 
     def disable_input(self) -> None:
-        # wake the thread: it spins (microseconds) until Textual sets the exit event
-        with contextlib.suppress(OSError):
-            os.write(self._wake_write, b"x")
+        # wake the thread: it spins (microseconds) until Textual sets the exit event; never
+        # after close(), when the pipe's numbers may belong to a file opened since
+        if self._wake_write >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._wake_write, b"x")
         super().disable_input()
 
     def close(self) -> None:
         super().close()
-        for fd in (self._wake_read, self._wake_write):
+        fds, self._wake_read, self._wake_write = (self._wake_read, self._wake_write), -1, -1
+        for fd in fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
