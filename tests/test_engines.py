@@ -293,6 +293,31 @@ def test_fit_counts_the_engines_overhead_and_preallocation(engine: EngineAdapter
     assert estimate_need(smaller, pool).preallocated_bytes == pool // 2
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "kv", "source"),
+    [
+        ((), {"VLLM_CPU_KVCACHE_SPACE": "4"}, 4 * GIB, "VLLM_CPU_KVCACHE_SPACE=4 (GiB)"),
+        (("--kv-cache-memory-bytes", "3G"), {}, 3 * GIB, "--kv-cache-memory-bytes 3G"),
+        (("--kv-cache-memory-bytes", "2g"), {"VLLM_CPU_KVCACHE_SPACE": "4"}, 2 * 10**9,
+         "--kv-cache-memory-bytes 2g"),
+    ],
+    ids=["cpu-env", "flag-binary", "flag-decimal-wins"],
+)  # fmt: skip
+def test_fit_counts_the_kv_cache_vllm_is_told_not_its_pool_fraction(args, env, kv, source):
+    """vLLM told its KV cache in bytes (the CPU build's VLLM_CPU_KVCACHE_SPACE, or
+    --kv-cache-memory-bytes) allocates that, not 0.9 of the pool: weights + it + runtime."""
+    profile = ServeProfile("m", 18125, context=8192, args=args, env=tuple(env.items()))
+    arch = Architecture(layers=32, kv_heads=8, head_dim=128)
+    entry = ModelEntry("m", VLLM, profile, size_bytes=8 * GIB, architecture=arch)
+    need = estimate_need(entry, 100 * GIB)
+    assert need.preallocated_bytes is None
+    assert need.kv_bytes == kv and source in need.kv_source
+    assert need.total_bytes == 8 * GIB + kv + adapter(VLLM).overhead_bytes
+    unset = ModelEntry("m", VLLM, ServeProfile("m", 18125, env=(("VLLM_CPU_KVCACHE_SPACE", "0"),)),
+                       size_bytes=8 * GIB)  # fmt: skip
+    assert estimate_need(unset, 100 * GIB).preallocated_bytes == 90 * GIB  # 0: vLLM sizes it
+
+
 @each_adapter
 def test_fit_reads_context_and_cache_type_from_the_engines_own_flags(engine) -> None:
     if not engine.context_flags:

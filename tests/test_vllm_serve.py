@@ -90,9 +90,16 @@ def test_serving_vllm_stops_the_llama_entry_of_its_group_and_shows_loading(box):
     llama = box.server(LLAMA_NAME)
     assert llama is not None and llama["health"] == "ready"
 
+    # the fit counts what this vLLM is told (VLLM_CPU_KVCACHE_SPACE=1), not 0.9 of the pool
+    fit = box.cli("catalog", VLLM_NAME, "--json")
+    assert fit.returncode == 0, fit.stderr
+    (need,) = json.loads(fit.stdout)["models"][0]["fit"]["needs"]
+    assert need["preallocated_bytes"] is None and need["kv_cache_bytes"] == 2**30
+    assert "VLLM_CPU_KVCACHE_SPACE=1" in need["kv_cache_source"]
+    box.seen["estimate_bytes"] = need["total_bytes"]
+
     started = time.monotonic()
-    # --force: the fit check counts vLLM's GPU pool fraction, which a CPU box does not have
-    switched = box.cli("serve", VLLM_NAME, "--yes", "--force", timeout=700)
+    switched = box.cli("serve", VLLM_NAME, "--yes", timeout=700)  # no --force: it fits
     took = time.monotonic() - started
     out = switched.stdout
     assert switched.returncode == 0, out + switched.stderr
@@ -126,7 +133,11 @@ def test_a_new_sparktop_adopts_the_vllm_it_started(box):
     assert logs.returncode == 0 and "Starting vLLM" in logs.stdout, logs.stdout[-2000:]
     box.seen.update(pid=server["pid"], pgid=server["pgid"], children=server["children"],
                     rss_bytes=server["rss_bytes"])  # fmt: skip
-    print(f"vLLM tree RSS: {server['rss_bytes'] / 2**30:.2f} GiB")
+    estimate, rss = box.seen["estimate_bytes"], server["rss_bytes"]
+    print(f"vLLM tree RSS: {rss / 2**30:.2f} GiB; fit estimate {estimate / 2**30:.2f} GiB "
+          f"({(estimate - rss) / rss:+.0%})")  # fmt: skip
+    # the estimate errs high, never low, and not by more than half again
+    assert rss <= estimate <= 1.5 * rss
 
 
 def test_bench_of_the_served_vllm_is_exact_with_its_own_figures(box):

