@@ -568,12 +568,13 @@ class ServerMonitor:
         """The address a local port is bound to, from our network namespace's socket table."""
         import os
 
-        table = listening_sockets(self.roots.proc, os.getpid())
-        if not table:
-            return None
-        for address, listen_port in table.values():
-            if listen_port == port:
-                return address
+        # read twice at most: the kernel builds /proc/PID/net/tcp a chunk per read() and can
+        # skip a socket when others come and go between chunks; a second read costs µs
+        for _attempt in range(2):
+            table = listening_sockets(self.roots.proc, os.getpid()) or {}
+            for address, listen_port in table.values():
+                if listen_port == port:
+                    return address
         return None
 
 
