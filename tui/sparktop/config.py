@@ -34,10 +34,11 @@ class ServerSettings:
 
     interval: float = 2.0
     """Seconds between discovery + poll cycles (process scan, /health, /metrics)."""
-    idle_interval: float = 5.0
+    idle_interval: float = 10.0
     """Seconds between cycles while every server is ready and idle (nothing running, no
     tokens flowing) and no download elsewhere is growing; any activity, a key or a serve or
-    stop brings back `interval` at once."""
+    stop brings back `interval` at once, and a server's exit shows at once (pidfd). 10 s
+    keeps a pane left open for days under btop's cost (docs/benchmarks.md, 2026-11-30)."""
     timeout: float = 1.0
     """Seconds one poll request may take before the server counts as not responding."""
     stop_timeout: float = 15.0
