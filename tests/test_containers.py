@@ -445,6 +445,16 @@ def docker_node(tmp_path: Path, name: str = "vllm-a") -> Path:
     return node
 
 
+def started_after(node: Path, ticks: int, pid: int = 7001) -> None:
+    """The node's process `pid` (the server in the container) started `ticks` + 1 clock
+    ticks after boot: after the `docker run` client, as a real container's server does."""
+    stat = node / "proc" / str(pid) / "stat"
+    head, _, rest = stat.read_text().rpartition(")")
+    fields = rest.split()
+    fields[19] = str(ticks + 1)  # field 22 of /proc/PID/stat: starttime
+    stat.write_text(f"{head}) {' '.join(fields)}\n")
+
+
 def docker_env(node: Path, bin_dir: Path) -> dict[str, str]:
     return {**node_env(), "SPARKTOP_PROC_ROOT": str(node / "proc"), "SPARKTOP_ROOT": str(node),
             "PATH": str(bin_dir)}  # fmt: skip
@@ -649,6 +659,7 @@ def test_a_served_container_is_re_adopted_by_its_name_and_stopped_through_its_re
         (node / "proc" / str(client.pid)).symlink_to(f"/proc/{client.pid}")
         stat = read_stat(Path("/proc"), client.pid)
         assert stat is not None
+        started_after(node, stat.start_ticks)
         log = tmp_path / "qwen-box.log"
         log.write_text("INFO: Started server process\n")
         port = free_port()
@@ -708,6 +719,7 @@ def test_a_served_container_whose_client_was_killed_stays_managed_and_stops_by_n
     client = _start(["sleep", "60"])
     stat = read_stat(Path("/proc"), client.pid)
     assert stat is not None
+    started_after(node, stat.start_ticks)
     port = free_port()
     Registry().add(
         ManagedServer(name=entry.name, served_name="qwen", engine="vllm", pid=client.pid,
@@ -730,3 +742,41 @@ def test_a_served_container_whose_client_was_killed_stays_managed_and_stops_by_n
     assert "stopped qwen" in stopped.stdout
     after = run_cli("status", "--json", env=env)
     assert json.loads(after.stdout)["servers"] == []  # the record ended with it
+
+
+def test_a_container_older_than_the_record_of_its_name_is_not_taken_for_it(
+    isolated_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A container named sparktop-qwen-box that was running before sparktop made its record
+    (another sparktop's on a shared runtime, a compose file) is not the one sparktop ran:
+    it shows as a container sparktop did not start, and stop only says how to stop it."""
+    from sparktop.servers.containers import container_name
+    from sparktop.servers.procscan import read_stat
+    from sparktop.servers.registry import ManagedServer, Registry
+
+    catalog, _ = _boxed_entry(isolated_dirs, tmp_path, "docker")
+    entry = catalog.entries["qwen-box"]
+    node, bin_dir = docker_node(tmp_path, container_name(entry.name)), tmp_path / "bin"
+    argv_file = stub_cli(bin_dir, "docker")
+    client = _start(["sleep", "60"])  # started now: after the node's server (ticks 123456)
+    try:
+        stat = read_stat(Path("/proc"), client.pid)
+        assert stat is not None
+        Registry().add(
+            ManagedServer(name=entry.name, served_name="qwen", engine="vllm", pid=client.pid,
+                          pgid=client.pid, start_ticks=stat.start_ticks, host="127.0.0.1",
+                          port=free_port(), argv=["docker", "run", "--name", "sparktop-qwen-box"],
+                          log_path=str(tmp_path / "qwen-box.log"),
+                          container_name="sparktop-qwen-box", container_runtime="docker")
+        )  # fmt: skip
+        env = docker_env(node, bin_dir)
+        result = run_cli("status", "--json", env=env)
+        assert result.returncode == 0, result.stderr
+        boxed = [s for s in json.loads(result.stdout)["servers"] if s["pid"] == 7001]
+        assert len(boxed) == 1 and boxed[0]["managed"] is False
+        refused = run_cli("stop", "7001", "--yes", env=env)
+        assert refused.returncode != 0 and "docker stop sparktop-qwen-box" in refused.stderr
+        assert not argv_file.exists()  # nothing run, nothing signalled
+    finally:
+        _end(client)
+        Registry().remove(client.pid)

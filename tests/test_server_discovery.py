@@ -318,3 +318,36 @@ def test_a_ready_llama_server_is_polled_with_one_request_and_a_hang_is_still_see
         assert by_port(again, port).health == "ready"
     finally:
         monitor.close()
+
+
+def test_a_record_of_an_earlier_process_with_the_same_pid_claims_nothing(tmp_path, no_orphans):
+    """sparktop's record of a server that ended names a PID the kernel has since given to a
+    server the user started by hand: that server is not sparktop's (no stop without asking,
+    no group signal), because the record's start time is not the process's."""
+    from sparktop.servers.procscan import read_stat
+    from sparktop.servers.registry import ManagedServer
+
+    port = free_port()
+    launcher = engine_launcher(tmp_path, "vllm", "vllm", "ok")
+    proc = start_outside(
+        [str(launcher), "serve", "m", "--port", str(port), "--served-model-name", "mine"],
+        no_orphans,
+    )
+    stat = read_stat(Path("/proc"), proc.pid)
+    assert stat is not None
+    registry = Registry(tmp_path / "state")
+    registry.add(
+        ManagedServer(name="old", served_name="old", engine="vllm", pid=proc.pid,
+                      pgid=proc.pid, start_ticks=stat.start_ticks - 100, host="127.0.0.1",
+                      port=port, argv=["vllm", "serve", "old"],
+                      log_path=str(tmp_path / "old.log"))
+    )  # fmt: skip
+    monitor = ServerMonitor(registry=registry, timeout=1.0)
+    try:
+        servers = poll_until(monitor, lambda s: (x := by_port(s, port)) and x.health == "ready")
+    finally:
+        monitor.close()
+        registry.remove(proc.pid)  # the stale record is the test's own make-believe
+    server = by_port(servers, port)
+    assert server is not None and server.pid == proc.pid
+    assert server.managed is False and server.name == "mine"

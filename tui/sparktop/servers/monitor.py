@@ -154,9 +154,13 @@ class ServerMonitor:
             if proc.pid in clients:  # the `docker run` client: its container's row has it
                 seen.add(proc.pid)
                 continue
-            record = attached.get(proc.pid) or by_pid.get(proc.pid)
+            record = attached.get(proc.pid) or _same_process(by_pid.get(proc.pid), proc)
             if record is None:  # started by sparktop through a wrapper? match the group
-                record = next((m for m in managed if m.pgid == proc.pgid == m.pid), None)
+                record = next(
+                    (m for m in managed
+                     if m.pgid == proc.pgid == m.pid and m.ended_at is None and self._alive(m)),
+                    None,
+                )  # fmt: skip
             if proc.pid in live and record is not None:
                 # the row is the record's (stop goes through it), the facts the container's
                 target = self._target(record.pid, record.pgid, proc.launch, proc, record, tables)
@@ -207,7 +211,8 @@ class ServerMonitor:
         for proc in processes:
             box = None if proc.pid in by_pid else self._container(proc)
             record = boxed.get((box.info.runtime, box.info.name)) if box else None
-            if record is not None:
+            # a container of that name started before the record is not the one it ran
+            if record is not None and proc.start_ticks >= record.start_ticks:
                 out[proc.pid] = record
         return out
 
@@ -576,6 +581,11 @@ class ServerMonitor:
                 if listen_port == port:
                     return address
         return None
+
+
+def _same_process(record: ManagedServer | None, proc: ServerProcess) -> ManagedServer | None:
+    """The record, when it is of this very process (its PID may have been reused since)."""
+    return record if record is not None and record.start_ticks == proc.start_ticks else None
 
 
 SECRET_WORDS = ("key", "token", "password", "secret")

@@ -563,10 +563,10 @@ class Supervisor:
             raise ServeError(f"{server.name} is not running (record cleared)")
         started = time.monotonic()
         before = read_memory(self.roots.proc).available_bytes
-        record = self._record_of(server)
         stat = read_stat(self.roots.proc, server.pid)
         if stat is None:
             raise ServeError(f"pid {server.pid} is gone already")
+        record = self._record_of(server, stat.start_ticks)
         if record is not None and record.pid != server.pid:
             return self._stop_container_alone(server, record, stat.start_ticks, progress)
         if record is not None:
@@ -625,18 +625,23 @@ class Supervisor:
             time.sleep(0.05)
         return True
 
-    def _record_of(self, server: ServerInfo) -> ManagedServer | None:
-        """The record of the server's row: by its PID, or (a serve.container server whose
-        `docker run` client was killed on its own) by the name of the container it runs in."""
+    def _record_of(self, server: ServerInfo, start_ticks: int) -> ManagedServer | None:
+        """The record of the server's row: of this very process (PID and start time: a PID
+        may have been reused since), or (a serve.container server whose `docker run` client
+        was killed on its own) of the container it runs in, by name, started after the
+        record was made."""
         records = self.registry.load()
-        found = next((r for r in records if r.pid == server.pid), None)
+        found = next(
+            (r for r in records if r.pid == server.pid and r.start_ticks == start_ticks), None
+        )
         box = server.container
         if found is not None or box is None or not box.name:
             return found
         return next(
             (r for r in records
              if (r.container_runtime, r.container_name) == (box.runtime, box.name)
-             and r.ended_at is None and not r.stop_requested),
+             and r.ended_at is None and not r.stop_requested
+             and start_ticks >= r.start_ticks),
             None,
         )  # fmt: skip
 
@@ -652,7 +657,6 @@ class Supervisor:
         failed = run_runtime(record.stop_argv)
         if failed is not None:
             raise ServeError(f"{failed}; {server.name} keeps running (nothing signalled)")
-        self.registry.update(record.pid, stop_requested=True)
         gone = self._ends_alone(server.pid, ticks, self.stop_timeout_s + 5)
         freed = True
         if server.port and gone:
@@ -665,7 +669,8 @@ class Supervisor:
                 f"{' '.join(record.stop_argv)} ran, but {server.name} (pid {server.pid}) still "
                 "runs; see the runtime's own state"
             )
-        self.registry.update(record.pid, ended_at=time.time())
+        # only now: a container still running stays this record's (managed) row
+        self.registry.update(record.pid, stop_requested=True, ended_at=time.time())
         result = StopResult(
             name=server.name,
             pid=server.pid,
