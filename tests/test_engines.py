@@ -298,10 +298,11 @@ def test_fit_counts_the_engines_overhead_and_preallocation(engine: EngineAdapter
     [
         ((), {"VLLM_CPU_KVCACHE_SPACE": "4"}, 4 * GIB, "VLLM_CPU_KVCACHE_SPACE=4 (GiB)"),
         (("--kv-cache-memory-bytes", "3G"), {}, 3 * GIB, "--kv-cache-memory-bytes 3G"),
-        (("--kv-cache-memory-bytes", "2g"), {"VLLM_CPU_KVCACHE_SPACE": "4"}, 2 * 10**9,
-         "--kv-cache-memory-bytes 2g"),
+        (("--kv-cache-memory-bytes", "2g"), {}, 2 * 10**9, "--kv-cache-memory-bytes 2g"),
+        (("--kv-cache-memory-bytes", "2g"), {"VLLM_CPU_KVCACHE_SPACE": "4"}, 4 * GIB,
+         "VLLM_CPU_KVCACHE_SPACE=4 (GiB)"),
     ],
-    ids=["cpu-env", "flag-binary", "flag-decimal-wins"],
+    ids=["cpu-env", "flag-binary", "flag-decimal", "cpu-env-overrides-flag"],
 )  # fmt: skip
 def test_fit_counts_the_kv_cache_vllm_is_told_not_its_pool_fraction(args, env, kv, source):
     """vLLM told its KV cache in bytes (the CPU build's VLLM_CPU_KVCACHE_SPACE, or
@@ -316,6 +317,10 @@ def test_fit_counts_the_kv_cache_vllm_is_told_not_its_pool_fraction(args, env, k
     unset = ModelEntry("m", VLLM, ServeProfile("m", 18125, env=(("VLLM_CPU_KVCACHE_SPACE", "0"),)),
                        size_bytes=8 * GIB)  # fmt: skip
     assert estimate_need(unset, 100 * GIB).preallocated_bytes == 90 * GIB  # 0: vLLM sizes it
+    for bad in ("inf", "1e400", "-3G", "lots"):  # not a size: the pool fraction, no crash
+        odd = ModelEntry("m", VLLM, ServeProfile("m", 18125, args=("--kv-cache-memory-bytes", bad)),
+                         size_bytes=8 * GIB)  # fmt: skip
+        assert estimate_need(odd, 100 * GIB).preallocated_bytes == 90 * GIB, bad
 
 
 @each_adapter

