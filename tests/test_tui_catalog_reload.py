@@ -6,6 +6,7 @@ from __future__ import annotations
 from conftest import make_app, tiny_entry, write_user_catalog
 from test_tui_servers import wait_until
 
+from sparktop.config import Config, ServerSettings
 from sparktop.ui.screens.catalog import CatalogScreen
 
 
@@ -22,7 +23,9 @@ async def test_an_edited_catalog_file_is_loaded_again(isolated_dirs, tmp_path):
     config = isolated_dirs["config"]
     model = tmp_path / "tiny.gguf"
     path = write_user_catalog(config, [tiny_entry("first", model, 18080)])
-    app = make_app("nogpu", interval=0.2, watch_servers=True)
+    # the catalog is looked at on the servers loop's cadence: 1 s here, not the 10 s idle one
+    settings = Config(servers=ServerSettings(interval=1.0, idle_interval=1.0))
+    app = make_app("nogpu", interval=0.2, watch_servers=True, config=settings)
     async with app.run_test(size=(140, 40)) as pilot:
         await app.servers_ready.wait()
         await pilot.press("m")

@@ -37,8 +37,10 @@ class ServerSettings:
     idle_interval: float = 10.0
     """Seconds between cycles while every server is ready and idle (nothing running, no
     tokens flowing) and no download elsewhere is growing; any activity, a key or a serve or
-    stop brings back `interval` at once, and a server's exit shows at once (pidfd). 10 s
-    keeps a pane left open for days under btop's cost (docs/benchmarks.md, 2026-11-30)."""
+    stop brings back `interval` at once, and a server's exit shows at once (pidfd); what
+    starts elsewhere (a server, a request, a download, a catalog edit) is seen within this.
+    10 s keeps a pane left open for days under btop's cost (docs/benchmarks.md,
+    2026-11-30). With no server at all, the box counts as idle too."""
     timeout: float = 1.0
     """Seconds one poll request may take before the server counts as not responding."""
     stop_timeout: float = 15.0
