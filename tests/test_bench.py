@@ -251,3 +251,82 @@ async def test_bench_screen_sweeps_llama_bench_compare_and_champions(served):
         await pilot.press("h")
         await wait_until(pilot, lambda: isinstance(app.screen, TextScreen))
         assert "code" in app.screen.text and "--promote" in app.screen.text
+
+
+def test_vllm_figures_come_only_from_a_window_that_counted_the_one_request():
+    """vLLM's own figures are deltas of its /metrics around one bench request. A window in
+    which another client's request also finished (or the counters went back: a restart)
+    would mix in what is not the bench's, so it gives no server figures at all."""
+    from sparktop.bench.api import ServerMetrics
+    from sparktop.engines import VLLM, adapter
+
+    def metrics(requests: float, ttft: float, prefill: float, decode: float,
+                prompt: float, generated: float) -> dict[str, float]:  # fmt: skip
+        return {
+            "vllm:time_to_first_token_seconds_sum": ttft,
+            "vllm:time_to_first_token_seconds_count": requests,
+            "vllm:request_prefill_time_seconds_sum": prefill,
+            "vllm:request_prefill_time_seconds_count": requests,
+            "vllm:request_decode_time_seconds_sum": decode,
+            "vllm:request_decode_time_seconds_count": requests,
+            "vllm:prompt_tokens_total": prompt,
+            "vllm:generation_tokens_total": generated,
+        }
+
+    server = ServerMetrics("http://127.0.0.1:9", adapter(VLLM).metrics)
+    before = metrics(4, 0.4, 0.2, 4.0, 2048, 512)
+    one = server.figures(before, metrics(5, 0.5, 0.25, 5.0, 2560, 640))
+    assert one["server_ttft_s"] == pytest.approx(0.1)
+    assert one["server_prompt_tps"] == pytest.approx(512 / 0.05)
+    assert one["server_decode_tps"] == pytest.approx(127 / 1.0)
+    two = server.figures(before, metrics(6, 0.7, 0.3, 6.0, 3072, 768))  # someone else's too
+    assert set(two.values()) == {None}
+    reset = server.figures(before, metrics(1, 0.1, 0.05, 1.0, 512, 128))  # restarted
+    assert set(reset.values()) == {None}
+
+
+def test_an_engine_that_refuses_the_cache_salt_is_asked_again_without_it():
+    """The bench sends vLLM's `cache_salt`; an engine that refuses it by name (HTTP 400, as
+    vLLM's older V0 engine does) is asked again without it instead of failing the run."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[bool] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append("cache_salt" in body)
+            if "cache_salt" in body:
+                message = b'{"error": "Parameter \'cache_salt\' is not supported"}'
+                self.send_response(400)
+                self.send_header("Content-Length", str(len(message)))
+                self.end_headers()
+                self.wfile.write(message)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            for word in ("a", "b", "c"):
+                event = {"choices": [{"text": word, "finish_reason": None}]}
+                self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+            self.wfile.write(b"data: [DONE]\n\n")
+
+        def do_GET(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        result = run_api_bench(base, "m", prompt_tokens=8, gen_tokens=3, repetitions=1,
+                               warmup=False, timeout=10)  # fmt: skip
+    finally:
+        server.shutdown()
+    assert [s.generated_tokens for s in result.samples] == [3]
+    assert seen[-2:] == [True, False]

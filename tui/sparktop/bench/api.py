@@ -207,19 +207,35 @@ class ServerMetrics:
         return None if total is None or count is None else (total, count)
 
     def after(self, before: dict[str, float], wait_s: float = 5.0) -> dict[str, float | None]:
-        """Figures of the one request since `before` (waits until /metrics has counted it)."""
+        """Figures of the one request since `before` (waits until /metrics has counted a
+        request, or shows a reset: a restarted server's counters start again)."""
         deadline = time.monotonic() + wait_s
         while True:
             now = self.read()
-            figures = self.figures(before, now)
-            if figures["server_decode_tps"] is not None or time.monotonic() >= deadline:
-                return figures
+            counted = self._counted(before, now)
+            if (counted is not None and counted != 0) or time.monotonic() >= deadline:
+                return self.figures(before, now)
             time.sleep(0.05)
+
+    def _counted(self, before: dict[str, float], now: dict[str, float]) -> float | None:
+        """Requests the decode histogram counted since `before` (negative after a reset)."""
+        a, b = (
+            self._sum(before, self.names.decode_seconds),
+            self._sum(now, self.names.decode_seconds),
+        )
+        return None if a is None or b is None else b[1] - a[1]
 
     def figures(self, before: dict[str, float], now: dict[str, float]) -> dict[str, float | None]:
         """TTFT = Δsum/Δcount; prefill = Δprompt tokens / Δprefill time; decode =
-        (Δgenerated − Δrequests) / Δdecode time (the first token is the prefill's)."""
+        (Δgenerated − Δrequests) / Δdecode time (the first token is the prefill's). Only
+        when exactly the bench's one request was counted: another client's requests in the
+        same window (or a reset) would be mixed in, so then there are none."""
         n = self.names
+        out: dict[str, float | None] = {
+            "server_ttft_s": None, "server_prompt_tps": None, "server_decode_tps": None,
+        }  # fmt: skip
+        if self._counted(before, now) != 1:
+            return out
 
         def delta(names: tuple[str, ...]) -> tuple[float, float] | None:
             a, b = self._sum(before, names), self._sum(now, names)
@@ -235,9 +251,6 @@ class ServerMetrics:
             delta(n.decode_seconds),
         )
         prompt, generated = counter(n.prompt_tokens), counter(n.generated_tokens)
-        out: dict[str, float | None] = {
-            "server_ttft_s": None, "server_prompt_tps": None, "server_decode_tps": None,
-        }  # fmt: skip
         if ttft and ttft[1] > 0:
             out["server_ttft_s"] = ttft[0] / ttft[1]
         if prefill and prefill[0] > 0 and prompt:
@@ -286,7 +299,9 @@ def run_api_bench(
         before = server.read() if server is not None else {}
         sample = _one(base, model, prompt, gen_tokens, cancel, timeout)
         if server is not None and sample.server_source is None:
-            sample = replace(sample, **server.after(before), server_source=METRICS_DELTAS)
+            figures = server.after(before)
+            if any(value is not None for value in figures.values()):
+                sample = replace(sample, **figures, server_source=METRICS_DELTAS)
         if label != "warm-up":
             result.samples.append(sample)
         if progress:
@@ -296,7 +311,26 @@ def run_api_bench(
 
 def _one(base: str, model: str, prompt: str | list[int], gen_tokens: int,
          cancel: threading.Event | None, timeout: float) -> Sample:  # fmt: skip
-    body = {
+    try:
+        return _request(base, model, prompt, gen_tokens, cancel, timeout, salted=True)
+    except BenchError as exc:
+        if "cache_salt" not in str(exc):
+            raise
+    # an engine that refuses the salt by name (vLLM's older V0 engine): ask again without
+    return _request(base, model, prompt, gen_tokens, cancel, timeout, salted=False)
+
+
+def _request(
+    base: str,
+    model: str,
+    prompt: str | list[int],
+    gen_tokens: int,
+    cancel: threading.Event | None,
+    timeout: float,
+    *,
+    salted: bool,
+) -> Sample:
+    body: dict[str, object] = {
         "model": model,
         "prompt": prompt,
         "max_tokens": gen_tokens,
@@ -305,9 +339,9 @@ def _one(base: str, model: str, prompt: str | list[int], gen_tokens: int,
         # llama.cpp: process the whole prompt every time, and generate exactly max_tokens
         "cache_prompt": False,
         "ignore_eos": True,
-        # vLLM: a fresh salt keeps its prefix cache from answering the repeated prompt
-        "cache_salt": uuid.uuid4().hex,
     }
+    if salted:  # vLLM: a fresh salt keeps its prefix cache from answering the repeated prompt
+        body["cache_salt"] = uuid.uuid4().hex
     sent = time.monotonic()
     first: float | None = None
     last: float | None = None
