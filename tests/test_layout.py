@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 
 from sparktop.ui import messages as msg
 from sparktop.ui.charset import encodable
-from sparktop.ui.layout import Needs, plan
+from sparktop.ui.layout import BARS, BOX, DOWNLOADS_SHARE, Needs, plan
 from sparktop.ui.screens.catalog import CatalogTable
 from sparktop.ui.widgets.memory_panel import MemoryPanel
 from sparktop.ui.widgets.servers_panel import ServersTable
@@ -148,3 +148,15 @@ def test_chart_only_in_rows_left_over():
     short = plan(Needs(height=24, wide=False, memory=7, gpus=6, servers=6, downloads=0))
     assert short.chart == 0
     assert 24 - 2 - short.system >= 2 + 1 + 4  # the servers keep a header and 4 rows
+
+
+def test_a_short_window_with_hints_and_a_download_still_fits_the_servers_box():
+    """Many memory hints that wrap, a download and a 22-row window: the panels are cut to
+    the room, so the servers box keeps its few rows inside the window."""
+    body = 22 - BARS
+    for wide in (False, True):
+        needs = Needs(height=22, wide=wide, memory=14, gpus=6, servers=3, downloads=2)
+        shares = plan(needs)
+        downloads = min(BOX + 1 + 2, int(22 * DOWNLOADS_SHARE))
+        servers_floor = BOX + 1 + 3
+        assert shares.system + downloads + servers_floor <= body, (wide, shares)

@@ -203,11 +203,17 @@ def podman_published(db: Path, cid: str) -> tuple[Published, ...]:
         start = data.rfind(b'{"spec":', 0, at)
         if start >= 0:
             with contextlib.suppress(ValueError):
-                config, _ = json.JSONDecoder().raw_decode(data[start:].decode("utf-8", "replace"))
+                text = data[start : start + CONFIG_MAX].decode("utf-8", "replace")
+                config, _ = json.JSONDecoder().raw_decode(text)
                 if isinstance(config, dict) and config.get("id") == cid:
                     return _mappings(config)
         at = data.find(key, at + 1)
     return ()
+
+
+CONFIG_MAX = 1 << 20
+"""Bytes of libpod's database decoded for one container's configuration (it is a few KiB;
+decoding to the end of a large database for each candidate would cost its whole size)."""
 
 
 def _mappings(config: dict) -> tuple[Published, ...]:

@@ -58,8 +58,9 @@ def plan(needs: Needs) -> Plan:
         downloads = min(BOX + 1 + needs.downloads, int(needs.height * DOWNLOADS_SHARE))
     servers_floor = BOX + 1 + min(max(needs.servers, 1), SERVER_ROWS_SEEN)
     servers_want = max(BOX + 1 + max(needs.servers, 1), int(body * SERVERS_SHARE))
-    memory = BOX + needs.memory
     room = body - downloads - servers_floor  # for the panels, the servers keeping a few rows
+    # never taller than the room (its last lines cut), so the servers keep their rows
+    memory = max(BOX + 1, min(BOX + needs.memory, room - (0 if needs.wide else BOX + 1)))
     if needs.wide:
         gpus = max(min(BOX + needs.gpus, room), BOX + 1)
         # beside a taller GPU box the chart's rows cost the servers nothing

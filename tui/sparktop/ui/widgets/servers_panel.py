@@ -109,7 +109,8 @@ class ServersTable(SortFilter, LiveTable):
         widths = content_widths(columns, rows.values(), sort_mark)
         grown = any(widths[name] > self._widths.get(name, 0) for name in self.columns_shown
                     if name in widths)  # fmt: skip
-        if not (refit or grown or rows.keys() != self._rows.keys()):
+        gone = not set(self.columns_shown) <= set(columns)  # CONTAINER went, say
+        if not (refit or grown or gone or rows.keys() != self._rows.keys()):
             return self.columns_shown
         self._widths = widths
         room = self.size.width - SCROLLBAR
