@@ -173,7 +173,7 @@ class ServerMonitor:
         for record in managed:
             if record.pid in seen or (record.ended_at is not None and record.stop_requested):
                 continue
-            alive = process_matches(self.roots.proc, record.pid, record.start_ticks)
+            alive = self._alive(record)
             if not alive and record.stop_requested:
                 continue
             launch = Launch(
@@ -355,7 +355,7 @@ class ServerMonitor:
         for target in targets:
             assert target.process is not None and target.process.cpu_s is not None
             state = self._states.setdefault((target.pid, target.port), _PollState())
-            state.cpu = (target.process.cpu_s, now, (target.process.pid, *target.process.children))
+            state.cpu = (target.process.cpu_s, now, _pids(target))
         return bool(targets)
 
     def _timed_poll(self, target: _Target, now: float, gpu_by_pid: dict[int, int]) -> ServerInfo:
@@ -432,11 +432,8 @@ class ServerMonitor:
     def _process_facts(
         self, target: _Target, state: _PollState, now: float, gpu_by_pid: dict[int, int]
     ) -> dict:
-        pids = [target.pid] if target.pid else []
+        pids = _pids(target)
         if target.process is not None:
-            # a container's server is not the row's PID (that is its `docker run` client)
-            own = [target.process.pid] if target.process.pid != target.pid else []
-            pids += [*own, *target.process.children]
             rss = target.process.total_rss_bytes
             ticks = target.process.start_ticks
             cpu_s = target.process.cpu_s
@@ -450,7 +447,7 @@ class ServerMonitor:
             "rss_bytes": rss,
             "gpu_bytes": sum(gpu) if gpu else None,
             "uptime_s": process_age(self.roots.proc, ticks) if ticks is not None else None,
-            "cpu_percent": _cpu_percent(state, cpu_s, now, tuple(pids)),
+            "cpu_percent": _cpu_percent(state, cpu_s, now, pids),
         }
 
     def _rpc_workers(self, target: _Target, engine: EngineAdapter) -> tuple:
@@ -581,6 +578,16 @@ class ServerMonitor:
                 if listen_port == port:
                     return address
         return None
+
+
+def _pids(target: _Target) -> tuple[int, ...]:
+    """The processes a row's figures sum: its PID, the server's own when that differs (a
+    container's server; the row's PID is its `docker run` client) and the server's workers."""
+    pids = (target.pid,) if target.pid else ()
+    if target.process is None:
+        return pids
+    own = (target.process.pid,) if target.process.pid != target.pid else ()
+    return (*pids, *own, *target.process.children)
 
 
 def _same_process(record: ManagedServer | None, proc: ServerProcess) -> ManagedServer | None:

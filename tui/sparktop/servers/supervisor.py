@@ -593,12 +593,7 @@ class Supervisor:
             )  # fmt: skip
         if forced:
             progress(ServeEvent(STOPPING, "did not exit in time: sent SIGKILL", 0.0))
-        freed = True
-        if server.port:
-            deadline = time.monotonic() + 5
-            while not port_free(server.host, server.port) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            freed = port_free(server.host, server.port)
+        freed = _port_freed(server)
         after = read_memory(self.roots.proc).available_bytes
         if record is not None:
             self.registry.update(record.pid, ended_at=time.time(),
@@ -657,18 +652,12 @@ class Supervisor:
         failed = run_runtime(record.stop_argv)
         if failed is not None:
             raise ServeError(f"{failed}; {server.name} keeps running (nothing signalled)")
-        gone = self._ends_alone(server.pid, ticks, self.stop_timeout_s + 5)
-        freed = True
-        if server.port and gone:
-            deadline = time.monotonic() + 5
-            while not port_free(server.host, server.port) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            freed = port_free(server.host, server.port)
-        if not gone:
+        if not self._ends_alone(server.pid, ticks, self.stop_timeout_s + 5):
             raise ServeError(
                 f"{' '.join(record.stop_argv)} ran, but {server.name} (pid {server.pid}) still "
                 "runs; see the runtime's own state"
             )
+        freed = _port_freed(server)
         # only now: a container still running stays this record's (managed) row
         self.registry.update(record.pid, stop_requested=True, ended_at=time.time())
         result = StopResult(
@@ -702,13 +691,19 @@ class Supervisor:
                             os.kill(target, sig)
 
         send(signal.SIGKILL if kill_now else signal.SIGTERM)
-        deadline = time.monotonic() + self.stop_timeout_s
-        while time.monotonic() < deadline:
-            if self._gone(pid, start_ticks):
-                return kill_now
-            time.sleep(0.05)
+        if self._ends_alone(pid, start_ticks, self.stop_timeout_s):
+            return kill_now
         send(signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not self._gone(pid, start_ticks):
-            time.sleep(0.05)
+        self._ends_alone(pid, start_ticks, 5.0)
         return True
+
+
+def _port_freed(server: ServerInfo, timeout_s: float = 5.0) -> bool:
+    """Wait up to `timeout_s` for the stopped server's port to be free; True when it is (or
+    it had none)."""
+    if not server.port:
+        return True
+    deadline = time.monotonic() + timeout_s
+    while not port_free(server.host, server.port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return port_free(server.host, server.port)
