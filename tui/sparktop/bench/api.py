@@ -219,11 +219,15 @@ class ServerMetrics:
 
     def _counted(self, before: dict[str, float], now: dict[str, float]) -> float | None:
         """Requests the decode histogram counted since `before` (negative after a reset)."""
-        a, b = (
-            self._sum(before, self.names.decode_seconds),
-            self._sum(now, self.names.decode_seconds),
-        )
-        return None if a is None or b is None else b[1] - a[1]
+        decode = self._delta(before, now, self.names.decode_seconds)
+        return None if decode is None else decode[1]
+
+    def _delta(
+        self, before: dict[str, float], now: dict[str, float], names: tuple[str, ...]
+    ) -> tuple[float, float] | None:
+        """(Δsum, Δcount) of a histogram between the two readings."""
+        a, b = self._sum(before, names), self._sum(now, names)
+        return None if a is None or b is None else (b[0] - a[0], b[1] - a[1])
 
     def figures(self, before: dict[str, float], now: dict[str, float]) -> dict[str, float | None]:
         """TTFT = Δsum/Δcount; prefill = Δprompt tokens / Δprefill time; decode =
@@ -234,28 +238,22 @@ class ServerMetrics:
         out: dict[str, float | None] = {
             "server_ttft_s": None, "server_prompt_tps": None, "server_decode_tps": None,
         }  # fmt: skip
-        if self._counted(before, now) != 1:
+        decode = self._delta(before, now, n.decode_seconds)
+        if decode is None or decode[1] != 1:
             return out
-
-        def delta(names: tuple[str, ...]) -> tuple[float, float] | None:
-            a, b = self._sum(before, names), self._sum(now, names)
-            return None if a is None or b is None else (b[0] - a[0], b[1] - a[1])
 
         def counter(names: tuple[str, ...]) -> float | None:
             a, b = first(before, *names), first(now, *names)
             return None if a is None or b is None else b - a
 
-        ttft, prefill, decode = (
-            delta(n.ttft_seconds),
-            delta(n.prefill_seconds),
-            delta(n.decode_seconds),
-        )
+        ttft = self._delta(before, now, n.ttft_seconds)
+        prefill = self._delta(before, now, n.prefill_seconds)
         prompt, generated = counter(n.prompt_tokens), counter(n.generated_tokens)
         if ttft and ttft[1] > 0:
             out["server_ttft_s"] = ttft[0] / ttft[1]
         if prefill and prefill[0] > 0 and prompt:
             out["server_prompt_tps"] = prompt / prefill[0]
-        if decode and decode[0] > 0 and decode[1] > 0 and generated:
+        if decode[0] > 0 and generated:
             out["server_decode_tps"] = (generated - decode[1]) / decode[0]
         return out
 
