@@ -1,6 +1,6 @@
 """Wake the servers loop the moment a watched server process exits.
 
-Between polls (2 s, 5 s when all is idle) a server stopped from outside would show as ready
+Between polls (2 s, 10 s when all is idle) a server stopped from outside would show as ready
 until the next poll. A pidfd (Linux 5.3+) becomes readable when its process exits, whoever
 its parent is, so one `poll()` waits for "the interval is over", "someone asked for a poll
 now" and "a server went away" at once. Own code: no library wraps pidfds; where they are

@@ -237,7 +237,7 @@ class Connection:
     retried once on a fresh one. Not thread-safe: one poller owns it.
 
     This one stays on the standard library's http.client: it runs for every server every
-    2-5 s while the TUI idles, and a GET through httpx costs three times the CPU (2.0 vs
+    2-10 s while the TUI idles, and a GET through httpx costs three times the CPU (2.0 vs
     0.64 ms, tests/bench/http_get_cost.py), which puts the idle TUI above btop's CPU
     (docs/benchmarks.md, 2026-11-29).
     """

@@ -407,11 +407,9 @@ class MainScreen(Screen[None]):
 
     def _record_history(self, servers: tuple[ServerInfo, ...]) -> None:
         """Each poll's figures kept per server; an open detail screen shows them."""
-        from sparktop.ui.screens.server_detail import ServerDetailScreen, ServerHistories
+        from sparktop.ui.screens.server_detail import ServerDetailScreen
 
-        if self.server_histories is None:
-            self.server_histories = ServerHistories()
-        self.server_histories.record(servers)
+        self._histories().record(servers)
         for screen in self.app.screen_stack:
             if isinstance(screen, ServerDetailScreen):
                 screen.show(servers)
@@ -419,11 +417,17 @@ class MainScreen(Screen[None]):
     @on(ServersTable.DetailsRequested)
     def _show_details(self, message: ServersTable.DetailsRequested) -> None:
         """`enter` on a server row: the server in full, with its recent figures."""
-        from sparktop.ui.screens.server_detail import ServerDetailScreen, ServerHistories
+        from sparktop.ui.screens.server_detail import ServerDetailScreen
 
+        self.app.push_screen(ServerDetailScreen(message.server, self._histories()))
+
+    def _histories(self) -> ServerHistories:
+        """Each server's recent figures, made at first need (the detail screen's import)."""
         if self.server_histories is None:
+            from sparktop.ui.screens.server_detail import ServerHistories
+
             self.server_histories = ServerHistories()
-        self.app.push_screen(ServerDetailScreen(message.server, self.server_histories))
+        return self.server_histories
 
     def _warn_low_disk(self) -> None:
         """A notice (once while it lasts) when downloads need more room than is free."""
