@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -227,3 +228,47 @@ def test_the_fleet_reads_a_prometheus_behind_basic_auth(tmp_path, isolated_dirs,
     assert len(rows) == 1 and not rows[0]["reachable"], rows
     assert "401" in json.dumps(rows[0]), rows[0]
     assert "nope" not in wrong.stdout + wrong.stderr and "s3cret" not in wrong.stdout
+
+
+NODE_EXPORTER = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(NODE_EXPORTER is None, reason="node_exporter missing (the prometheus package "
+                    "recommends prometheus-node-exporter; .ci/run installs it)")  # fmt: skip
+def test_a_textfile_through_node_exporter_is_listed_then_stale(tmp_path, isolated_dirs, no_orphans):
+    """`export-metrics --textfile` read by a real node_exporter's textfile collector, scraped by
+    Prometheus: the fleet lists the box; a file its writer left 10 minutes ago is stale."""
+    textdir = tmp_path / "textfile"
+    written = run_cli("export-metrics", "--textfile", str(textdir), timeout=60)
+    assert written.returncode == 0, written.stderr
+    port = free_port()
+    start_outside([NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}",
+                   "--collector.disable-defaults", "--collector.textfile",
+                   f"--collector.textfile.directory={textdir}"], no_orphans)  # fmt: skip
+    target = f"127.0.0.1:{port}"
+    base = start_prometheus(tmp_path, no_orphans, {target: None})
+    isolated_dirs["config"].mkdir(parents=True, exist_ok=True)
+    (isolated_dirs["config"] / "config.yaml").write_text(
+        yaml.safe_dump({"hosts": [{"prometheus": base, "name": "lab"}]})
+    )
+
+    def row(reachable: bool) -> dict | None:
+        done = run_cli("hosts", "--json", timeout=60)
+        rows = {h["name"]: h for h in json.loads(done.stdout)["hosts"]}
+        got = rows.get(target)
+        return got if got is not None and got["reachable"] is reachable else None
+
+    listed = wait_for(lambda: row(True), timeout=60, interval=1.0)
+    assert listed["transport"] == "prometheus"
+    assert listed["summary"]["memory_total_bytes"] == meminfo_total()
+
+    # the writer died 10 minutes ago: node_exporter still serves its file, the fleet says stale
+    prom = textdir / "sparktop.prom"
+    old = time.time() - 600
+    text = re.sub(r"(?m)^sparktop_snapshot_timestamp_seconds \S+$",
+                  f"sparktop_snapshot_timestamp_seconds {old}", prom.read_text())  # fmt: skip
+    (textdir / ".sparktop.prom.tmp").write_text(text)
+    (textdir / ".sparktop.prom.tmp").rename(prom)
+    stale = wait_for(lambda: row(False), timeout=60, interval=1.0)
+    assert re.fullmatch(r"stale: last sample 1\dm \d\ds ago", stale["reason"]), stale["reason"]

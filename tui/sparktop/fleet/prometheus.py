@@ -3,7 +3,9 @@ the same status documents an SSH or agent host gives (partial: what the metrics 
 
 One instant query per panel (hosts, memory, GPUs, servers, downloads), never one per host.
 An instance whose series went stale (its scrape failed, or it stopped reporting) shows the
-age of its last sample, from `last_over_time` of its snapshot time.
+age of its last sample, from `last_over_time` of its snapshot time; so does one whose
+figures are older than STALE_AFTER (a textfile node_exporter still serves after
+`sparktop export-metrics` ended).
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from sparktop.units import fmt_duration
 
 LOOKBACK = "1d"
 """How far back an instance that stopped reporting is still listed (with its age)."""
+STALE_AFTER = 300.0
+"""Seconds after which an instance's snapshot time counts as stopped (Prometheus's own
+lookback): node_exporter keeps serving a textfile whose writer has died. The snapshot time is
+the exporting host's clock, so hosts keep their clocks within this of Prometheus's."""
 QUERIES = {
     "hosts": f"last_over_time(sparktop_snapshot_timestamp_seconds[{LOOKBACK}])",
     "memory": '{__name__=~"sparktop_(build_info|host_uptime_seconds|snapshot_timestamp_seconds'
@@ -242,9 +248,13 @@ def fetch_instances(host: Host, timeout: float) -> list[tuple[str, dict[str, Any
     out = []
     seen = {_instance(labels): value for labels, value in last}
     for instance in sorted(set(seen) | set(live)):
+        doc = None
         if instance in live and "sparktop_build_info" in live[instance]:
-            out.append((instance, status_document(live[instance]), ""))
+            doc = status_document(live[instance])
+        written = doc["time"] if doc is not None and doc["time"] else seen.get(instance, now)
+        age = max(0.0, now - written)
+        if doc is not None and age <= STALE_AFTER:
+            out.append((instance, doc, ""))
         else:
-            age = max(0.0, now - seen.get(instance, now))
             out.append((instance, None, f"stale: last sample {fmt_duration(age)} ago"))
     return out
