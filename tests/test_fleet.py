@@ -437,6 +437,29 @@ async def fleet_screen(hosts: list[Host], size: tuple[int, int] = (140, 40)):
         yield app, pilot, screen, lambda row, column: str(table.get_cell(row, column))
 
 
+async def test_fleet_state_stays_in_sight_at_80_columns():
+    """STATE is the column after HOST: at 80×24 a dead host's row says so (a long reason ends
+    in …), and its detail below the table gives the reason whole."""
+    from textual.widgets import DataTable, Static
+
+    hosts = [Host("gone", "agent", agent=f"http://127.0.0.1:{free_port()}", timeout=2)]
+    async with fleet_screen(hosts, size=(80, 24)) as (_app, pilot, screen, cell):
+        for _ in range(100):
+            await pilot.pause(0.1)
+            if cell("gone", "STATE") != "polling…":
+                break
+        table = screen.query_one(DataTable)
+        lines = [table.render_line(y).text for y in range(table.size.height)]
+        row = next(line for line in lines if line.lstrip().startswith("gone"))
+        assert "unreachable: cannot" in row and "…" in row, lines
+        assert "ok (" in next(line for line in lines if line.lstrip().startswith("local"))
+        table.move_cursor(row=1)
+        await pilot.press("enter")
+        await pilot.pause()
+        detail = str(screen.query_one("#fleet-detail", Static).render())
+        assert "Connection refused" in detail
+
+
 async def test_fleet_view_shows_reachable_and_unreachable_hosts(spark_agent, monkeypatch):
     from textual.widgets import DataTable, Static
 

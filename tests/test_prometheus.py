@@ -156,8 +156,9 @@ async def test_prometheus_scrapes_agents_and_the_fleet_reads_them_back(
     assert set(rows) == {open_at, token_at}
     for row in rows.values():
         assert row["transport"] == "prometheus" and row["address"] == base
-        assert row["reachable"] and f"{ALIAS} (ready)" in row["summary"]["servers"]
+        assert row["reachable"] and row["summary"]["servers"] == [f"{ALIAS} (ready)"]
         assert row["summary"]["memory_total_bytes"] == meminfo_total()
+        assert row["summary"]["gpus"] == [] and row["summary"]["downloads_total"] == 0
     text = run_cli("hosts", timeout=60).stdout
     assert f"prometheus {base}" in text and f"{ALIAS} (ready)" in text
 
@@ -178,7 +179,7 @@ async def test_prometheus_scrapes_agents_and_the_fleet_reads_them_back(
         screen.show_host(token_at)
         await pilot.pause()
         detail = str(screen.query_one("#fleet-detail", Static).render())
-        assert f"{ALIAS}* · llama.cpp" in detail and f"port {server_port}" in detail
+        assert f"{ALIAS}* · llama.cpp · port {server_port} · ready · up " in detail  # no PID
 
         # an agent that stops reporting shows its last sample's age
         os.kill(open_agent.pid, signal.SIGTERM)

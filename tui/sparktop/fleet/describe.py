@@ -48,8 +48,11 @@ def describe_status(snapshot: Snapshot) -> list[str]:
         lines.append(f"  {s.gpu_unavailable_reason or 'no GPU found'}")
     lines += ["", f"Servers ({len(s.servers)})"]
     for v in s.servers:
+        where = "".join(  # Prometheus exports no PIDs (a label each would be unbounded)
+            f" · {key} {value}" for key, value in (("pid", v.pid), ("port", v.port)) if value
+        )
         lines.append(
-            f"  {v.name}{'' if v.managed else '*'} · {v.engine} · pid {v.pid} · port {v.port}"
+            f"  {v.name}{'' if v.managed else '*'} · {v.engine}{where}"
             f" · {v.health} · up {fmt_duration(v.uptime_s)} · mem {fmt_bytes(v.rss_bytes)}"
             f" · pp {_num(v.prompt_tps, ' t/s', 1)} · tg {_num(v.gen_tps, ' t/s', 1)}"
         )

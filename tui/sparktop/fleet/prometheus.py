@@ -126,6 +126,8 @@ def _grouped(
     each family under its name without the prefix."""
     rows: dict[tuple[str, ...], dict[str, Sample]] = defaultdict(dict)
     for name, samples in metrics.items():
+        if not name.startswith(prefix):
+            continue  # another panel's family (an instance's metrics come all together)
         for labels, value in samples:
             row = tuple(labels.get(k, "") for k in keys)
             field = name.removeprefix(prefix)

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -28,7 +29,10 @@ from sparktop.ui.screens.dialogs import MODAL_CSS, ConfirmScreen, TextScreen
 from sparktop.ui.widgets.row_table import RowTable
 from sparktop.units import fmt_bytes
 
-COLUMNS = ("HOST", "VIA", "MEMORY", "GPUS", "SERVERS", "DOWNLOADS", "STATE")
+COLUMNS = ("HOST", "STATE", "MEMORY", "GPUS", "SERVERS", "DOWNLOADS", "VIA")
+STATE_WIDTH = 26
+"""Cells of the STATE column: it stays in sight at 80 columns; a longer reason ends in …
+(the host's detail below the table shows it whole)."""
 LocalStatus = Callable[[], "dict[str, Any] | Snapshot | None"]
 
 
@@ -119,13 +123,13 @@ class FleetScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         for column in COLUMNS:
-            table.add_column(column, key=column)
+            table.add_column(column, key=column, width=STATE_WIDTH if column == "STATE" else None)
         for name in [LOCAL, *self.hosts]:
             host = self.hosts.get(name)
             if host is not None and host.transport == "prometheus":
                 continue  # its instances come as rows of their own
             via = "this box" if host is None else host.address
-            table.add_row(name, via, "…", "…", "…", "…", "polling…", key=name)
+            table.add_row(name, "polling…", "…", "…", "…", "…", via, key=name)
         table.focus()
         self._show_detail()
         self.poller.start()
@@ -194,7 +198,7 @@ class FleetScreen(Screen[None]):
         self.states[state.name] = state
         table = self.query_one(DataTable)
         if state.name not in table.rows:  # an instance a Prometheus lists
-            table.add_row(state.name, state.address, "", "", "", "", "", key=state.name)
+            table.add_row(state.name, "", "", "", "", "", state.address, key=state.name)
         if state.reachable and state.status is not None:
             s = summary_of(state.status)
             memory = "?"
@@ -216,7 +220,11 @@ class FleetScreen(Screen[None]):
                 "STATE": stale_or_unreachable(state),
             }
         for column, value in cells.items():
-            table.update_cell(state.name, column, value, update_width=True)
+            if column == "STATE":
+                cell = Text(value, overflow="ellipsis", no_wrap=True)
+                table.update_cell(state.name, column, cell)
+            else:
+                table.update_cell(state.name, column, value, update_width=True)
         if state.name == self.shown:
             self._show_detail()
 
