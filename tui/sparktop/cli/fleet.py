@@ -59,7 +59,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
 
     agent = sub.add_parser(
-        "agent", help="serve this box's `status --json` over HTTP (read-only) for other hosts"
+        "agent",
+        help="serve this box's `status --json` and Prometheus metrics over HTTP (read-only)",
+        description="Serve this box's figures, read-only: GET /status (`status --json`), "
+        "GET /metrics (Prometheus text; OpenMetrics on Accept: application/openmetrics-text) "
+        "and GET /health. With a token, every request needs `Authorization: Bearer TOKEN`.",
     )
     agent.add_argument(
         "--bind",
@@ -87,6 +91,8 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     export = sub.add_parser(
         "export-metrics",
         help="write this box's figures as DIR/sparktop.prom for node_exporter's textfile collector",
+        description="Write this box's figures (the agent's /metrics) to DIR/sparktop.prom, "
+        "atomically (a temp file renamed over it), for node_exporter's textfile collector.",
     )
     export.add_argument(
         "--textfile",
