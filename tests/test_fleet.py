@@ -444,10 +444,11 @@ async def test_fleet_state_stays_in_sight_at_80_columns():
 
     hosts = [Host("gone", "agent", agent=f"http://127.0.0.1:{free_port()}", timeout=2)]
     async with fleet_screen(hosts, size=(80, 24)) as (_app, pilot, screen, cell):
-        for _ in range(100):
+        for _ in range(300):
             await pilot.pause(0.1)
-            if cell("gone", "STATE") != "polling…":
+            if all(cell(row, "STATE") != "polling…" for row in ("local", "gone")):
                 break
+        await pilot.pause()
         table = screen.query_one(DataTable)
         lines = [table.render_line(y).text for y in range(table.size.height)]
         row = next(line for line in lines if line.lstrip().startswith("gone"))
@@ -556,3 +557,60 @@ async def test_fleet_view_serves_and_stops_on_a_host_over_ssh(
         assert "stop tiny-fleet on box2: ok" in app.screen.text
         assert "port free" in app.screen.text
         await pilot.press("escape")
+
+
+def test_prometheus_answers_with_nan_and_inf_read_as_no_figure():
+    """Prometheus can hold NaN and ±Inf samples (a broken exporter, a relabelled series):
+    they read as absent figures, the instance is still listed, nothing raises."""
+    import http.server
+
+    from sparktop.fleet.remote import fetch_prometheus
+
+    now = time.time()
+    instance = {"instance": "spark-09:7377", "job": "sparktop"}
+    gpu = {"gpu": "0", "name": "NVIDIA GB10", "vendor": "nvidia"}
+    server = {"served_name": "q", "engine": "vllm", "port": "30000", "catalog_name": "",
+              "server_container": ""}  # fmt: skip
+    answers = {
+        "last_over_time": [(instance, str(now))],
+        "memory_": [({**instance, "__name__": "sparktop_build_info", "hostname": "spark-09",
+                      "version": "0.1.0"}, "1"),
+                    ({**instance, "__name__": "sparktop_snapshot_timestamp_seconds"}, str(now)),
+                    ({**instance, "__name__": "sparktop_memory_total_bytes"}, "NaN")],
+        "gpu_": [({**instance, **gpu, "__name__": "sparktop_gpu_memory_used_bytes"}, "+Inf"),
+                 ({**instance, **gpu, "__name__": "sparktop_gpu_utilization_ratio"}, "0.5")],
+        "server_": [({**instance, **server, "__name__": "sparktop_server_requests_running"},
+                     "-Inf"),
+                    ({**instance, **server, "__name__": "sparktop_server_up"}, "1")],
+    }  # fmt: skip
+
+    class FakePrometheus(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # the instant-query API's answer shape
+            key = next((k for k in answers if k in urllib.request.unquote(self.path)), None)
+            result = [{"metric": m, "value": [now, v]} for m, v in answers.get(key, [])]
+            body = json.dumps(
+                {"status": "success", "data": {"resultType": "vector", "result": result}}
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakePrometheus)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        (state,) = fetch_prometheus(Host("lab", "prometheus", prometheus=url, timeout=5))
+        assert state.reachable and state.name == "spark-09:7377", state
+        doc = state.to_json()
+        assert doc["status"]["memory"] is None and doc["summary"]["hostname"] == "spark-09"
+        (gpu_doc,) = doc["status"]["gpus"]
+        assert gpu_doc["memory_used_bytes"] is None and gpu_doc["utilization_percent"] == 50.0
+        (server_doc,) = doc["status"]["servers"]
+        assert server_doc["running"] is None and server_doc["name"] == "q"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -74,7 +74,7 @@ def test_families_from_a_snapshot_have_units_labels_and_no_pids():
     build = got["sparktop_build_info"][0]
     assert build.labels == {"version": "9.9", "hostname": snapshot.hostname}
     labels = {"served_name": "qwen", "engine": "llama.cpp", "port": "8080",
-              "catalog_name": "qwen-q4", "container": ""}  # fmt: skip
+              "catalog_name": "qwen-q4", "server_container": ""}  # fmt: skip
     health = {s.labels["health"]: s.value for s in got["sparktop_server_health"]}
     assert health["ready"] == 1.0 and health["crashed"] == 0.0 and len(health) == 6
     assert got["sparktop_server_generation_tokens_total"][0].labels == labels
@@ -98,6 +98,31 @@ def test_families_from_a_snapshot_have_units_labels_and_no_pids():
     om, om_type = exposed(snapshot, "application/openmetrics-text; version=1.0.0")
     assert om_type.startswith("application/openmetrics-text")
     assert om.rstrip().endswith("# EOF") and "# UNIT sparktop_memory_total_bytes bytes" in om
+
+
+def test_a_restarted_server_is_exported_live_and_a_refetched_download_kept():
+    """A crashed record kept beside the server started again under the same name and port is
+    not what Prometheus sees; a repository downloaded again is the newest, not dropped."""
+    import dataclasses
+
+    from sparktop.fleet.metrics import MAX_DOWNLOADS
+    from sparktop.snapshot import CRASHED
+
+    snapshot = spark_snapshot()
+    live = snapshot.servers[0]
+    crashed = dataclasses.replace(live, pid=None, health=CRASHED, gen_tokens_total=None)
+    old = DownloadInfo(id="a0", repo="org/again", state="done", total_bytes=9, done_bytes=9)
+    others = tuple(DownloadInfo(id=f"r{i}", repo=f"org/r{i}", state="done", total_bytes=1,
+                                done_bytes=1) for i in range(MAX_DOWNLOADS))  # fmt: skip
+    again = DownloadInfo(id="a1", repo="org/again", state="downloading", total_bytes=9,
+                         done_bytes=3)  # fmt: skip
+    for servers in ((crashed, live), (live, crashed)):
+        snap = dataclasses.replace(snapshot, servers=servers, downloads=(old, *others, again))
+        got = families(exposed(snap)[0])
+        assert [s.value for s in got["sparktop_server_up"]] == [1.0]
+        assert got["sparktop_server_generation_tokens_total"][0].value == 345.0
+        states = {s.labels["repo"]: s.labels["state"] for s in got["sparktop_download_state"]}
+        assert len(states) == MAX_DOWNLOADS and states["org/again"] == "downloading"
 
 
 PROMTOOL = shutil.which("promtool")
@@ -179,26 +204,38 @@ def test_textfile_is_written_atomically_and_readable(tmp_path):
     assert prom.stat().st_mode & 0o044 == 0o044  # node_exporter (another user) reads it
     assert [p.name for p in target.iterdir()] == ["sparktop.prom"]  # no temp file left
 
-    # every N seconds: the file is replaced while it runs, never seen half-written
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sparktop", "export-metrics", "--textfile", str(target),
-         "--every", "1"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        start_new_session=True,
-    )  # fmt: skip
+    # every N seconds: the file is replaced while it runs, never seen half-written; it says
+    # how often it is written; a write that fails is said and tried again at the next tick
+    prom.unlink()
+    prom.mkdir()  # something in the way: the rename over it fails
+    log = tmp_path / "export.err"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sparktop", "export-metrics", "--textfile", str(target),
+             "--every", "1"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+            start_new_session=True,
+        )  # fmt: skip
     try:
-        first = prom.stat().st_mtime_ns
-        wait_for(lambda: prom.stat().st_mtime_ns != first, timeout=30)
+        wait_for(lambda: "trying again in 1 s" in log.read_text(), timeout=30)
+        assert log.read_text().splitlines()[0] == (
+            f"sparktop: cannot write {prom}: Is a directory (trying again in 1 s)"
+        )
+        prom.rmdir()
+        wait_for(prom.is_file, timeout=30)
         stamps = set()
         deadline = time.monotonic() + 4
         while time.monotonic() < deadline:
-            samples = families(prom.read_text())["sparktop_snapshot_timestamp_seconds"]
-            stamps.add(samples[0].value)
+            got = families(prom.read_text())
+            stamps.add(got["sparktop_snapshot_timestamp_seconds"][0].value)
+            assert got["sparktop_textfile_interval_seconds"][0].value == 1.0
             time.sleep(0.05)
         assert len(stamps) >= 2
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+    # stopped: the file goes, so node_exporter does not serve figures nobody updates
+    assert not prom.exists() and list(target.iterdir()) == []
 
 
 def test_export_metrics_bad_input_is_one_line(tmp_path):

@@ -48,10 +48,15 @@ def by_instance(result: list[dict]) -> dict[str, dict]:
 
 
 def start_prometheus(
-    tmp_path: Path, started: list, targets: dict[str, str | None], web: dict | None = None
+    tmp_path: Path,
+    started: list,
+    targets: dict[str, str | None],
+    web: dict | None = None,
+    port: int | None = None,
 ) -> str:
     """Prometheus on loopback with its own config and storage, scraping each target (with
-    its bearer token when given) every second; `web`: its --web.config.file (basic auth)."""
+    its bearer token when given) every second; `web`: its --web.config.file (basic auth);
+    `port`: the one to listen on (to start it again where it was). It is `started[-1]`."""
     jobs = []
     for index, (target, token) in enumerate(targets.items()):
         job = {"job_name": f"sparktop-{index}", "static_configs": [{"targets": [target]}]}
@@ -65,7 +70,7 @@ def start_prometheus(
     check = subprocess.run([PROMTOOL, "check", "config", str(config)], capture_output=True,
                            text=True, timeout=30)  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
-    port = free_port()
+    port = port or free_port()
     argv = [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]  # fmt: skip
     if web is not None:
@@ -191,6 +196,28 @@ async def test_prometheus_scrapes_agents_and_the_fleet_reads_them_back(
                 break
         assert cell(open_at, "STATE").startswith("stale: last sample ")
         assert cell(token_at, "STATE").startswith("ok (")
+
+        # Prometheus down: one row named after the entry says why, in place of its instances;
+        # up again (same port and storage): the instances are back and that row is gone
+        prometheus = no_orphans[-1]
+        prometheus.terminate()
+        assert prometheus.wait(timeout=30) == 0
+        screen.action_refresh()
+        for _ in range(150):
+            await pilot.pause(0.1)
+            if "lab" in {str(k.value) for k in table.rows}:
+                break
+        assert {str(k.value) for k in table.rows} == {"local", "lab"}
+        assert cell("lab", "STATE").startswith("unreachable: cannot reach")
+        start_prometheus(tmp_path, no_orphans, {open_at: None, token_at: TOKEN},
+                         port=int(base.rsplit(":", 1)[1]))  # fmt: skip
+        screen.action_refresh()
+        for _ in range(300):
+            await pilot.pause(0.1)
+            if "lab" not in {str(k.value) for k in table.rows}:
+                break
+        assert {str(k.value) for k in table.rows} == {"local", open_at, token_at}
+        assert cell(token_at, "STATE").startswith("ok (")
     stale = run_cli("hosts", "--json", timeout=60)
     assert stale.returncode == 1
     rows = {h["name"]: h for h in json.loads(stale.stdout)["hosts"]}
@@ -273,3 +300,11 @@ def test_a_textfile_through_node_exporter_is_listed_then_stale(tmp_path, isolate
     (textdir / ".sparktop.prom.tmp").rename(prom)
     stale = wait_for(lambda: row(False), timeout=60, interval=1.0)
     assert re.fullmatch(r"stale: last sample 1\dm \d\ds ago", stale["reason"]), stale["reason"]
+
+    # the same file from `export-metrics --every 900`: 10 minutes is not late for it
+    text += (
+        "# TYPE sparktop_textfile_interval_seconds gauge\nsparktop_textfile_interval_seconds 900\n"
+    )
+    (textdir / ".sparktop.prom.tmp").write_text(text)
+    (textdir / ".sparktop.prom.tmp").rename(prom)
+    wait_for(lambda: row(True), timeout=60, interval=1.0)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -35,9 +36,13 @@ def bench_champions() -> tuple[Champion, ...]:
     )
 
 
-def metrics_registry(snapshot: Callable[[], Snapshot]) -> CollectorRegistry:
-    """A registry whose every scrape reads `snapshot()` once, and the champions."""
-    return registry_for(SnapshotCollector(snapshot, bench_champions, __version__))
+def metrics_registry(
+    snapshot: Callable[[], Snapshot], interval: float | None = None
+) -> CollectorRegistry:
+    """A registry whose every scrape reads `snapshot()` once, and the champions; `interval`:
+    the textfile's seconds between writes (exported, so a reader knows when it is late)."""
+    collector = SnapshotCollector(snapshot, bench_champions, __version__, interval)
+    return registry_for(collector)
 
 
 def metrics_endpoint(snapshot: Callable[[], Snapshot]) -> Callable[[str], tuple[bytes, str]]:
@@ -61,28 +66,56 @@ def textfile_dir(text: str) -> Path:
     return directory
 
 
+def _write(registry: CollectorRegistry, target: Path) -> str | None:
+    """One textfile write; None when done, else why not (one line)."""
+    from sparktop.atomic import write_text_atomic
+
+    try:
+        body, _ = exposition(registry)
+    except Exception as exc:  # a probe's bug must not end an --every loop
+        return f"cannot read this box's figures: {exc!r}"
+    try:
+        write_text_atomic(target, body.decode(), mode=0o644)
+    except OSError as exc:
+        return f"cannot write {target}: {exc.strerror or exc}"
+    return None
+
+
 def export_textfile(
-    config: Config, directory: Path, every: float | None, stop: threading.Event
+    config: Config,
+    directory: Path,
+    every: float | None,
+    stop: threading.Event,
+    warn: Callable[[str], None] = lambda line: None,
 ) -> int:
     """Write DIRECTORY/sparktop.prom (atomically, readable by node_exporter's textfile
-    collector) once, or every `every` seconds until `stop` is set; the number written."""
-    from sparktop.atomic import write_text_atomic
+    collector) once, or every `every` seconds until `stop` is set; the number written.
+
+    Once: a failure is an ActionError. Every N s: a failed write is `warn`ed and tried again
+    at the next tick, and when `stop` ends the loop the file goes too, so node_exporter stops
+    serving figures nobody updates any more (Prometheus then marks the series stale)."""
     from sparktop.collect import SnapshotProducer
 
+    target = directory / TEXTFILE
     producer = SnapshotProducer(config)  # kept between writes: the rates need the last poll
-    registry = metrics_registry(producer.collect)
+    registry = metrics_registry(producer.collect, every)
     written = 0
     try:
         while True:
             started = time.monotonic()
-            body, _ = exposition(registry)
-            try:
-                write_text_atomic(directory / TEXTFILE, body.decode(), mode=0o644)
-            except OSError as exc:
-                problem = exc.strerror or exc
-                raise ActionError(f"cannot write {directory / TEXTFILE}: {problem}") from None
-            written += 1
-            if every is None or stop.wait(max(0.0, every - (time.monotonic() - started))):
+            line = _write(registry, target)
+            if line is None:
+                written += 1
+            elif every is None:
+                raise ActionError(line)
+            else:
+                warn(f"{line} (trying again in {every:g} s)")
+            if every is None:
                 return written
+            if stop.wait(max(0.0, every - (time.monotonic() - started))):
+                break
+        with contextlib.suppress(OSError):  # gone already, or something else took its name
+            target.unlink(missing_ok=True)
+        return written
     finally:
         producer.close()

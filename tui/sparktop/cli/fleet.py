@@ -109,7 +109,8 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_export_metrics(config: Config, args: argparse.Namespace) -> int:
-    """`sparktop export-metrics --textfile DIR [--every N]`; SIGTERM / ^C end the loop (0)."""
+    """`sparktop export-metrics --textfile DIR [--every N]`; SIGTERM / ^C end the loop (0)
+    and remove the file."""
     import signal
     import threading
 
@@ -117,13 +118,16 @@ def cmd_export_metrics(config: Config, args: argparse.Namespace) -> int:
     from sparktop.actions.metrics import export_textfile, textfile_dir
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    for signum in (signal.SIGTERM, signal.SIGINT):  # both end the loop (and remove the file)
+        signal.signal(signum, lambda signum, frame: stop.set())
+
+    def warn(line: str) -> None:
+        print(f"sparktop: {line}", file=sys.stderr, flush=True)
+
     try:
-        export_textfile(config, textfile_dir(args.textfile), args.every, stop)
+        export_textfile(config, textfile_dir(args.textfile), args.every, stop, warn)
     except ActionError as exc:
         return _err(str(exc), 2)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -5,7 +5,9 @@ Snapshot (the agent's cached one, or a fresh one for the textfile) and the bench
 and yields `sparktop_*` families; prometheus_client writes the exposition (text format or
 OpenMetrics). Labels stay bounded: served name, engine, port, catalog name, container for
 servers; GPU index and name; repository for downloads; mode and model for champions. No PIDs
-or timestamps become labels.
+or timestamps become labels. The container label is `server_container`: Kubernetes scrapes
+(prometheus-operator) put their own `container` (the agent's pod's) on every series, which
+would rename ours to `exported_container`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sparktop.snapshot import DownloadInfo, ExternalDownloadInfo, ServerInfo, Sn
 
 READY = snap.READY
 HEALTH_STATES = (snap.STARTING, snap.LOADING, READY, snap.NOT_RESPONDING, snap.ERROR, snap.CRASHED)
-SERVER_LABELS = ("served_name", "engine", "port", "catalog_name", "container")
+SERVER_LABELS = ("served_name", "engine", "port", "catalog_name", "server_container")
 GPU_LABELS = ("gpu", "name", "vendor")
 DOWNLOAD_LABELS = ("repo", "source")
 MAX_DOWNLOADS = 20
@@ -123,7 +125,8 @@ def _ratio(percent: float | None) -> float | None:
 
 
 def server_labels(v: ServerInfo) -> list[str]:
-    """served_name, engine, port, catalog_name, container (its name, else its short id)."""
+    """served_name, engine, port, catalog_name, server_container (the container's name, else
+    its short id)."""
     c = v.container
     container = (c.name or c.id[:12]) if c is not None else ""
     return [v.name, v.engine, str(v.port or ""), v.catalog_name or "", container]
@@ -132,8 +135,10 @@ def server_labels(v: ServerInfo) -> list[str]:
 def server_families(s: Snapshot) -> Iterator[Family]:
     """Per inference server: health, token counters and rates, KV, load, memory."""
     servers: dict[tuple[str, ...], ServerInfo] = {}
-    for v in s.servers:  # one series per label set (a crashed record beside its restart)
-        servers.setdefault(tuple(server_labels(v)), v)
+    for v in s.servers:  # one series per label set: a crashed record beside its restart
+        key = tuple(server_labels(v))  # gives way to the live one, whichever comes first
+        if key not in servers or _rank(v) > _rank(servers[key]):
+            servers[key] = v
     health = _gauge(
         "sparktop_server_health",
         "1 for the server's health state (label health), 0 for the others",
@@ -184,12 +189,19 @@ def server_families(s: Snapshot) -> Iterator[Family]:
         yield family
 
 
+def _rank(v: ServerInfo) -> int:
+    """Which of two records with the same labels to export: a live process over a record."""
+    return (v.pid is not None) + (v.health != snap.CRASHED)
+
+
 def _newest_downloads(s: Snapshot) -> list[DownloadInfo | ExternalDownloadInfo]:
     """The newest record per repository (records are kept oldest first), bounded."""
     by_repo: dict[tuple[str, str], DownloadInfo | ExternalDownloadInfo] = {}
     for d in s.downloads:
         source = "external" if d.external else "sparktop"
-        by_repo[(d.repo or getattr(d, "path", "") or "?", source)] = d
+        key = (d.repo or getattr(d, "path", "") or "?", source)
+        by_repo.pop(key, None)  # a repository fetched again moves to the end (newest)
+        by_repo[key] = d
     return list(by_repo.values())[-MAX_DOWNLOADS:]
 
 
@@ -246,10 +258,13 @@ class SnapshotCollector(Collector):
         snapshot: Callable[[], Snapshot],
         champions: Callable[[], Sequence[Champion]] = tuple,
         version: str = "",
+        interval: float | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.champions = champions
         self.version = version
+        self.interval = interval
+        """Seconds between a textfile's writes (None for the agent: it is scraped)."""
 
     def describe(self) -> list[Family]:
         return []  # nothing collected at registration; families come with each scrape
@@ -257,6 +272,13 @@ class SnapshotCollector(Collector):
     def collect(self) -> Iterator[Family]:
         s = self.snapshot()
         yield from host_families(s, self.version)
+        if self.interval is not None:
+            every = _gauge(
+                "sparktop_textfile_interval_seconds",
+                "Seconds between writes of this textfile (sparktop export-metrics --every)",
+            )
+            _add(every, [], self.interval)
+            yield every
         yield from gpu_families(s)
         yield from server_families(s)
         yield from download_families(s)

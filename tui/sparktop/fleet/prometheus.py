@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -27,12 +29,13 @@ LOOKBACK = "1d"
 """How far back an instance that stopped reporting is still listed (with its age)."""
 STALE_AFTER = 300.0
 """Seconds after which an instance's snapshot time counts as stopped (Prometheus's own
-lookback): node_exporter keeps serving a textfile whose writer has died. The snapshot time is
-the exporting host's clock, so hosts keep their clocks within this of Prometheus's."""
+lookback), or twice the textfile's `--every` when that is longer: node_exporter keeps serving
+a textfile whose writer has died. The snapshot time is the exporting host's clock, so hosts
+keep their clocks within this of Prometheus's."""
 QUERIES = {
     "hosts": f"last_over_time(sparktop_snapshot_timestamp_seconds[{LOOKBACK}])",
     "memory": '{__name__=~"sparktop_(build_info|host_uptime_seconds|snapshot_timestamp_seconds'
-    '|memory_.+)"}',
+    '|textfile_interval_seconds|memory_.+)"}',
     "gpus": '{__name__=~"sparktop_gpu_.+"}',
     "servers": '{__name__=~"sparktop_server_.+"}',
     "downloads": '{__name__=~"sparktop_download_.+"}',
@@ -84,7 +87,8 @@ def query(host: Host, promql: str, timeout: float) -> tuple[float, list[Sample]]
     for item in data.get("result") or []:
         stamp, value = item.get("value") or (now, "NaN")
         now = float(stamp)
-        samples.append((dict(item.get("metric") or {}), float(value)))
+        if math.isfinite(float(value)):  # NaN / ±Inf: no figure (as an absent series)
+            samples.append((dict(item.get("metric") or {}), float(value)))
     return now, samples
 
 
@@ -240,7 +244,9 @@ def status_document(metrics: dict[str, list[Sample]]) -> dict[str, Any]:
 def fetch_instances(host: Host, timeout: float) -> list[tuple[str, dict[str, Any] | None, str]]:
     """(instance, its status document or None when stale, why stale) for every instance that
     exported sparktop's metrics within LOOKBACK; raises PrometheusError."""
-    answers = {panel: query(host, promql, timeout) for panel, promql in QUERIES.items()}
+    with ThreadPoolExecutor(max_workers=len(QUERIES)) as pool:  # all within one timeout
+        asked = {panel: pool.submit(query, host, q, timeout) for panel, q in QUERIES.items()}
+        answers = {panel: future.result() for panel, future in asked.items()}
     now, last = answers["hosts"]
     live: dict[str, dict[str, list[Sample]]] = defaultdict(lambda: defaultdict(list))
     for panel in ("memory", "gpus", "servers", "downloads"):
@@ -255,7 +261,8 @@ def fetch_instances(host: Host, timeout: float) -> list[tuple[str, dict[str, Any
             doc = status_document(live[instance])
         written = doc["time"] if doc is not None and doc["time"] else seen.get(instance, now)
         age = max(0.0, now - written)
-        if doc is not None and age <= STALE_AFTER:
+        every = _one(live[instance], "sparktop_textfile_interval_seconds") or 0.0
+        if doc is not None and age <= max(STALE_AFTER, 2 * every):
             out.append((instance, doc, ""))
         else:
             out.append((instance, None, f"stale: last sample {fmt_duration(age)} ago"))

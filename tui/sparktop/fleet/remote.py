@@ -133,6 +133,8 @@ def fetch_prometheus(host: Host, timeout: float | None = None) -> list[HostState
         instances = fetch_instances(host, timeout)
     except PrometheusError as exc:
         instances, reason = [], str(exc)
+    except Exception as exc:  # an answer this reader did not expect: the row says so
+        instances, reason = [], f"bad answer from Prometheus: {exc!r}"
     else:
         reason = "no instance exports sparktop's metrics there"
     latency = time.monotonic() - started
@@ -164,7 +166,8 @@ def fetch_all(hosts: Iterable[Host], timeout: float | None = None) -> list[HostS
 
 
 class FleetPoller:
-    """Polls every host on its own thread every `interval` s; `on_state` gets each result.
+    """Polls every host on its own thread every `interval` s; `on_states` gets each host's
+    states (one, or a Prometheus's instances: the whole list, so rows that left can go).
 
     A slow or dead host only delays its own row.
     """
@@ -172,11 +175,11 @@ class FleetPoller:
     def __init__(
         self,
         hosts: Iterable[Host],
-        on_state: Callable[[HostState], None],
+        on_states: Callable[[Host, list[HostState]], None],
         interval: float = 5.0,
     ) -> None:
         self.hosts = list(hosts)
-        self.on_state = on_state
+        self.on_states = on_states
         self.interval = interval
         self.stopped = threading.Event()
         self.wake = threading.Event()
@@ -192,11 +195,14 @@ class FleetPoller:
 
     def _loop(self, host: Host) -> None:
         while not self.stopped.is_set():
-            states = fetch_many(host)
+            try:
+                states = fetch_many(host)
+            except Exception as exc:  # a bug must not freeze the row: it says what happened
+                states = [HostState(host.name, False, repr(exc), None, time.time(),
+                                    transport=host.transport, address=host.address)]  # fmt: skip
             if self.stopped.is_set():
                 return
-            for state in states:
-                self.on_state(state)
+            self.on_states(host, states)
             self.wake.wait(self.interval)
 
     def refresh(self) -> None:

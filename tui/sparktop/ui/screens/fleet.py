@@ -3,11 +3,14 @@
 
 Each host is polled on its own thread (sparktop.fleet.remote.FleetPoller): a dead host
 shows *unreachable* with the reason and never delays the other rows. A `prometheus:` entry
-adds one row per instance it lists (a stale one shows its last sample's age).
+adds one row per instance it lists (a stale one shows its last sample's age); its rows are
+those of its latest answer: an instance it no longer lists goes, and when Prometheus cannot
+be asked one row named after the entry says why in their place.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -103,9 +106,11 @@ class FleetScreen(Screen[None]):
         self.interval = interval
         self.catalog_names = catalog_names
         self.states: dict[str, HostState] = {}
+        self.owned: dict[str, list[str]] = {}
+        """A configured host's name → the rows its latest poll gave (a Prometheus's many)."""
         self.shown = LOCAL
         """The host whose whole state the detail box shows."""
-        self.poller = FleetPoller(hosts, self._from_thread, interval=interval)
+        self.poller = FleetPoller(hosts, self._polled, interval=interval)
         self.stopped = threading.Event()
         self.local_wake = threading.Event()
 
@@ -143,23 +148,49 @@ class FleetScreen(Screen[None]):
     # -- polling (threads) ---------------------------------------------------------------
 
     class HostPolled(Message):
-        """A host's state from a poller thread; a newer one for the same host replaces it."""
+        """A configured host's states from a poller thread (one, or a Prometheus's
+        instances); a newer poll of the same host replaces it."""
 
-        def __init__(self, state: HostState) -> None:
+        def __init__(self, host: str, states: list[HostState]) -> None:
             super().__init__()
-            self.state = state
+            self.host = host
+            self.states = states
 
         def can_replace(self, message: Message) -> bool:
-            return isinstance(message, FleetScreen.HostPolled) and (
-                message.state.name == self.state.name
-            )
+            return isinstance(message, FleetScreen.HostPolled) and message.host == self.host
 
     def _from_thread(self, state: HostState) -> None:
         if not self.stopped.is_set():
-            self.post_message(self.HostPolled(state))
+            self.post_message(self.HostPolled(LOCAL, [state]))
+
+    def _polled(self, host: Host, states: list[HostState]) -> None:
+        if not self.stopped.is_set():
+            self.post_message(self.HostPolled(host.name, states))
 
     def on_fleet_screen_host_polled(self, message: HostPolled) -> None:
-        self._set_state(message.state)
+        if not self.is_mounted:
+            return
+        rows = []
+        for state in message.states:
+            row = self._row_name(message.host, state.name)
+            rows.append(row)
+            self._set_state(dataclasses.replace(state, name=row))
+        table = self.query_one(DataTable)
+        for gone in set(self.owned.get(message.host, ())) - set(rows):
+            table.remove_row(gone)
+            self.states.pop(gone, None)
+            if self.shown == gone:
+                self.show_host(LOCAL)
+        self.owned[message.host] = rows
+
+    def _row_name(self, host: str, name: str) -> str:
+        """The row for `name` polled through configured host `host`: its own name, unless
+        that is this box, a configured host or another Prometheus's row (then "name (host)")."""
+        if name == host:
+            return name
+        taken = name == LOCAL or name in self.hosts
+        taken = taken or any(name in rows for owner, rows in self.owned.items() if owner != host)
+        return f"{name} ({host})" if taken else name
 
     def _local_loop(self) -> None:
         import time
