@@ -559,34 +559,20 @@ async def test_fleet_view_serves_and_stops_on_a_host_over_ssh(
         await pilot.press("escape")
 
 
-def test_prometheus_answers_with_nan_and_inf_read_as_no_figure():
-    """Prometheus can hold NaN and ±Inf samples (a broken exporter, a relabelled series):
-    they read as absent figures, the instance is still listed, nothing raises."""
+@contextlib.contextmanager
+def prometheus_api(answers: dict[str, list[tuple[dict, str]]], down: threading.Event | None = None):
+    """A loopback stand-in for Prometheus's instant-query API: a query containing a key of
+    `answers` gets those (labels, value) samples; 503 while `down` is set. Yields its URL."""
     import http.server
 
-    from sparktop.fleet.remote import fetch_prometheus
-
-    now = time.time()
-    instance = {"instance": "spark-09:7377", "job": "sparktop"}
-    gpu = {"gpu": "0", "name": "NVIDIA GB10", "vendor": "nvidia"}
-    server = {"served_name": "q", "engine": "vllm", "port": "30000", "catalog_name": "",
-              "server_container": ""}  # fmt: skip
-    answers = {
-        "last_over_time": [(instance, str(now))],
-        "memory_": [({**instance, "__name__": "sparktop_build_info", "hostname": "spark-09",
-                      "version": "0.1.0"}, "1"),
-                    ({**instance, "__name__": "sparktop_snapshot_timestamp_seconds"}, str(now)),
-                    ({**instance, "__name__": "sparktop_memory_total_bytes"}, "NaN")],
-        "gpu_": [({**instance, **gpu, "__name__": "sparktop_gpu_memory_used_bytes"}, "+Inf"),
-                 ({**instance, **gpu, "__name__": "sparktop_gpu_utilization_ratio"}, "0.5")],
-        "server_": [({**instance, **server, "__name__": "sparktop_server_requests_running"},
-                     "-Inf"),
-                    ({**instance, **server, "__name__": "sparktop_server_up"}, "1")],
-    }  # fmt: skip
-
     class FakePrometheus(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # the instant-query API's answer shape
-            key = next((k for k in answers if k in urllib.request.unquote(self.path)), None)
+        def do_GET(self) -> None:
+            if down is not None and down.is_set():
+                self.send_error(503, "Service Unavailable")
+                return
+            query = urllib.request.unquote(self.path)
+            key = next((k for k in answers if k in query), None)
+            now = time.time()
             result = [{"metric": m, "value": [now, v]} for m, v in answers.get(key, [])]
             body = json.dumps(
                 {"status": "success", "data": {"resultType": "vector", "result": result}}
@@ -602,7 +588,44 @@ def test_prometheus_answers_with_nan_and_inf_read_as_no_figure():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakePrometheus)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def instance_answers(instance: str, hostname: str) -> dict[str, list[tuple[dict, str]]]:
+    """What Prometheus answers for one live instance exporting sparktop's metrics."""
+    labels = {"instance": instance, "job": "sparktop"}
+    now = str(time.time())
+    return {
+        "last_over_time": [(labels, now)],
+        "memory_": [({**labels, "__name__": "sparktop_build_info", "hostname": hostname,
+                      "version": "0.1.0"}, "1"),
+                    ({**labels, "__name__": "sparktop_snapshot_timestamp_seconds"}, now),
+                    ({**labels, "__name__": "sparktop_memory_total_bytes"}, str(1 << 37))],
+    }  # fmt: skip
+
+
+def test_prometheus_answers_with_nan_and_inf_read_as_no_figure():
+    """Prometheus can hold NaN and ±Inf samples (a broken exporter, a relabelled series):
+    they read as absent figures, the instance is still listed, nothing raises."""
+    from sparktop.fleet.remote import fetch_prometheus
+
+    instance = {"instance": "spark-09:7377", "job": "sparktop"}
+    gpu = {"gpu": "0", "name": "NVIDIA GB10", "vendor": "nvidia"}
+    server = {"served_name": "q", "engine": "vllm", "port": "30000", "catalog_name": "",
+              "server_container": ""}  # fmt: skip
+    answers = instance_answers("spark-09:7377", "spark-09")
+    answers["memory_"][2] = ({**instance, "__name__": "sparktop_memory_total_bytes"}, "NaN")
+    answers |= {
+        "gpu_": [({**instance, **gpu, "__name__": "sparktop_gpu_memory_used_bytes"}, "+Inf"),
+                 ({**instance, **gpu, "__name__": "sparktop_gpu_utilization_ratio"}, "0.5")],
+        "server_": [({**instance, **server, "__name__": "sparktop_server_requests_running"},
+                     "-Inf"),
+                    ({**instance, **server, "__name__": "sparktop_server_up"}, "1")],
+    }  # fmt: skip
+    with prometheus_api(answers) as url:
         (state,) = fetch_prometheus(Host("lab", "prometheus", prometheus=url, timeout=5))
         assert state.reachable and state.name == "spark-09:7377", state
         doc = state.to_json()
@@ -611,6 +634,51 @@ def test_prometheus_answers_with_nan_and_inf_read_as_no_figure():
         assert gpu_doc["memory_used_bytes"] is None and gpu_doc["utilization_percent"] == 50.0
         (server_doc,) = doc["status"]["servers"]
         assert server_doc["running"] is None and server_doc["name"] == "q"
-    finally:
-        server.shutdown()
-        server.server_close()
+
+
+async def test_two_prometheus_entries_listing_one_instance_keep_their_row_names():
+    """Two Prometheus entries that both scrape spark-05: one row is "spark-05:7377", the
+    other "spark-05:7377 (<entry>)", and neither name moves when one Prometheus goes down
+    (its row becomes the entry's, saying why) and comes back."""
+    down = threading.Event()
+    answers = instance_answers("spark-05:7377", "spark-05")
+    with prometheus_api(answers, down) as url_a, prometheus_api(answers) as url_b:
+        hosts = [Host("prom-a", "prometheus", prometheus=url_a, timeout=2),
+                 Host("prom-b", "prometheus", prometheus=url_b, timeout=2)]  # fmt: skip
+        async with fleet_screen(hosts) as (_app, pilot, screen, cell):
+            from textual.widgets import DataTable
+
+            table = screen.query_one(DataTable)
+
+            def rows() -> set[str]:
+                return {str(k.value) for k in table.rows}
+
+            async def until(predicate) -> None:
+                for _ in range(100):
+                    await pilot.pause(0.1)
+                    if predicate():
+                        return
+                raise AssertionError(rows())
+
+            both = {"spark-05:7377", "spark-05:7377 (prom-a)", "spark-05:7377 (prom-b)"}
+            await until(lambda: len(rows() & both) == 2)
+            named = dict(screen.row_names)
+            assert sorted(named.values()) == sorted(rows() & both)
+            for name in rows() & both:
+                assert cell(name, "STATE") == "ok (spark-05)"
+
+            down.set()  # prom-a answers 503
+            screen.action_refresh()
+            await until(lambda: "prom-a" in rows())
+            assert cell("prom-a", "STATE").startswith("unreachable: ")
+            assert rows() == {"local", "prom-a", named[("prom-b", "spark-05:7377")]}
+
+            down.clear()
+            screen.show_host(named[("prom-a", "spark-05:7377")])  # a row gone: this box shown
+            assert screen.shown == "local"
+            screen.action_refresh()
+            await until(lambda: "prom-a" not in rows())
+            assert (
+                screen.row_names[("prom-b", "spark-05:7377")] == named[("prom-b", "spark-05:7377")]
+            )
+            assert rows() == {"local", *screen.row_names.values()}

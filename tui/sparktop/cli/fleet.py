@@ -109,8 +109,8 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_export_metrics(config: Config, args: argparse.Namespace) -> int:
-    """`sparktop export-metrics --textfile DIR [--every N]`; SIGTERM / ^C end the loop (0)
-    and remove the file."""
+    """`sparktop export-metrics --textfile DIR [--every N]`. With --every, SIGTERM, SIGHUP
+    and ^C end the loop (exit 0) and remove the file; a single write is left to ^C as usual."""
     import signal
     import threading
 
@@ -118,8 +118,16 @@ def cmd_export_metrics(config: Config, args: argparse.Namespace) -> int:
     from sparktop.actions.metrics import export_textfile, textfile_dir
 
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):  # both end the loop (and remove the file)
-        signal.signal(signum, lambda signum, frame: stop.set())
+
+    def stopping(signum: int, frame: object) -> None:
+        # set() from a helper thread: Event.set() here could wait on the lock the
+        # interrupted stop.wait() holds for a few bytecodes (a handler runs in main's thread)
+        threading.Thread(target=stop.set, daemon=True).start()
+
+    if args.every is not None:
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # `nohup`, a script's `&`
+                signal.signal(signum, stopping)
 
     def warn(line: str) -> None:
         print(f"sparktop: {line}", file=sys.stderr, flush=True)
@@ -128,6 +136,8 @@ def cmd_export_metrics(config: Config, args: argparse.Namespace) -> int:
         export_textfile(config, textfile_dir(args.textfile), args.every, stop, warn)
     except ActionError as exc:
         return _err(str(exc), 2)
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 

@@ -108,6 +108,9 @@ class FleetScreen(Screen[None]):
         self.states: dict[str, HostState] = {}
         self.owned: dict[str, list[str]] = {}
         """A configured host's name → the rows its latest poll gave (a Prometheus's many)."""
+        self.row_names: dict[tuple[str, str], str] = {}
+        """(configured host, name it polled) → its row: kept while that host lists it, so a
+        name never moves between two Prometheus entries that list the same instance."""
         self.shown = LOCAL
         """The host whose whole state the detail box shows."""
         self.poller = FleetPoller(hosts, self._polled, interval=interval)
@@ -182,15 +185,20 @@ class FleetScreen(Screen[None]):
             if self.shown == gone:
                 self.show_host(LOCAL)
         self.owned[message.host] = rows
+        listed = {(message.host, state.name) for state in message.states}
+        for key in [k for k in self.row_names if k[0] == message.host and k not in listed]:
+            del self.row_names[key]
 
     def _row_name(self, host: str, name: str) -> str:
         """The row for `name` polled through configured host `host`: its own name, unless
         that is this box, a configured host or another Prometheus's row (then "name (host)")."""
         if name == host:
             return name
-        taken = name == LOCAL or name in self.hosts
-        taken = taken or any(name in rows for owner, rows in self.owned.items() if owner != host)
-        return f"{name} ({host})" if taken else name
+        row = self.row_names.get((host, name))
+        if row is None:
+            taken = name == LOCAL or name in self.hosts or name in self.row_names.values()
+            row = self.row_names[(host, name)] = f"{name} ({host})" if taken else name
+        return row
 
     def _local_loop(self) -> None:
         import time
@@ -287,8 +295,10 @@ class FleetScreen(Screen[None]):
             self.show_host(name)
 
     def show_host(self, name: str) -> None:
-        """Switch the detail box to host `name` (enter on its row)."""
-        self.shown = name
+        """Switch the detail box to host `name` (enter on its row); a row a poll removed
+        meanwhile shows this box instead."""
+        known = name == LOCAL or name in self.states or name in self.hosts
+        self.shown = name if known else LOCAL
         self._show_detail()
 
     def action_refresh(self) -> None:
