@@ -291,11 +291,12 @@ def run_api_bench(
     labels = (["warm-up"] if warmup else []) + [
         f"rep {n}/{repetitions}" for n in range(1, repetitions + 1)
     ]
+    salt = _Salt()
     for label in labels:
         if cancel is not None and cancel.is_set():
             raise BenchCancelled()
         before = server.read() if server is not None else {}
-        sample = _one(base, model, prompt, gen_tokens, cancel, timeout)
+        sample = _one(base, model, prompt, gen_tokens, cancel, timeout, salt)
         if server is not None and sample.server_source is None:
             figures = server.after(before)
             if any(value is not None for value in figures.values()):
@@ -307,14 +308,23 @@ def run_api_bench(
     return result
 
 
+class _Salt:
+    """Whether one run's server takes vLLM's `cache_salt`: refused by name once (vLLM's
+    older V0 engine answers 400), the run's later requests go without it."""
+
+    def __init__(self) -> None:
+        self.taken = True
+
+
 def _one(base: str, model: str, prompt: str | list[int], gen_tokens: int,
-         cancel: threading.Event | None, timeout: float) -> Sample:  # fmt: skip
-    try:
-        return _request(base, model, prompt, gen_tokens, cancel, timeout, salted=True)
-    except BenchError as exc:
-        if "cache_salt" not in str(exc):
-            raise
-    # an engine that refuses the salt by name (vLLM's older V0 engine): ask again without
+         cancel: threading.Event | None, timeout: float, salt: _Salt) -> Sample:  # fmt: skip
+    if salt.taken:
+        try:
+            return _request(base, model, prompt, gen_tokens, cancel, timeout, salted=True)
+        except BenchError as exc:
+            if "cache_salt" not in str(exc):
+                raise
+        salt.taken = False  # refused by name: ask again without, and not again this run
     return _request(base, model, prompt, gen_tokens, cancel, timeout, salted=False)
 
 
@@ -457,13 +467,14 @@ def concurrency_sweep(
     ids = exact_prompt(base, prompt_tokens, model=model)
     prompt: str | list[int] = ids if ids is not None else FILLER[: prompt_tokens * 4]
     rows = []
+    salt = _Salt()
     for n in streams:
         samples: list[Sample] = []
         errors: list[str] = []
 
         def one(samples: list[Sample] = samples, errors: list[str] = errors) -> None:
             try:
-                samples.append(_one(base, model, prompt, gen_tokens, cancel, 600.0))
+                samples.append(_one(base, model, prompt, gen_tokens, cancel, 600.0, salt))
             except (BenchError, BenchCancelled) as exc:
                 errors.append(str(exc) or "cancelled")
 
