@@ -186,6 +186,9 @@ def test_agent_serves_metrics_behind_its_token(tmp_path, no_orphans):
     assert code == 200 and content_type.startswith("text/plain; version=0.0.4")
     got = families(text)
     assert got["sparktop_memory_total_bytes"][0].value == meminfo_total()
+    assert _get(url, {"Authorization": f"bearer {TOKEN}"})[0] == 200  # scheme: any case
+    assert _get(url, {"Authorization": f"Basic {TOKEN}"})[0] == 401
+    assert _get(url, {"Authorization": f"Bearer {TOKEN}x"})[0] == 401
     code, content_type, om = _get(url, {**auth, "Accept": "application/openmetrics-text"})
     assert code == 200 and content_type.startswith("application/openmetrics-text")
     assert om.rstrip().endswith("# EOF")
@@ -196,6 +199,7 @@ def test_agent_serves_metrics_behind_its_token(tmp_path, no_orphans):
 
 def test_textfile_is_written_atomically_and_readable(tmp_path):
     target = tmp_path / "textfile"
+    target.mkdir()
     result = run_cli("export-metrics", "--textfile", str(target), timeout=60)
     assert result.returncode == 0, result.stderr
     prom = target / "sparktop.prom"
@@ -247,6 +251,13 @@ def test_export_metrics_bad_input_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"sparktop: error: --textfile {afile}: not a directory"
+    ]
+    typo = tmp_path / "node-exporter" / "textfile"  # a mistyped path is not made
+    result = run_cli("export-metrics", "--textfile", str(typo), timeout=30)
+    assert result.returncode == 2 and not typo.parent.exists()
+    assert result.stderr.strip().splitlines() == [
+        f"sparktop: error: --textfile {typo}: no such directory (node_exporter's "
+        "--collector.textfile.directory, which must exist)"
     ]
     bad = run_cli("export-metrics", "--textfile", str(tmp_path), "--every", "0", timeout=30)
     assert bad.returncode == 2 and "--every" in bad.stderr

@@ -268,6 +268,7 @@ def test_a_textfile_through_node_exporter_is_listed_then_stale(tmp_path, isolate
     """`export-metrics --textfile` read by a real node_exporter's textfile collector, scraped by
     Prometheus: the fleet lists the box; a file its writer left 10 minutes ago is stale."""
     textdir = tmp_path / "textfile"
+    textdir.mkdir()
     written = run_cli("export-metrics", "--textfile", str(textdir), timeout=60)
     assert written.returncode == 0, written.stderr
     port = free_port()

@@ -55,14 +55,16 @@ TEXTFILE = "sparktop.prom"
 
 
 def textfile_dir(text: str) -> Path:
-    """The --textfile directory (made when missing); ActionError when it cannot be one."""
+    """The --textfile directory, which must exist (node_exporter reads the one it was given:
+    a mistyped path made here would be written to and never read); ActionError otherwise."""
     directory = Path(text).expanduser()
-    if directory.exists() and not directory.is_dir():
+    if not directory.exists():
+        raise ActionError(
+            f"--textfile {text}: no such directory (node_exporter's "
+            "--collector.textfile.directory, which must exist)"
+        )
+    if not directory.is_dir():
         raise ActionError(f"--textfile {text}: not a directory")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ActionError(f"--textfile {text}: {exc.strerror or exc}") from None
     return directory
 
 

@@ -84,7 +84,7 @@ def make_handler(
     log: Callable[[str], None],
     metrics: Metrics | None = None,
 ) -> type[BaseHTTPRequestHandler]:
-    expected = f"Bearer {token}".encode() if token else None
+    expected = token.encode() if token else None
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "sparktop-agent"
@@ -108,8 +108,10 @@ def make_handler(
         def _authorized(self) -> bool:
             if expected is None:
                 return True
-            given = (self.headers.get("Authorization") or "").encode()
-            return hmac.compare_digest(given, expected)
+            scheme, _, given = (self.headers.get("Authorization") or "").strip().partition(" ")
+            # the scheme is case-insensitive (RFC 9110 §11.1); the token is compared whole
+            right = hmac.compare_digest(given.strip().encode(), expected)
+            return scheme.lower() == "bearer" and right
 
         def do_GET(self) -> None:
             if not self._authorized():
