@@ -460,6 +460,12 @@ async def test_fleet_state_stays_in_sight_at_80_columns():
         detail = str(screen.query_one("#fleet-detail", Static).render())
         assert "Connection refused" in detail
 
+        await pilot.resize_terminal(200, 40)  # wide: the reason fits whole in the row
+        await pilot.pause(0.3)
+        lines = [table.render_line(y).text for y in range(table.size.height)]
+        row = next(line for line in lines if line.lstrip().startswith("gone"))
+        assert "Connection refused" in row, lines
+
 
 async def test_fleet_view_shows_reachable_and_unreachable_hosts(spark_agent, monkeypatch):
     from textual.widgets import DataTable, Static

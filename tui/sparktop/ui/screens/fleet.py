@@ -16,12 +16,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, OptionList, Static
+from textual.widgets.data_table import ColumnKey
 
 from sparktop.fleet.describe import describe_status
 from sparktop.fleet.hosts import LOCAL, Host
@@ -36,6 +38,9 @@ COLUMNS = ("HOST", "STATE", "MEMORY", "GPUS", "SERVERS", "DOWNLOADS", "VIA")
 STATE_WIDTH = 26
 """Cells of the STATE column: it stays in sight at 80 columns; a longer reason ends in …
 (the host's detail below the table shows it whole)."""
+WIDE_STATE_WIDTH = 72
+"""The STATE column from WIDE_SCREEN columns on, where a whole reason usually fits."""
+WIDE_SCREEN = 150
 LocalStatus = Callable[[], "dict[str, Any] | Snapshot | None"]
 
 
@@ -127,6 +132,14 @@ class FleetScreen(Screen[None]):
             with VerticalScroll(id="fleet-detail-box"):
                 yield Static("", id="fleet-detail", markup=False)
         yield Footer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        table = self.query_one(DataTable)
+        width = WIDE_STATE_WIDTH if event.size.width >= WIDE_SCREEN else STATE_WIDTH
+        column = table.columns.get(ColumnKey("STATE"))
+        if column is not None and column.width != width:
+            column.width = width
+            table.refresh(layout=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
