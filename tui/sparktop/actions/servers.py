@@ -621,10 +621,7 @@ class TestOutcome:
         """The report both faces show: each check with latency, coherence, the reply."""
         r = self.result
         out = [f"testing {r.model or self.name or '?'} at {self.url}"]
-        for check in r.checks:
-            mark = "PASS" if check.ok else "FAIL"
-            latency = f"{check.latency_s * 1000:7.0f} ms" if check.latency_s is not None else ""
-            out.append(f"  {mark}  {check.name:22} {latency:>10}  {check.detail}")
+        out += [f"  {check.line()}" for check in r.checks]
         if r.coherence is not None:
             mark = "PASS" if r.coherence.ok else "FAIL"
             out.append(f"  {mark}  {'coherence':22} {'':10}  {r.coherence.summary()}")
@@ -660,8 +657,13 @@ def run_test(control: Control, target: str | ServerInfo, *, report: Report = qui
             raise ActionError(f"{server.name} has no known port")
         url, model, name = server.url, server.name, server.name
         token = proxy_token(control, server)
+    started = time.monotonic()
     report(Event("test", "testing", f"testing {name or url}"))
-    return TestOutcome(url, run_smoke(url, model, token=token), name)
+
+    def progress(line: str) -> None:
+        report(Event("test", "testing", line, time.monotonic() - started))
+
+    return TestOutcome(url, run_smoke(url, model, token=token, progress=progress), name)
 
 
 # -- logs / export ------------------------------------------------------------------------

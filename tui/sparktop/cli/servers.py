@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from sparktop.actions.events import FAILED
 from sparktop.units import fmt_bytes
@@ -94,17 +94,19 @@ def _confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _printer() -> Callable[[Event], None]:
-    """Progress events as lines, each new message once; a failure's log lines below it."""
+def _printer(stream: TextIO | None = None) -> Callable[[Event], None]:
+    """Progress events as lines (on stdout, or `stream`), each new message once; a failure's
+    log lines below it."""
     last = {"message": ""}
 
     def show(event: Event) -> None:
+        out = stream or sys.stdout
         if event.message != last["message"]:
-            print(event.line(), flush=True)
+            print(event.line(), file=out, flush=True)
             last["message"] = event.message
         if event.stage == FAILED:
             for line in event.detail:
-                print(f"    {line}", flush=True)
+                print(f"    {line}", file=out, flush=True)
 
     return show
 
@@ -235,7 +237,7 @@ def cmd_test(config: Config, args: argparse.Namespace) -> int:
 
     with _control(config) as control:
         try:
-            outcome = actions.run_test(control, args.target)
+            outcome = actions.run_test(control, args.target, report=_printer(sys.stderr))
         except ActionError as exc:
             return _fail(exc)
     if args.json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sparktop.servers import http
@@ -16,6 +17,22 @@ class Check:
     ok: bool
     latency_s: float | None
     detail: str
+    skipped: bool = False
+    """Not run: an earlier check showed the server cannot answer (`detail` says which)."""
+
+    def line(self) -> str:
+        """`PASS  /health        3 ms  ok`, as both faces show a check."""
+        mark = "SKIP" if self.skipped else "PASS" if self.ok else "FAIL"
+        latency = f"{self.latency_s * 1000:7.0f} ms" if self.latency_s is not None else ""
+        return f"{mark}  {self.name:22} {latency:>10}  {self.detail}"
+
+
+Progress = Callable[[str], None]
+"""Told one line as each check starts and as it ends."""
+
+
+def _quiet(_line: str) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -63,19 +80,27 @@ def run_smoke(
     token: str | None = None,
     timeout: float = 120.0,
     max_tokens: int = 64,
+    progress: Progress = _quiet,
 ) -> SmokeResult:
-    """GET /health, GET /v1/models, POST /v1/chat/completions; judge the reply."""
+    """GET /health, GET /v1/models, POST /v1/chat/completions; judge the reply. When /health
+    gets no answer at all (unreachable, timed out) the other two are skipped, not waited for."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    checks = []
+    checks: list[Check] = []
+
+    def done(check: Check) -> None:
+        checks.append(check)
+        progress(check.line())
+
+    progress("GET /health …")
     health = http.get(base_url + "/health", timeout=10.0, headers=headers)
-    checks.append(
-        Check(
-            "/health",
-            health.ok,
-            health.latency_s,
-            "ok" if health.ok else (health.error or f"HTTP {health.status}"),
-        )
-    )
+    done(Check("/health", health.ok, health.latency_s,
+               "ok" if health.ok else (health.error or f"HTTP {health.status}")))  # fmt: skip
+    if health.status is None:  # nothing answers there: the other checks would only wait
+        why = f"skipped: /health failed ({health.error or 'no answer'})"
+        for name in ("/v1/models", "/v1/chat/completions"):
+            done(Check(name, False, None, why, skipped=True))
+        return SmokeResult(base_url, model, tuple(checks))
+    progress("GET /v1/models …")
     models = http.get(base_url + "/v1/models", timeout=10.0, headers=headers)
     ids: list[str] = []
     data = models.json() if models.ok else None
@@ -90,7 +115,7 @@ def run_smoke(
             detail += f" (not {model})"
     else:
         detail = models.error or f"HTTP {models.status}"
-    checks.append(Check("/v1/models", listed, models.latency_s, detail))
+    done(Check("/v1/models", listed, models.latency_s, detail))
     body = {
         "model": model or "default",
         "messages": [{"role": "user", "content": PROMPT}],
@@ -98,6 +123,7 @@ def run_smoke(
         "stream": False,
         "seed": 42,  # the same model answers the same way: a test can be repeated
     }
+    progress(f"POST /v1/chat/completions ({max_tokens} tokens at most, up to {timeout:.0f} s) …")
     chat = http.request(
         "POST", base_url + "/v1/chat/completions", body=body, timeout=timeout, headers=headers
     )
@@ -111,9 +137,9 @@ def run_smoke(
     if chat.ok and answer is not None:
         tokens = usage.get("completion_tokens")
         detail = f"{tokens} tokens" if tokens is not None else "answered"
-        checks.append(Check("/v1/chat/completions", True, chat.latency_s, detail))
+        done(Check("/v1/chat/completions", True, chat.latency_s, detail))
     else:
         detail = chat.error or f"HTTP {chat.status}: {chat.text()[:120]}"
-        checks.append(Check("/v1/chat/completions", False, chat.latency_s, detail))
+        done(Check("/v1/chat/completions", False, chat.latency_s, detail))
     coherence = check_coherence(reply) if chat.ok else None
     return SmokeResult(base_url, model, tuple(checks), reply, coherence, usage, timings)
