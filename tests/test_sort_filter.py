@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import free_port, make_app, start_outside, tiny_entry, write_user_catalog
+from test_layout import _with_servers, screen_text
 from test_tui_servers import wait_until
 
 from sparktop.ui.screens.catalog import CatalogScreen
@@ -89,3 +90,31 @@ async def test_models_mark_running_entries_sort_and_filter(
         assert len(shown(table)) == len(names) and isinstance(app.screen, CatalogScreen)
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, CatalogScreen))
+
+
+@pytest.mark.parametrize("term", ["linux", "xterm-256color"])
+async def test_the_filter_line_shows_its_placeholder_and_typed_text_while_focused(
+    monkeypatch, term
+):
+    """`/` at 80×24 with more servers than rows: the line shows under the rows, its
+    placeholder first, then what is typed, while it has the keys (it showed only a border)."""
+    monkeypatch.setenv("TERM", term)
+    app = make_app("spark", theme="sparktop-console" if term == "linux" else None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _with_servers(pilot, 6)
+        await pilot.press("slash")
+        await pilot.pause()
+        line = app.query_one(FilterInput)
+        assert app.focused is line
+
+        def drawn() -> str:
+            region, box = line.region, app.query_one("#servers-box").region
+            assert region.height == 1 and region.bottom < box.bottom  # inside the box
+            return screen_text(app)[region.y][region.x : region.right]
+
+        assert "filter rows (esc clears)" in drawn()
+        await pilot.press(*"gpt")
+        await pilot.pause()
+        assert app.focused is line
+        assert drawn().strip() == "gpt"
+        assert shown(app.query_one(ServersTable)) == ["gpt-oss-120b *"]

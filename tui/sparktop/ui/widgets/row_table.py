@@ -39,13 +39,21 @@ class FilterInput(Input):
     goes back to the rows, esc clears it."""
 
     DEFAULT_CSS = """
-    FilterInput { height: 1; border: none; padding: 0 1; }
+    FilterInput.-textual-compact { padding: 0 1; }
     """
 
     def __init__(self, table: SortFilter, **kwargs: Any) -> None:
+        # compact: one line with no border, focused too (Input's own `:focus` border, three
+        # rows tall, left a one-row input showing its border and none of the text)
         super().__init__(value=table.filter_text, placeholder="filter rows (esc clears)",
-                         **kwargs)  # fmt: skip
+                         compact=True, **kwargs)  # fmt: skip
         self.table = table
+
+    def on_mount(self) -> None:
+        self.table.add_class("-filtering")  # a table sized to its rows leaves this line room
+
+    def on_unmount(self) -> None:
+        self.table.remove_class("-filtering")
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()

@@ -69,6 +69,7 @@ class ServersTable(SortFilter, LiveTable):
 
     DEFAULT_CSS = """
     ServersTable { height: auto; max-height: 100%; }
+    ServersTable.-filtering { height: 1fr; }
     """
 
     def __init__(self, **kwargs) -> None:
