@@ -260,3 +260,29 @@ async def test_tui_resumes_an_interrupted_download_on_start(hub, env, tmp_path, 
         assert str(table.get_row_at(0)[1]) == "done"
     assert hub.bytes_sent_by_path[SHARD1] == hub.file(REPO, SHARD1).size - kept
     assert (target / SHARD1).read_bytes() == hub.content(REPO, SHARD1)
+
+
+def test_a_hub_that_never_answers_is_one_line_naming_it(env, tmp_path):
+    """A socket that accepts and never answers: the wait is bounded (HF_HUB_ETAG_TIMEOUT), the
+    user is told what it waits on, and the partial file already there stays."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel accepts connections; nobody ever reads or answers
+    endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    target = tmp_path / "m"
+    part = target / ".cache/huggingface/download" / (SHARD1 + ".sparktop.incomplete")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * 1000)
+    try:
+        result = download(env | {"HF_ENDPOINT": endpoint, "HF_HUB_ETAG_TIMEOUT": "2"}, target,
+                          timeout=40)  # fmt: skip
+    finally:
+        silent.close()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith(f"asking the Hub at {endpoint} for the files of {REPO}")
+    error = result.stderr.strip()
+    assert error.count("\n") == 0 and error.startswith("sparktop: error: the Hub at")
+    assert endpoint in error and "did not answer within 2 s" in error
+    assert part.read_bytes() == b"x" * 1000, "the partial file stays"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from sparktop.actions.errors import BAD_INPUT, FAILED, INTERRUPTED, ActionError
 from sparktop.actions.events import Event, Report, quiet
-from sparktop.downloads.hub import DownloadError, DownloadPlan, plan_download
+from sparktop.downloads.hub import DownloadError, DownloadPlan, endpoint_url, plan_download
 from sparktop.downloads.manager import DEFAULT_PARALLEL_FILES, Changed, DownloadManager
 from sparktop.downloads.partial import META_DIR
 from sparktop.downloads.records import DownloadStore
@@ -67,10 +67,19 @@ def default_local_dir(
 
 
 def plan(
-    repo: str, include: Iterable[str] = (), *, revision: str = "main", local_dir: Path
+    repo: str,
+    include: Iterable[str] = (),
+    *,
+    revision: str = "main",
+    local_dir: Path,
+    report: Report = quiet,
 ) -> DownloadPlan:
-    """Blocking (asks the Hub): what would be fetched. Raises `ActionError` with the Hub's
-    answer or the space problem in numbers (its `detail` then is the plan's lines)."""
+    """Blocking (asks the Hub, each question bounded by HF_HUB_ETAG_TIMEOUT): what would be
+    fetched; `report` hears what it waits on first. Raises `ActionError` with the Hub's answer
+    (one that does not come names the endpoint) or the space problem in numbers (its `detail`
+    then is the plan's lines)."""
+    report(Event(ACTION, "asking", f"asking the Hub at {endpoint_url()} for the files of "
+                 f"{repo}@{revision} …"))  # fmt: skip
     try:
         found = plan_download(repo, tuple(include), revision=revision, local_dir=local_dir)
     except DownloadError as exc:
@@ -91,14 +100,17 @@ def entry_refusal(entry: ModelEntry) -> str | None:
     return None
 
 
-def plan_entry(entry: ModelEntry, *, revision: str = "main") -> DownloadPlan:
+def plan_entry(
+    entry: ModelEntry, *, revision: str = "main", report: Report = quiet
+) -> DownloadPlan:
     """`plan` for a catalog entry (the TUI's `d`, `sparktop download NAME`), which must name
     a repo and a local_dir."""
     refusal = entry_refusal(entry)
     if refusal:
         raise ActionError(refusal, code=BAD_INPUT)
     assert entry.repo is not None and entry.local_dir is not None
-    return plan(entry.repo, entry.include, revision=revision, local_dir=entry.local_dir)
+    return plan(entry.repo, entry.include, revision=revision, local_dir=entry.local_dir,
+                report=report)  # fmt: skip
 
 
 def confirm_lines(found: DownloadPlan) -> list[str]:

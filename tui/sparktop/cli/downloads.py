@@ -123,14 +123,22 @@ def _plan(args: argparse.Namespace) -> tuple[DownloadPlan, list[str]]:
     if entry is None:
         repo, include, local_dir = args.repo, args.include, args.local_dir
     elif not args.include and args.local_dir is None:  # the entry as it is: as the TUI's `d`
-        return action.plan_entry(entry, revision=args.revision), list(entry.include)
+        found = action.plan_entry(entry, revision=args.revision, report=_step)
+        return found, list(entry.include)
     elif not entry.repo:
         raise ActionError(action.entry_refusal(entry) or "", code=BAD_INPUT)
     else:
         repo, include = entry.repo, args.include or list(entry.include)
         local_dir = args.local_dir or entry.local_dir
     local_dir = (local_dir or action.default_local_dir(repo, include, catalog)).expanduser()
-    return action.plan(repo, include, revision=args.revision, local_dir=local_dir), include
+    found = action.plan(repo, include, revision=args.revision, local_dir=local_dir, report=_step)
+    return found, include
+
+
+def _step(event: Event) -> None:
+    """A step before the download (what it waits on), printed as it happens (stdout, with the
+    plan's lines: stderr stays the one-line error)."""
+    print(event.message, flush=True)
 
 
 def cmd_download(config: Config, args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sparktop.downloads.partial import Version, final_path, resumable_bytes
 
@@ -72,6 +73,30 @@ def endpoint() -> str | None:
     return os.environ.get("HF_ENDPOINT") or None
 
 
+def endpoint_url() -> str:
+    """The Hub asked: HF_ENDPOINT, else huggingface_hub's default (for messages)."""
+    from huggingface_hub import constants
+
+    return (endpoint() or constants.ENDPOINT).rstrip("/")
+
+
+def metadata_timeout() -> float:
+    """Seconds one question to the Hub (file lists, sizes, checksums) may wait for an answer:
+    HF_HUB_ETAG_TIMEOUT, huggingface_hub's bound on metadata requests (default 10)."""
+    from huggingface_hub import constants
+
+    return float(constants.HF_HUB_ETAG_TIMEOUT)
+
+
+def model_info(repo: str, revision: str = "main") -> Any:
+    """The repo's files with sizes and checksums, the wait bounded by `metadata_timeout`
+    (huggingface_hub waits forever by default). Raises the client's errors."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=endpoint(), token=token())
+    return api.model_info(repo, revision=revision, files_metadata=True, timeout=metadata_timeout())
+
+
 def token() -> str | None:
     """HF_TOKEN, else the token stored by `hf auth login`; never shown anywhere."""
     from huggingface_hub import get_token
@@ -80,8 +105,14 @@ def token() -> str | None:
 
 
 def describe_hub_error(exc: Exception, repo: str, revision: str) -> str:
+    import httpx2
     from huggingface_hub import errors
 
+    if isinstance(exc, httpx2.TimeoutException):
+        return f"the Hub at {endpoint_url()} did not answer in time (asking about {repo})"
+    if isinstance(exc, httpx2.TransportError):
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"cannot reach the Hub at {endpoint_url()} (asking about {repo}): {reason}"
     if isinstance(exc, errors.GatedRepoError):
         return f"{repo} is gated: accept its terms on the Hub and set HF_TOKEN"
     if isinstance(exc, errors.RepositoryNotFoundError):
@@ -109,12 +140,16 @@ def plan_download(
     local_dir: Path,
 ) -> DownloadPlan:
     """List the files `include` selects (all when empty), with sizes, and the disk situation."""
-    from huggingface_hub import HfApi
+    import httpx2
     from huggingface_hub.utils import filter_repo_objects
 
-    api = HfApi(endpoint=endpoint(), token=token())
     try:
-        info = api.model_info(repo, revision=revision, files_metadata=True)
+        info = model_info(repo, revision)
+    except httpx2.TimeoutException:
+        raise DownloadError(
+            f"the Hub at {endpoint_url()} did not answer within {metadata_timeout():g} s "
+            f"(asking for the files of {repo}; HF_HUB_ETAG_TIMEOUT sets the wait)"
+        ) from None
     except Exception as exc:  # the hub client raises many kinds; all become one line
         raise DownloadError(describe_hub_error(exc, repo, revision)) from None
     siblings = list(info.siblings or [])

@@ -184,12 +184,10 @@ class ExternalWatcher:
 
 def hub_listing(repo: str) -> Listing | None:
     """The repo's files by LFS sha256 (and by path), from the Hub; None if it cannot tell."""
-    from huggingface_hub import HfApi
-
-    from sparktop.downloads.hub import endpoint, token
+    from sparktop.downloads.hub import model_info
 
     try:
-        info = HfApi(endpoint=endpoint(), token=token()).model_info(repo, files_metadata=True)
+        info = model_info(repo)
     except Exception:
         return None
     out: Listing = {}
