@@ -286,3 +286,29 @@ def test_a_hub_that_never_answers_is_one_line_naming_it(env, tmp_path):
     assert error.count("\n") == 0 and error.startswith("sparktop: error: the Hub at")
     assert endpoint in error and "did not answer within 2 s" in error
     assert part.read_bytes() == b"x" * 1000, "the partial file stays"
+
+
+def test_a_resumed_download_shows_the_speed_of_the_bytes_that_arrive(hub, env, tmp_path):
+    """5 MiB of 6 already on disk, the Hub capped at 300 kB/s: the speed shown is the Hub's,
+    not the bytes found on disk counted as if they had just arrived."""
+    from sparktop.downloads import partial
+
+    path = "Q8_0/Big-Q8_0.gguf"
+    hub.add_repo("unsloth/Big-GGUF", files={path: 6 * 1024 * 1024})
+    remote = hub.file("unsloth/Big-GGUF", path)
+    target = tmp_path / "m"
+    kept = 5 * 1024 * 1024
+    part = partial.partial_path(target, path)
+    part.parent.mkdir(parents=True)
+    partial.write_version(target, path, partial.Version(remote.size, remote.sha256, remote.etag))
+    part.write_bytes(remote.read(0, kept))
+    hub.throttle_bytes_per_s = 300_000
+    result = run_cli("download", "unsloth/Big-GGUF", "--local-dir", str(target), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert hub.bytes_sent_by_path[path] == remote.size - kept, "it resumed"
+    speeds = [
+        float(n) * {"B": 1, "KiB": 1024, "MiB": 1024**2}[unit]
+        for n, unit in re.findall(r"(\d+(?:\.\d+)?) (B|KiB|MiB)/s", result.stdout)
+    ]
+    assert len([s for s in speeds if s > 0]) >= 2, result.stdout
+    assert max(speeds) < 2 * 300_000, result.stdout

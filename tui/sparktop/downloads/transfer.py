@@ -84,6 +84,9 @@ class FileProgress:
     via: str | None = None
     """How the bytes came: "http" or "xet" (huggingface_hub's Xet transfer)."""
     speed_bps: float = 0.0
+    arrived_bytes: int = 0
+    """Bytes that came from the Hub in this run (not those already on disk when it began):
+    what the job's speed counts."""
     _mark: tuple[float, int] = (0.0, 0)
 
     @property
@@ -128,9 +131,10 @@ class DownloadJob:
     _mark: tuple[float, int] = (0.0, 0)
 
     def sample_speed(self, now: float) -> None:
-        """Smoothed bytes/s of the whole job (steady across files finishing and starting)."""
+        """Smoothed bytes/s of the whole job (steady across files finishing and starting),
+        counting only bytes that arrived: a resumed file's bytes on disk are not speed."""
         then, before = self._mark
-        done = self.done_bytes
+        done = self.arrived_bytes
         if then == 0.0 or done < before:
             self._mark = (now, done)
             return
@@ -147,6 +151,11 @@ class DownloadJob:
     @property
     def done_bytes(self) -> int:
         return sum(f.done_bytes for f in self.files)
+
+    @property
+    def arrived_bytes(self) -> int:
+        """Bytes that came from the Hub in this run (the job's speed counts these)."""
+        return sum(f.arrived_bytes for f in self.files)
 
     @property
     def speed_bps(self) -> float:
@@ -263,7 +272,7 @@ class Transfer:
     def run(self) -> DownloadJob:
         job = self.job
         job.state = RUNNING
-        job._mark = (time.monotonic(), job.done_bytes)
+        job._mark = (time.monotonic(), job.arrived_bytes)
         self.note(force=True)
         waiting = iter(job.files)
         lock = threading.Lock()
@@ -293,6 +302,7 @@ class Transfer:
     def _progress(self, item: FileProgress) -> Callable[[int], None]:
         def moved(n: int) -> None:
             item.done_bytes += n
+            item.arrived_bytes += n
             item.sample_speed(time.monotonic())
             self.note()
 
