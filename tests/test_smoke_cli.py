@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import run_cli
@@ -69,3 +70,79 @@ def test_an_unreachable_url_is_one_failed_check_and_two_skipped():
         ("/v1/chat/completions", False, True),
     ]
     assert checks[0]["detail"] == "connection refused"
+
+
+NASTY = "\x1b]0;owned\x07\x1b[2J\x19\x05\x07\x9b"
+"""What a hostile or broken server may send: a title change, a screen clear, C0 and C1."""
+
+
+class NastyHandler(BaseHTTPRequestHandler):
+    """/health and /v1/models answer; the chat answers with control characters in the reply
+    (or, with `fail`, in an error body); the model id carries some too."""
+
+    fail = False
+
+    def _send(self, status: int, doc: object) -> None:
+        """`doc` as JSON, or a str as it is (a proxy's plain-text error page)."""
+        plain = isinstance(doc, str)
+        body = (doc if plain else json.dumps(doc)).encode()
+        self.send_response(status)
+        headers = {"Content-Type": "text/plain" if plain else "application/json"}
+        headers["Content-Length"] = str(len(body))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path == "/health":
+            self._send(200, {"status": "ok"})
+        else:
+            self._send(200, {"object": "list", "data": [{"id": f"tiny{NASTY}"}]})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.fail:
+            self._send(500, f"broken{NASTY}")
+            return
+        reply = f"Paris{NASTY} is the capital of France,\tknown for the Eiffel Tower.\r\n"
+        self._send(200, {"choices": [{"message": {"role": "assistant", "content": reply}}],
+                         "usage": {"completion_tokens": 12}})  # fmt: skip
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture(params=[False, True], ids=["reply", "error-body"])
+def nasty_url(request) -> Iterator[str]:
+    handler = type("Handler", (NastyHandler,), {"fail": request.param})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def control_characters(text: str) -> list[str]:
+    """The control characters in `text` other than the newlines ending its lines."""
+    return [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) <= 0x9F]
+
+
+def test_server_text_reaches_the_terminal_without_control_characters(nasty_url):
+    result = run_cli("test", nasty_url, timeout=60)
+    assert control_characters(result.stdout) == [] and control_characters(result.stderr) == []
+    out = result.stdout
+    assert "lists tiny\\x1b]0;owned" in out  # shown, not sent
+    if "reply:" in out:
+        assert "reply: Paris\\x1b]0;owned\\x07\\x1b[2J\\x19\\x05\\x07\\x9b is the capital" in out
+    else:
+        assert "HTTP 500: broken\\x1b]0;owned\\x07" in out
+
+
+def test_bench_quality_answers_are_kept_without_control_characters(nasty_url):
+    from sparktop.bench.quality import quality_smoke
+
+    for item in quality_smoke(nasty_url, "tiny", ("ask",)):
+        assert control_characters(item["answer"]) == []

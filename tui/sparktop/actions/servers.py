@@ -20,6 +20,7 @@ from sparktop.catalog.entry import ModelEntry
 from sparktop.catalog.fit import FITS, NO_FIT
 from sparktop.control import Control
 from sparktop.servers.info import CRASHED, READY, ServerInfo
+from sparktop.servers.printable import printable
 from sparktop.servers.registry import ManagedServer
 from sparktop.servers.smoke import SmokeResult
 from sparktop.servers.supervisor import ServeError, ServeEvent, ServePlan
@@ -626,14 +627,14 @@ class TestOutcome:
             mark = "PASS" if r.coherence.ok else "FAIL"
             out.append(f"  {mark}  {'coherence':22} {'':10}  {r.coherence.summary()}")
         if r.reply:
-            out.append("  reply: " + r.reply.strip().replace("\n", " ")[:300])
+            out.append("  reply: " + r.reply.strip()[:300])
         if r.timings.get("predicted_per_second"):
             t = r.timings
             out.append(
                 f"  server timings: prompt {t.get('prompt_per_second', 0):.1f} t/s, "
                 f"generation {t.get('predicted_per_second', 0):.1f} t/s"
             )
-        return out
+        return [printable(line) for line in out]  # the model's name and reply: server text
 
     def to_json(self) -> dict[str, Any]:
         return self.result.to_json()

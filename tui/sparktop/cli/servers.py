@@ -72,15 +72,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--host", help="host clients use to reach the box (default: as served)")
 
 
+def _say(line: str, stream: TextIO | None = None) -> None:
+    """Print one line that may quote a server (a name, a reply, a log line): its control
+    characters shown, never sent to the terminal."""
+    from sparktop.servers.printable import printable
+
+    print(printable(line), file=stream or sys.stdout, flush=True)
+
+
 def _err(message: str, code: int = 1) -> int:
-    print(f"sparktop: error: {message}", file=sys.stderr)
+    _say(f"sparktop: error: {message}", sys.stderr)
     return code
 
 
 def _fail(exc: ActionError) -> int:
     """An action's error: its evidence indented, then the one line, then its exit code."""
     for line in exc.detail[-10:]:
-        print(f"    {line}", file=sys.stderr)
+        _say(f"    {line}", sys.stderr)
     return _err(str(exc), exc.code)
 
 
@@ -100,13 +108,12 @@ def _printer(stream: TextIO | None = None) -> Callable[[Event], None]:
     last = {"message": ""}
 
     def show(event: Event) -> None:
-        out = stream or sys.stdout
         if event.message != last["message"]:
-            print(event.line(), file=out, flush=True)
+            _say(event.line(), stream)
             last["message"] = event.message
         if event.stage == FAILED:
             for line in event.detail:
-                print(f"    {line}", file=out, flush=True)
+                _say(f"    {line}", stream)
 
     return show
 
@@ -198,7 +205,7 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
         except ActionError as exc:
             return _fail(exc)
         for line in outcome.lines():
-            print(line)
+            _say(line)
         return 0
 
 
@@ -223,7 +230,7 @@ def cmd_stop(config: Config, args: argparse.Namespace) -> int:
                 outcome = actions.stop(control, plan, confirmed=confirmed, report=_printer())
         except ActionError as exc:
             return _fail(exc)
-        print(outcome.message)
+        _say(outcome.message)
         return 0 if outcome.ok else 1
 
 
@@ -244,7 +251,7 @@ def cmd_test(config: Config, args: argparse.Namespace) -> int:
         _json(outcome.to_json())
     else:
         for line in outcome.lines():
-            print(line)
+            _say(line)
     return 0 if outcome.ok else 1
 
 
@@ -259,7 +266,7 @@ def cmd_logs(config: Config, args: argparse.Namespace) -> int:
             return _fail(exc)
     print(f"# {outcome.path}")
     for line in outcome.lines:
-        print(line)
+        _say(line)
     return 0
 
 

@@ -10,6 +10,7 @@ from sparktop import __version__
 from sparktop.memview import bar_cells, memory_shares
 from sparktop.probes.disk import low_space
 from sparktop.servers.info import READY
+from sparktop.servers.printable import printable
 from sparktop.servers.rows import CONTAINER, columns_for, health_text, server_row
 from sparktop.snapshot import GpuInfo, Snapshot
 from sparktop.units import fmt_bytes, fmt_duration, fmt_percent
@@ -133,7 +134,7 @@ def _downloads(snapshot: Snapshot) -> list[Text | Table]:
         )
         if not record.external and record.error:
             line += f"  {record.error}"
-        out.append(Text(line))
+        out.append(Text(printable(line)))
     return out
 
 
@@ -174,7 +175,8 @@ def _servers(snapshot: Snapshot, width: int) -> list[Text | Table]:
     if not snapshot.servers:
         return [Text("Servers: none running", style="dim")]
     columns = columns_for(snapshot.servers)
-    rows = [server_row(server, CONTAINER in columns) for server in snapshot.servers]
+    # names, health and log lines quote the servers: their control characters are shown
+    rows = [tuple(map(printable, server_row(s, CONTAINER in columns))) for s in snapshot.servers]
     shown, fits = _fitting_columns(rows, width, columns)
     table = Table(box=None, padding=(0, 1), show_edge=False, pad_edge=False, title_justify="left")
     for column in shown:
@@ -196,9 +198,10 @@ def _servers(snapshot: Snapshot, width: int) -> list[Text | Table]:
         if server.reachable_via and server.health == READY:
             notes.append(Text(f"  {server.name}: {server.reachable_via}", style="dim"))
         if server.health != READY:
-            notes.append(Text(f"  {server.name}: {health_text(server)}", style="yellow"))
+            note = printable(f"  {server.name}: {health_text(server)}")
+            notes.append(Text(note, style="yellow"))
             for line in server.log_tail[-3:]:
-                notes.append(Text(f"    {line}", style="dim"))
+                notes.append(Text(printable(f"    {line}"), style="dim"))
         if server.proxy is not None and server.proxy.open_on_network:
             notes.append(
                 Text(

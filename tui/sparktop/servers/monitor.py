@@ -38,6 +38,7 @@ from sparktop.servers.netns import (
     published_from_argv,
     reach,
 )
+from sparktop.servers.printable import printable
 from sparktop.servers.procscan import (
     ProcessScanner,
     ServerProcess,
@@ -477,7 +478,9 @@ class ServerMonitor:
             data = reply.json() if reply.ok else None
             if isinstance(data, dict) and isinstance(data.get("data"), list):
                 state.models = tuple(
-                    str(m.get("id")) for m in data["data"] if isinstance(m, dict) and m.get("id")
+                    printable(str(m.get("id")))
+                    for m in data["data"]
+                    if isinstance(m, dict) and m.get("id")
                 )
                 for m in data["data"]:
                     if isinstance(m, dict) and isinstance(m.get("max_model_len"), int):
@@ -647,6 +650,6 @@ def _health(reply: http.Reply) -> tuple[str, str]:
         data = reply.json()
         message = "loading model"
         if isinstance(data, dict) and isinstance(data.get("error"), dict):
-            message = str(data["error"].get("message") or message).lower()
+            message = printable(str(data["error"].get("message") or message)).lower()
         return LOADING, message
     return ERROR, f"/health answered HTTP {reply.status}"

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sparktop.servers import http
 from sparktop.servers.coherence import Coherence, check_coherence
+from sparktop.servers.printable import printable
 
 PROMPT = "In one or two sentences: what is the capital of France, and why is it well known?"
 
@@ -65,7 +66,12 @@ class SmokeResult:
 
 
 def reply_text(answer: object) -> str:
-    """The assistant's text in a chat completion (reasoning models: the reasoning if no content)."""
+    """The assistant's text in a chat completion (reasoning models: the reasoning if no
+    content), safe to print: its lines kept, any other control character shown, not sent."""
+    return printable(_raw_reply(answer), newlines=True)
+
+
+def _raw_reply(answer: object) -> str:
     try:
         message = answer["choices"][0]["message"]  # type: ignore[index]
         return str(message.get("content") or message.get("reasoning_content") or "")
@@ -110,7 +116,7 @@ def run_smoke(
         model = ids[0]
     listed = models.ok and (model in ids if model else bool(ids))
     if models.ok:
-        detail = f"lists {', '.join(ids) or 'nothing'}"
+        detail = printable(f"lists {', '.join(ids) or 'nothing'}")
         if model and model not in ids:
             detail += f" (not {model})"
     else:
@@ -139,7 +145,8 @@ def run_smoke(
         detail = f"{tokens} tokens" if tokens is not None else "answered"
         done(Check("/v1/chat/completions", True, chat.latency_s, detail))
     else:
-        detail = chat.error or f"HTTP {chat.status}: {chat.text()[:120]}"
+        detail = chat.error or f"HTTP {chat.status}: {printable(chat.text()[:120])}"
         done(Check("/v1/chat/completions", False, chat.latency_s, detail))
-    coherence = check_coherence(reply) if chat.ok else None
+    # judged as sent: control characters in a reply are part of what makes it garbage
+    coherence = check_coherence(_raw_reply(answer)) if chat.ok else None
     return SmokeResult(base_url, model, tuple(checks), reply, coherence, usage, timings)
