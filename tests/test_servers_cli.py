@@ -286,3 +286,14 @@ def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(isolated_dirs):
     assert stopped.returncode == 0, stopped.stderr
     assert "forced with SIGKILL" in stopped.stdout and "port free" in stopped.stdout
     assert not _alive(server["pid"])
+
+
+@pytest.mark.parametrize("seconds", ["-5", "0", "nan"])
+def test_serve_refuses_a_timeout_that_is_not_more_than_zero(seconds, tiny_gguf, isolated_dirs):
+    write_user_catalog(isolated_dirs["config"], [tiny_entry("tiny", tiny_gguf, free_port())])
+    result = run_cli("serve", "tiny", "--timeout", seconds)
+    assert result.returncode == 2
+    said = f"sparktop: error: --timeout must be more than 0 seconds, got {seconds}\n"
+    assert result.stderr == said
+    assert result.stdout == ""
+    assert status_json()["servers"] == []  # nothing was started

@@ -275,6 +275,12 @@ class ServeOutcome:
         return [self.message] + ([f"  {self.rpc_line}"] if self.rpc_line else [])
 
 
+def check_ready_timeout(seconds: float | None) -> None:
+    """An ActionError (exit 2) unless `seconds` is None or a finite number more than 0."""
+    if seconds is not None and not 0 < seconds < float("inf"):  # NaN fails both
+        raise ActionError(f"--timeout must be more than 0 seconds, got {seconds:g}", code=BAD_INPUT)
+
+
 def serve(
     control: Control,
     plan: ServePlan,
@@ -291,6 +297,7 @@ def serve(
     from sparktop.servers.http import base_url
 
     entry = plan.entry
+    check_ready_timeout(ready_timeout_s)
     running = already_serving(plan)
     if running is not None and running.url is not None:
         return ServeOutcome(entry, None, running.url, already=running)

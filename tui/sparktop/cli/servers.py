@@ -39,7 +39,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="when it does not fit, first stop the fewest servers (least recently used, never "
         "an entry with keep: true) whose memory makes it fit",
     )
-    serve.add_argument("--timeout", type=float, metavar="S", help="seconds to wait for ready")
+    serve.add_argument(
+        "--timeout", type=float, metavar="S", help="seconds to wait for ready (more than 0)"
+    )
 
     stop = sub.add_parser("stop", help="stop a server by name, port or PID")
     stop.add_argument("target", metavar="NAME|PORT|PID", help=TARGET_HELP)
@@ -166,6 +168,8 @@ def cmd_catalog(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
+    if args.timeout is not None and not 0 < args.timeout < float("inf"):  # NaN fails both
+        return _err(f"--timeout must be more than 0 seconds, got {args.timeout:g}", 2)
     if getattr(args, "on_host", None):
         from sparktop.cli.fleet import cmd_remote
 
