@@ -41,6 +41,8 @@ from sparktop.units import fmt_uptime
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from textual.widget import Widget
+
     from sparktop.actions.downloads import Downloads
     from sparktop.actions.servers import StopPlan
     from sparktop.catalog.entry import ModelEntry
@@ -105,6 +107,8 @@ class MainScreen(Screen[None]):
         self.height = 24
         """Rows of the window (the App's resize says)."""
         self._needs: Needs | None = None
+        self._focus_before_compact: Widget | None = None
+        """What had the keys when the window shrank to the summary."""
         self.stopping = False
         self._wake = threading.Event()
         self._downloads: Downloads | None = None
@@ -180,6 +184,10 @@ class MainScreen(Screen[None]):
 
     def apply_size(self, *, wide: bool, compact: bool, height: int | None = None) -> None:
         """The App's resize: side-by-side panels when wide, the summary when too small."""
+        if compact and not self.compact:  # the tables hide, and Textual drops their focus
+            self._focus_before_compact = self.focused
+        elif self.compact and not compact:  # back: the keys go where they went before
+            self.call_after_refresh(self._restore_focus)
         self.compact = compact
         self.set_class(wide, "wide")
         self.set_class(compact, "compact")
@@ -190,6 +198,17 @@ class MainScreen(Screen[None]):
         self._share_rows()
         if self.last_snapshot is not None:
             self._show_topbar(self.last_snapshot)
+
+    def _restore_focus(self) -> None:
+        """After the summary, the widget that had the keys gets them again (the servers
+        table when that one is gone), unless something else took them meanwhile."""
+        if self.compact or self.focused is not None:
+            return
+        before, self._focus_before_compact = self._focus_before_compact, None
+        for widget in (before, self._servers_table):
+            if widget is not None and widget.is_attached and widget.focusable:
+                widget.focus()
+                return
 
     @on(SnapshotPanel.RowsChanged)
     def _share_rows(self) -> None:

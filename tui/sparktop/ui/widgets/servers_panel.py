@@ -83,6 +83,8 @@ class ServersTable(SortFilter, LiveTable):
         self._all: tuple[ServerInfo, ...] = ()
         self._widths: dict[str, int] = {}
         """Widths the columns shown were chosen with; a cell outgrowing one chooses anew."""
+        self._fitted_for = 0
+        """The table width the columns shown were chosen for."""
 
     def on_mount(self) -> None:
         for column in self.columns_shown:
@@ -99,7 +101,7 @@ class ServersTable(SortFilter, LiveTable):
         return sorted(servers, key=key, reverse=largest_first)
 
     def on_resize(self, event: Resize) -> None:
-        if event.size.width != event.virtual_size.width or not self._widths:
+        if event.size.width != self._fitted_for:  # columns chosen again at every new width
             self.show(self._all, refit=True)
 
     def _fit(self, columns: tuple[str, ...], rows: dict[str, tuple[str, ...]],
@@ -115,8 +117,9 @@ class ServersTable(SortFilter, LiveTable):
             return self.columns_shown
         self._widths = widths
         room = self.size.width - SCROLLBAR
-        if room <= 0:  # not laid out yet
+        if room <= 0:  # not laid out yet (or hidden under the summary)
             return columns
+        self._fitted_for = self.size.width
         return fit_columns(columns, widths, IMPORTANCE, KEEP, room)
 
     def show(self, servers: tuple[ServerInfo, ...], refit: bool = False) -> None:
