@@ -91,7 +91,9 @@ def test_success_is_the_same_from_both_faces(hub, env, client, tmp_path):
     asked = action.confirm_lines(action.plan(REPO, [INCLUDE], local_dir=by_cli))
     result = cli(env, by_cli)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("\n".join(asked[:-1]))  # the free space moves
+    asking, plan_lines = result.stdout.split("\n", 1)  # what it waits on, then the plan
+    assert asking.startswith(f"asking the Hub at {hub.endpoint} for the files of {REPO}@main")
+    assert plan_lines.startswith("\n".join(asked[:-1]))  # the free space moves
     outcome = tui(by_tui)
     assert outcome.state == "done" and outcome.exit_code == 0
     assert [(f.path, f.state, f.error) for f in outcome.files] == [

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import run_cli, wait_for
@@ -96,9 +97,8 @@ def test_killed_download_resumes_without_resending_bytes(hub, env, tmp_path):
     ranges = [r for m, p, r in hub.requests if m == "GET" and p.endswith(SHARD1)]
     assert ranges == [f"bytes={kept}-"]
     assert (target / SHARD1).read_bytes() == hub.content(REPO, SHARD1)
-    assert json.loads(run_cli("status", "--json", env=env).stdout)["downloads"][-1]["state"] == (
-        "done"
-    )
+    records = json.loads(run_cli("status", "--json", env=env).stdout)["downloads"]
+    assert [r["state"] for r in records] == ["done"], "the resumed run took over its record"
 
 
 def test_a_dropped_connection_resumes_within_the_run(hub, env, tmp_path):
@@ -288,20 +288,28 @@ def test_a_hub_that_never_answers_is_one_line_naming_it(env, tmp_path):
     assert part.read_bytes() == b"x" * 1000, "the partial file stays"
 
 
-def test_a_resumed_download_shows_the_speed_of_the_bytes_that_arrive(hub, env, tmp_path):
-    """5 MiB of 6 already on disk, the Hub capped at 300 kB/s: the speed shown is the Hub's,
-    not the bytes found on disk counted as if they had just arrived."""
+def left_partial(hub: FakeHub, target: Path) -> tuple[str, Any, int]:
+    """A 6 MiB file of unsloth/Big-GGUF, 5 MiB of it left in `target` by an earlier run (a
+    partial file of this version, as a killed download leaves it): its path, the Hub's file
+    and the bytes kept."""
     from sparktop.downloads import partial
 
     path = "Q8_0/Big-Q8_0.gguf"
     hub.add_repo("unsloth/Big-GGUF", files={path: 6 * 1024 * 1024})
     remote = hub.file("unsloth/Big-GGUF", path)
-    target = tmp_path / "m"
     kept = 5 * 1024 * 1024
     part = partial.partial_path(target, path)
     part.parent.mkdir(parents=True)
     partial.write_version(target, path, partial.Version(remote.size, remote.sha256, remote.etag))
     part.write_bytes(remote.read(0, kept))
+    return path, remote, kept
+
+
+def test_a_resumed_download_shows_the_speed_of_the_bytes_that_arrive(hub, env, tmp_path):
+    """5 MiB of 6 already on disk, the Hub capped at 300 kB/s: the speed shown is the Hub's,
+    not the bytes found on disk counted as if they had just arrived."""
+    target = tmp_path / "m"
+    path, remote, kept = left_partial(hub, target)
     hub.throttle_bytes_per_s = 300_000
     result = run_cli("download", "unsloth/Big-GGUF", "--local-dir", str(target), env=env)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -312,3 +320,31 @@ def test_a_resumed_download_shows_the_speed_of_the_bytes_that_arrive(hub, env, t
     ]
     assert len([s for s in speeds if s > 0]) >= 2, result.stdout
     assert max(speeds) < 2 * 300_000, result.stdout
+
+
+def test_resuming_and_running_again_say_what_is_here(hub, env, tmp_path):
+    """The first progress line of a resumed run starts from the bytes on disk; the same
+    command on a complete, verified download says so instead of 'resuming'."""
+    target = tmp_path / "m"
+    left_partial(hub, target)
+    first = run_cli("download", "unsloth/Big-GGUF", "--local-dir", str(target), env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "5.0 MiB already here: resuming." in first.stdout
+    progress = [line for line in first.stdout.splitlines() if "% " in line]
+    assert progress[0].startswith("unsloth/Big-GGUF:  83.3% 5.0 MiB / 6.0 MiB"), first.stdout
+
+    again = run_cli("download", "unsloth/Big-GGUF", "--local-dir", str(target), env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already here: resuming" not in again.stdout
+    assert "already complete here and verified (size and sha256)" in again.stdout
+    assert "done: 1 file verified" in again.stdout
+
+
+@pytest.mark.parametrize("parallel", ["0", "65", "-3"])
+def test_parallel_out_of_bounds_is_refused(hub, env, tmp_path, parallel):
+    result = download(env, tmp_path / "m", "--parallel", parallel)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"sparktop: error: --parallel must be 1 to 64 files at once, got {parallel}"
+    )
+    assert not hub.requests, "refused before asking the Hub"

@@ -125,10 +125,34 @@ def confirm_lines(found: DownloadPlan) -> list[str]:
     lines += [f"  {fmt_bytes(f.size):>10}  {f.path}" for f in found.files[:SHOWN_FILES]]
     if count > SHOWN_FILES:
         lines.append(f"  … and {count - SHOWN_FILES} more files")
-    if found.present_bytes:
-        lines.append(f"{fmt_bytes(found.present_bytes)} already here: resuming.")
+    lines += [line for line in [already_here(found)] if line]
     lines.append(f"{fmt_bytes(found.free_bytes)} free on that disk.")
     return lines
+
+
+def already_here(found: DownloadPlan) -> str | None:
+    """What of the download is on disk already, in one line; None when nothing is."""
+    if not found.present_bytes:
+        return None
+    if found.all_verified:
+        return "already complete here and verified (size and sha256): nothing to fetch."
+    if found.complete:
+        return "already complete here: checking each file's sha256 (nothing to fetch)."
+    return f"{fmt_bytes(found.present_bytes)} already here: resuming."
+
+
+PARALLEL_FILES = (1, 64)
+"""The bounds of files at once (`--parallel`, config downloads.parallel)."""
+
+
+def files_at_once(parallel: int) -> int:
+    """`parallel` when within PARALLEL_FILES, else an `ActionError` (bad input) saying so."""
+    low, high = PARALLEL_FILES
+    if not low <= parallel <= high:
+        raise ActionError(
+            f"--parallel must be {low} to {high} files at once, got {parallel}", code=BAD_INPUT
+        )
+    return parallel
 
 
 # -- results and progress -----------------------------------------------------------------

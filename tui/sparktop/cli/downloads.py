@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="files at once (default 8, or downloads.parallel in config)",
+        help="files at once, 1-64 (default 8, or downloads.parallel in config)",
     )
     download.add_argument(
         "--no-wait", action="store_true",
@@ -146,16 +146,18 @@ def cmd_download(config: Config, args: argparse.Namespace) -> int:
     from sparktop.actions import downloads as action
 
     try:
+        parallel = action.files_at_once(
+            args.parallel if args.parallel is not None else config.downloads.parallel
+        )
         found, include = _plan(args)
     except ActionError as exc:
         print("\n".join(exc.detail), end="\n" if exc.detail else "")
         print(f"sparktop: error: {exc}", file=sys.stderr)
         return exc.code
     print("\n".join(action.confirm_lines(found)), flush=True)
-    parallel = args.parallel if args.parallel is not None else config.downloads.parallel
     with ProgressView(tty=sys.stdout.isatty()) as view:
         outcome = action.Downloads().run(
-            found, include, parallel=max(1, parallel), report=view.show, wait=not args.no_wait
+            found, include, parallel=parallel, report=view.show, wait=not args.no_wait
         )
     if len(outcome.problems) > 1:  # one is named by the message itself
         for item in outcome.problems:

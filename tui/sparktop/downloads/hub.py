@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sparktop.downloads.partial import Version, final_path, resumable_bytes
+from sparktop.downloads.verify import is_verified
 
 SPACE_MARGIN = 1024**3
 """Keep at least this much free after a download (the filesystem needs room to breathe)."""
@@ -43,6 +44,24 @@ class DownloadPlan:
     present_bytes: int
     """Bytes already here: complete files plus partial ones of the same version."""
     free_bytes: int
+    on_disk: tuple[int, ...] = ()
+    """Per file (as `files`), the bytes of it already here (the whole size when complete)."""
+    verified: tuple[str, ...] = ()
+    """The files complete here that passed verification (size and sha256) and are unchanged."""
+
+    @property
+    def complete(self) -> bool:
+        """Every file is here whole (sizes as the Hub says; their sha256 yet to be checked
+        unless `all_verified`)."""
+        return (
+            bool(self.files)
+            and self.present_bytes == self.total_bytes
+            and all(have == f.size for have, f in zip(self.on_disk, self.files, strict=True))
+        )
+
+    @property
+    def all_verified(self) -> bool:
+        return self.complete and len(self.verified) == len(self.files)
 
     @property
     def total_bytes(self) -> int:
@@ -169,13 +188,15 @@ def plan_download(
             raise DownloadError(f"{repo}: the Hub did not say the size of {sibling.rfilename}")
         sha256 = lfs.sha256 if lfs is not None else None
         files.append(RemoteFile(sibling.rfilename, int(size), sha256, sha256 or sibling.blob_id))
-    present = 0
+    on_disk, verified = [], []
     for item in files:
         done = final_path(local_dir, item.path)
         if done.is_file() and done.stat().st_size == item.size:
-            present += item.size
+            on_disk.append(item.size)
+            if is_verified(local_dir, item.path, item.size, item.sha256):
+                verified.append(item.path)
             continue
-        present += resumable_bytes(local_dir, item.path, item.version)
+        on_disk.append(resumable_bytes(local_dir, item.path, item.version))
     free = shutil.disk_usage(existing_parent(local_dir)).free
     return DownloadPlan(
         repo=repo,
@@ -183,6 +204,8 @@ def plan_download(
         commit=info.sha or revision,
         local_dir=local_dir,
         files=tuple(files),
-        present_bytes=present,
+        present_bytes=sum(on_disk),
         free_bytes=free,
+        on_disk=tuple(on_disk),
+        verified=tuple(verified),
     )

@@ -80,6 +80,7 @@ class DownloadManager:
         With `wait` False a file another download holds fails at once instead of waiting."""
         job = job_from_plan(plan, include)
         job.parallel, job.wait = parallel, wait
+        self._supersede(job)
         if listener is not None:
             self._watchers[job.id] = listener
         with self._lock:
@@ -87,6 +88,16 @@ class DownloadManager:
         self._save(job, force=True)
         self._pump()
         return job
+
+    def _supersede(self, job: DownloadJob) -> None:
+        """A new run of a download cut short takes over its record (the newest of them; any
+        older ones are dropped): it no longer reads *interrupted*, nor is offered again."""
+        with contextlib.suppress(OSError):
+            live = {j.id for j in self.jobs}
+            ids = [i for i in self.store.interrupted_like(job.to_json()) if i not in live]
+            if ids:
+                job.id = ids[-1]
+                self.store.remove(set(ids[:-1]))
 
     def resume_interrupted(self) -> list[str]:
         """Re-plan and restart downloads that were cut short; returns problems (one line each)."""

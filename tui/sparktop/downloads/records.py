@@ -72,3 +72,25 @@ class DownloadStore:
             if self._damaged and set_aside(self.path) is not None:
                 self._damaged = False  # the damaged file is kept beside, not overwritten
             write_json_atomic(self.path, {"version": 1, "downloads": records[-KEEP:]})
+
+    def interrupted_like(self, record: dict[str, Any]) -> list[str]:
+        """Ids of the interrupted records of the same download (repo, revision, files, local
+        dir) as `record`, oldest first: what a new run of it supersedes."""
+        key = _same_download(record)
+        return [r["id"] for r in self.load()
+                if r.get("state") == INTERRUPTED and isinstance(r.get("id"), str)
+                and r["id"] != record.get("id") and _same_download(r) == key]  # fmt: skip
+
+    def remove(self, ids: set[str]) -> None:
+        """Drop the records with these ids (superseded by a newer run of the same download)."""
+        if not ids:
+            return
+        with self._locked():
+            records = [r for r in self._read() if r.get("id") not in ids]
+            write_json_atomic(self.path, {"version": 1, "downloads": records[-KEEP:]})
+
+
+def _same_download(record: dict[str, Any]) -> tuple[Any, ...]:
+    include = record.get("include") or ()
+    return (record.get("repo"), record.get("revision") or "main", str(record.get("local_dir")),
+            tuple(sorted(include)) if isinstance(include, (list, tuple)) else include)  # fmt: skip

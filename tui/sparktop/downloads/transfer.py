@@ -241,7 +241,10 @@ def job_from_plan(plan: DownloadPlan, include: tuple[str, ...] = ()) -> Download
         commit=plan.commit,
         local_dir=plan.local_dir,
         include=include,
-        files=[FileProgress(f.path, f.size, f.sha256, f.etag) for f in plan.files],
+        files=[
+            FileProgress(f.path, f.size, f.sha256, f.etag, done_bytes=have, resumed_from=have)
+            for f, have in zip(plan.files, plan.on_disk or [0] * len(plan.files), strict=True)
+        ],
     )
 
 
