@@ -181,3 +181,48 @@ def test_gibberish_and_loops_are_flagged(text, problem):
     result = check_coherence(text)
     assert not result.ok
     assert any(problem in p for p in result.problems), result.problems
+
+
+def _shards(folder, count: int, size: int = 4096) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"Q4/Tiny-Q4-{n:05d}-of-{count:05d}.gguf" for n in range(1, count + 1)]
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"GGUF" + bytes(size - 4))
+    return names
+
+
+def _disk(name: str) -> dict:
+    result = run_cli("catalog", "--json", name)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["models"][0]["disk"]
+
+
+def test_all_files_here_are_complete_whatever_size_gb_says(isolated_dirs, tmp_path):
+    """size_gb is an estimate for before the files are on disk: once every file of the entry
+    is here and finished (sparktop verified it, or `hf download` finished it), it is complete
+    though far smaller; one shard of two, or an unfinished file, is still partial."""
+    from sparktop.downloads.verify import write_stamp
+
+    ours, theirs, half = tmp_path / "ours", tmp_path / "theirs", tmp_path / "half"
+    for name in _shards(ours, 2):
+        write_stamp(ours, name, None)  # downloaded and verified by sparktop
+    for name in _shards(theirs, 1):  # finished by `hf download --local-dir`
+        meta = theirs / ".cache/huggingface/download" / (name + ".metadata")
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        meta.write_text(f"{'0' * 40}\netag\n{(theirs / name).stat().st_mtime + 1}\n")
+    write_stamp(half, _shards(half, 2)[0], None)
+    (half / _shards(half, 2)[1]).unlink()  # one shard of two
+    write_user_catalog(
+        isolated_dirs["config"],
+        [{"name": name, "engine": "llama.cpp", "local_dir": str(where), "include": ["Q4/*"],
+          "size_gb": 30.0, "serve": {"port": 1}}
+         for name, where in (("ours", ours), ("theirs", theirs), ("half", half))],
+    )  # fmt: skip
+    assert [(_disk(n)["state"], _disk(n)["complete"]) for n in ("ours", "theirs", "half")] == [
+        ("verified", True), ("complete", True), ("partial", False),
+    ]  # fmt: skip
+    table = run_cli("catalog").stdout  # the DISK column: ✓ verified, … partial
+    rows = {line.split()[0]: line for line in table.splitlines() if line.strip()}
+    assert "✓ 8.0 KiB" in rows["ours"] and "… 4.0 KiB" in rows["half"], table
+    assert "…" not in rows["theirs"] and "4.0 KiB" in rows["theirs"], table
