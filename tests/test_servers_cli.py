@@ -297,3 +297,35 @@ def test_serve_refuses_a_timeout_that_is_not_more_than_zero(seconds, tiny_gguf, 
     assert result.stderr == said
     assert result.stdout == ""
     assert status_json()["servers"] == []  # nothing was started
+
+
+def test_ctrl_c_while_waiting_for_ready_stops_the_server_it_started(
+    llama_server, tiny_gguf, isolated_dirs, no_orphans
+):
+    import queue
+    import subprocess
+    import threading
+
+    port = free_port()
+    # a later --alias wins: llama-server never lists 'tiny', so the serve waits until ^C
+    args = ["--parallel", "1", "--alias", "elsewhere"]
+    write_user_catalog(isolated_dirs["config"], [tiny_entry("tiny", tiny_gguf, port, args=args)])
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "sparktop", "serve", "tiny"], stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    no_orphans.append(cli)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in cli.stdout], daemon=True)
+    reader.start()
+    wait_for(lambda: "waiting for /v1/models to list tiny" in lines.get(timeout=60), timeout=90)
+    record = json.loads((isolated_dirs["state"] / "servers.json").read_text())["servers"][0]
+    assert _alive(record["pid"])
+
+    cli.send_signal(signal.SIGINT)  # the CLI alone, as a terminal's ^C would reach it
+    stderr = cli.stderr.read()
+    assert cli.wait(timeout=60) == 130
+    said = f"sparktop: error: interrupted: stopped tiny (pid {record['pid']}) before it was ready"
+    assert stderr.splitlines() == [said]
+    assert not group_alive(record["pgid"]) and port_is_free(port)
+    assert server_named("tiny") is None  # not left 'starting'

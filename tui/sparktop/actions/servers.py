@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sparktop.actions.errors import BAD_INPUT, ActionError, AmbiguousServer
+from sparktop.actions.errors import BAD_INPUT, ActionError, AmbiguousServer, Cancelled
 from sparktop.actions.events import Event, Report, quiet
 from sparktop.catalog.entry import ModelEntry
 from sparktop.catalog.fit import FITS, NO_FIT
@@ -310,15 +310,52 @@ def serve(
         raise ActionError(
             f"serving {entry.name} would stop {conflicts_text(plan)}; pass --yes to do it"
         )
-    if evict and plan.evict:
-        plan = _make_room(control, plan, report)
+    since = time.time()
     try:
+        if evict and plan.evict:
+            plan = _make_room(control, plan, report)
         record = control.supervisor.serve(
             plan, force=force, progress=_to_report("serve", report), ready_timeout_s=ready_timeout_s
         )
     except ServeError as exc:
         raise _error(exc) from None
+    except KeyboardInterrupt:  # Ctrl-C: what this serve started goes too, not left loading
+        with _no_second_interrupt():
+            raise _interrupted(control, entry, since) from None
     return ServeOutcome(entry, record, base_url(record.host, record.port))
+
+
+def _interrupted(control: Control, entry: ModelEntry, since: float) -> Cancelled:
+    """Stop the server this serve started (after `since`) for `entry`, by its record (its
+    process group); what was done, as the Cancelled to raise."""
+    ours = [r for r in control.registry.load()
+            if r.name == entry.name and r.started_at >= since and r.ended_at is None]  # fmt: skip
+    if not ours:
+        return Cancelled(f"interrupted before {entry.name} was started")
+    record = max(ours, key=lambda r: r.started_at)
+    server = next((s for s in control.poll() if s.pid == record.pid), None)
+    if server is None or server.pid is None:  # ended by itself meanwhile
+        return Cancelled(f"interrupted: {entry.name} (pid {record.pid}) had already ended")
+    outcome = stop(control, StopPlan(server), confirmed=True)
+    if not outcome.ok:
+        return Cancelled(f"interrupted; stopping {entry.name} left: {outcome.message}")
+    return Cancelled(f"interrupted: stopped {entry.name} (pid {record.pid}) before it was ready")
+
+
+@contextlib.contextmanager
+def _no_second_interrupt() -> Iterator[None]:
+    """Ignore Ctrl-C while cleaning up after one (main thread only: where signals land)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def fit_refusal(plan: ServePlan) -> str:
