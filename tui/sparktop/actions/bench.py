@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sparktop.actions.errors import ActionError, Cancelled
+from sparktop.actions.errors import BAD_INPUT, ActionError, Cancelled
 from sparktop.actions.events import FAILED, Event, Report, quiet
 from sparktop.actions.servers import base_of, plan_serve, ready, resolve_entry, resolve_server
 from sparktop.actions.servers import serve as serve_entry
@@ -98,6 +98,18 @@ class BenchOptions:
     modes: tuple[str, ...] = ()
     """Quality prompts of these modes (config bench.modes)."""
     save: bool = True
+    fit_context: bool = False
+    """Scale prompt and generation down to the server's context instead of refusing (the
+    TUI's `b`, which offers no choice of lengths)."""
+
+    def check(self) -> None:
+        """Refuse lengths that make no sense (a run of 0 repetitions measures nothing)."""
+        for what, flag, value in (("prompt tokens", "--prompt", self.prompt),
+                                  ("generated tokens", "--gen", self.gen),
+                                  ("repetitions", "--reps", self.reps)):  # fmt: skip
+            if value < 1:
+                raise ActionError(f"{what} ({flag}) must be at least 1, got {value}",
+                                  code=BAD_INPUT)  # fmt: skip
 
     @classmethod
     def sweep(cls, kind: str, base: BenchOptions | None = None) -> BenchOptions:
@@ -129,6 +141,20 @@ class BenchOutcome:
     """The API run (sparktop.bench.api.ApiResult), None for a sweep alone."""
     llama_rows: list[Any] = field(default_factory=list)
     run_id: int | None = None
+    note: str | None = None
+    """The lengths scaled down to the server's context (options.fit_context), or None."""
+
+    @property
+    def measured(self) -> bool:
+        """Did anything measure: a repetition, a depth, a completed stream, a row, an answer?"""
+        doc = self.doc
+        return bool(
+            (self.result is not None and self.result.samples)
+            or self.llama_rows
+            or doc.get("depth_sweep")
+            or any(item["completed"] for item in doc.get("concurrency", []))
+            or doc.get("quality")
+        )
 
     @property
     def noisy(self) -> str | None:
@@ -139,7 +165,7 @@ class BenchOutcome:
 
     def summary_line(self) -> str:
         """One line: the medians (the TUI's summary, the queue's row)."""
-        parts = []
+        parts = [self.note] if self.note else []
         if self.result is not None:
             s = self.result.summary()
             parts += [
@@ -158,7 +184,7 @@ class BenchOutcome:
 
     def lines(self) -> list[str]:
         """The whole report, as the CLI prints it and the TUI's log ends with."""
-        out: list[str] = []
+        out: list[str] = [self.note] if self.note else []
         t, doc = self.target, self.doc
         if self.result is not None:
             r, s = self.result, self.result.summary()
@@ -182,8 +208,7 @@ class BenchOutcome:
         for depth in doc.get("depth_skipped", []):
             out.append("  " + skipped_text(depth, doc.get("depth_context"), self.options))
         for item in doc.get("concurrency", []):
-            out.append(f"  {item['streams']} streams: {item['aggregate_decode_tps']:.1f} t/s "
-                       f"aggregate ({item['completed']} completed)")  # fmt: skip
+            out.append("  " + concurrency_text(item))
         if self.noisy:
             out.append(f"  NOISY: {self.noisy}: {NOISY_WHY}")
         if self.run_id is not None:
@@ -237,12 +262,22 @@ def bench(
     report: Report = quiet,
     cancel: threading.Event | None = None,
 ) -> BenchOutcome:
-    """Run what `options` asks against `target`, keep it (unless options.save is off)."""
+    """Run what `options` asks against `target`, keep it (unless options.save is off).
+
+    Refused before any request: lengths below 1, and a prompt and generation the server's
+    context cannot hold (scaled down to it instead with options.fit_context). A run that
+    measured nothing (a sweep none of whose requests completed) fails and is not kept."""
     from sparktop.bench import api
 
+    options.check()
     cancel = cancel or threading.Event()
-    outcome = BenchOutcome(target, options, {"model": target.model, "url": target.base})
+    context = _context(target, options)
+    options, note = _fit(options, context)
+    outcome = BenchOutcome(target, options, {"model": target.model, "url": target.base}, note=note)
     base, name, doc = target.base, target.model, outcome.doc
+    if note:
+        doc["fitted"] = note
+        report(Event("bench", "context", note))
 
     def progress(step: str, result: Any, sample: Any) -> None:
         fraction = min(1.0, len(result.samples) / options.reps) if options.reps else None
@@ -257,15 +292,14 @@ def bench(
             )  # fmt: skip
             doc["api"] = outcome.result.to_json()
         if options.depths:
-            _depths(target, options, doc, report, progress, cancel)
+            _depths(target, options, context, doc, report, progress, cancel)
         if options.concurrency:
             doc["concurrency"] = api.concurrency_sweep(
                 base, name, prompt_tokens=options.prompt, gen_tokens=options.gen, cancel=cancel
             )
             for item in doc["concurrency"]:
-                report(Event("bench", "concurrency", f"{item['streams']} streams: "
-                             f"{item['aggregate_decode_tps']:.1f} t/s aggregate "
-                             f"({item['completed']} completed)"))  # fmt: skip
+                report(Event("bench", "concurrency", concurrency_text(item)))
+            _some_completed(doc["concurrency"])
         if options.llama_bench:
             outcome.llama_rows = _llama_bench(target, options, report, cancel)
             doc["llama_bench"] = [row.__dict__ for row in outcome.llama_rows]
@@ -282,18 +316,68 @@ def bench(
         raise ActionError(str(exc)) from None
     if cancel.is_set():
         raise Cancelled("cancelled: the request was closed, the server is idle again")
+    if not outcome.measured:
+        raise ActionError(f"{options.kind}: nothing was measured, nothing kept")
     if options.save:
         outcome.run_id = _keep(outcome)
         doc["run_id"] = outcome.run_id
     return outcome
 
 
-def _depths(target: BenchTarget, options: BenchOptions, doc: dict[str, Any], report: Report,
-            progress: Any, cancel: threading.Event) -> None:  # fmt: skip
+def _context(target: BenchTarget, options: BenchOptions) -> int | None:
+    """The context the server gives one request, when a request of options' lengths is
+    sent (None: none is, or the server does not say; the depth sweep needs it)."""
+    from sparktop.bench import api
+
+    if not (options.api or options.concurrency or options.depths):
+        return None
+    context = api.context_of(target.base)
+    if context is None and options.depths:
+        raise ActionError("the server does not say its context: the depth sweep cannot tell "
+                          "which depths fit")  # fmt: skip
+    return context
+
+
+def _fit(options: BenchOptions, context: int | None) -> tuple[BenchOptions, str | None]:
+    """Options whose prompt and generation fit `context`, and the note saying they were
+    scaled down (options.fit_context), else an error naming the lengths and the context."""
+    need = options.prompt + options.gen
+    if context is None or need <= context:
+        return options, None
+    lengths = f"pp{options.prompt} + tg{options.gen}"
+    if not options.fit_context or context < 2:
+        raise ActionError(f"the server's context is {context} tokens; {lengths} needs {need}: "
+                          "use --prompt/--gen (or serve with a larger context)",
+                          code=BAD_INPUT)  # fmt: skip
+    prompt = max(1, options.prompt * context // need)
+    gen = max(1, min(options.gen * context // need, context - prompt))
+    note = f"{lengths} scaled down to pp{prompt} + tg{gen}: the server's context is {context}"
+    return replace(options, prompt=prompt, gen=gen), note
+
+
+def concurrency_text(item: dict[str, Any]) -> str:
+    """One stream count of the concurrency sweep, with why its requests failed, if any."""
+    text = (f"{item['streams']} streams: {item['aggregate_decode_tps']:.1f} t/s aggregate "
+            f"({item['completed']} completed)")  # fmt: skip
+    if item.get("errors"):
+        text += f", {len(item['errors'])} failed: {item['errors'][0]}"
+    return text
+
+
+def _some_completed(rows: list[dict[str, Any]]) -> None:
+    """A concurrency sweep none of whose requests completed measured nothing: an error."""
+    if any(row["completed"] for row in rows):
+        return
+    errors = [e for row in rows for e in row.get("errors") or []]
+    why = f": {errors[0]}" if errors else ""
+    raise ActionError(f"no request of the concurrency sweep completed{why}")
+
+
+def _depths(target: BenchTarget, options: BenchOptions, context: int | None, doc: dict[str, Any],
+            report: Report, progress: Any, cancel: threading.Event) -> None:  # fmt: skip
     """The depth sweep: first which depths the served context leaves out, then each depth."""
     from sparktop.bench import api
 
-    context = api.context_of(target.base)
     fits, skipped = api.split_depths(api.DEPTHS, options.prompt, options.gen, context)
     doc["depth_context"] = context
     doc["depth_skipped"] = list(skipped)
@@ -424,6 +508,7 @@ def queue(
 
     `control_factory()` gives a fresh Control per model: each serve sees the box anew.
     """
+    options.check()
     rows = []
     for name in names:
         with control_factory() as control:

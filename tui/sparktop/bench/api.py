@@ -19,6 +19,7 @@ repeated prompt (llama.cpp gets `cache_prompt: false`).
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import threading
 import time
@@ -381,7 +382,7 @@ def _request(
                     first = first if first is not None else now
                     last = now
     except http.RequestFailed as exc:
-        raise BenchError(f"{base}: {exc.cause or exc}") from None
+        raise BenchError(f"{base}: {error_text(exc.cause or str(exc))}") from None
     end = time.monotonic()
     if first is None or last is None:
         raise BenchError(f"{base}: the server streamed no text")
@@ -398,6 +399,47 @@ def _request(
         server_ttft_s=timings["prompt_ms"] / 1000 if timings.get("prompt_ms") else None,
         server_source=REPLY_TIMINGS if timings else None,
     )
+
+
+MESSAGE = re.compile(r'"message"\s*:\s*"((?:[^"\\]|\\.)*)("?)')
+"""An error body's message, also in a body cut short (the closing quote then missing)."""
+
+
+def error_text(text: str) -> str:
+    """`HTTP 400: {"error": {"message": "…"}}` as `HTTP 400: …`: the message of an error body
+    in OpenAI's, llama.cpp's or vLLM's shape, on one line; any other text as it is."""
+    head, sep, body = text.partition(": ")
+    if not (sep and head.startswith("HTTP ")):
+        return text
+    message = _message(body)
+    return f"{head}: {' '.join(message.split())}" if message else text
+
+
+def _message(body: str) -> str | None:
+    """error.message (OpenAI, llama.cpp, vLLM), error as text, or message (older vLLM)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:  # not JSON, or cut short: the message's own text, if it is there
+        match = MESSAGE.search(body)
+        if match is None:
+            return None
+        text = _unescaped(match.group(1))
+        return text if match.group(2) else text + " …"
+    if not isinstance(doc, dict):
+        return None
+    error = doc.get("error")
+    if isinstance(error, dict):
+        error = error.get("message")
+    message = error if isinstance(error, str) else doc.get("message")
+    return message if isinstance(message, str) and message.strip() else None
+
+
+def _unescaped(text: str) -> str:
+    """A JSON string's text without its escapes (as it is when one was cut in half)."""
+    try:
+        return str(json.loads(f'"{text}"'))
+    except ValueError:
+        return text
 
 
 def context_of(base: str) -> int | None:

@@ -198,11 +198,15 @@ class ResultStore:
     def promote(self, mode: str, run_id: int, rule: ChampionRule, force: bool = False) -> str:
         """Make run `run_id` the champion of `mode` if it passes the rule; return why.
 
-        Raises ValueError with the reason when it does not (unless `force`).
+        Raises ValueError with the reason when it does not (unless `force`), and for a run
+        without prefill and decode figures (a sweep or quality run, or an empty one).
         """
         run = self.get(run_id)
         if run is None:
             raise KeyError(f"no run {run_id}")
+        if not (run.get("prefill_tps") or run.get("decode_tps")):
+            raise ValueError(f"run {run_id} ({run['kind']}) has no prefill or decode figures: "
+                             "nothing to rank it by, even with --force")  # fmt: skip
         current = self.champions().get(mode)
         problems = rule.check(run, current)
         if problems and not force:

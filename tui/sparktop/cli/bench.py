@@ -76,13 +76,17 @@ def _err(message: str, code: int = 1) -> int:
 
 
 def _options(config: Config, args: argparse.Namespace) -> BenchOptions:
+    """The options the flags ask for; ActionError (exit 2) for lengths below 1, before any
+    server is looked at."""
     from sparktop.actions.bench import BenchOptions
 
-    return BenchOptions(
+    options = BenchOptions(
         prompt=args.prompt, gen=args.gen, reps=args.reps, llama_bench=args.llama_bench,
         depths=args.depths, concurrency=args.concurrency, quality=args.quality,
         modes=tuple(config.bench_modes), save=not args.no_save,
     )  # fmt: skip
+    options.check()
+    return options
 
 
 def _printer(args: argparse.Namespace):
@@ -103,11 +107,15 @@ def cmd_bench(config: Config, args: argparse.Namespace) -> int:
     from sparktop.control import Control
 
     cancel = threading.Event()
+    try:
+        options = _options(config, args)
+    except ActionError as exc:
+        return _err(str(exc), exc.code)
     with Control.from_config(config) as control:
         try:
             target = actions.target_of(control, args.target)
-            outcome = actions.bench(control, target, _options(config, args),
-                                    report=_printer(args), cancel=cancel)  # fmt: skip
+            outcome = actions.bench(control, target, options, report=_printer(args),
+                                    cancel=cancel)  # fmt: skip
         except KeyboardInterrupt:
             cancel.set()
             return 130
@@ -135,8 +143,9 @@ def cmd_bench_queue(config: Config, args: argparse.Namespace) -> int:
 
     cancel = threading.Event()
     try:
-        rows = actions.queue(lambda: Control.from_config(config), list(args.queue),
-                             _options(config, args), report=show, cancel=cancel)  # fmt: skip
+        options = _options(config, args)
+        rows = actions.queue(lambda: Control.from_config(config), list(args.queue), options,
+                             report=show, cancel=cancel)  # fmt: skip
     except KeyboardInterrupt:
         cancel.set()
         return 130

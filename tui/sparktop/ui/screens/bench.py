@@ -51,9 +51,11 @@ class BenchScreen(Screen[None]):
 
     @property
     def options(self) -> bench_actions.BenchOptions:
-        """What `r` runs: pp/tg through the API with this screen's lengths."""
+        """What `r` runs: pp/tg through the API with this screen's lengths, scaled down to a
+        server whose context is smaller (the report line says so)."""
         modes = tuple(self.control.config.bench_modes)
-        return bench_actions.BenchOptions(self.prompt, self.gen, self.reps, modes=modes)
+        return bench_actions.BenchOptions(self.prompt, self.gen, self.reps, modes=modes,
+                                          fit_context=True)  # fmt: skip
 
     class Logged(Message):
         """A line for the log, from the benchmark's worker."""
@@ -109,7 +111,7 @@ class BenchScreen(Screen[None]):
             self.post_message(self.Ended(str(exc)))
             return
         except ActionError as exc:
-            prefix = "failed" if options.api else options.kind
+            prefix = "failed" if options.api else f"{options.kind} failed"
             self.post_message(self.Ended(f"{prefix}: {exc}"))
             return
         self.outcome = outcome
