@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from conftest import free_port, make_app, start_outside, tiny_entry, write_user_catalog
 from test_layout import _with_servers, screen_text
+from test_snapshots import fake_servers
 from test_tui_servers import wait_until
 
+from sparktop.ui import messages as msg
 from sparktop.ui.screens.catalog import CatalogScreen
 from sparktop.ui.widgets.row_table import FilterInput
 from sparktop.ui.widgets.servers_panel import ServersTable
@@ -118,3 +122,30 @@ async def test_the_filter_line_shows_its_placeholder_and_typed_text_while_focuse
         assert app.focused is line
         assert drawn().strip() == "gpt"
         assert shown(app.query_one(ServersTable)) == ["gpt-oss-120b *"]
+
+
+async def test_column_widths_follow_the_rows_and_the_sort_mark_stays_on_screen():
+    """At 80×24, each `o` in turn: nothing to scroll sideways to and the sorted column's ▼
+    in the header (the column kept when it would not fit); a crashed row's long HEALTH cell
+    widens its column only while the row is there."""
+    app = make_app("spark")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _with_servers(pilot, 6)
+        table = app.query_one(ServersTable)
+        box = app.query_one("#servers-box").region
+        for _ in ServersTable.SORTS:
+            await pilot.press("o")
+            await pilot.pause()
+            label = f"{table.sort_by} ▼"
+            assert table.virtual_size.width <= table.scrollable_content_region.width, label
+            header = screen_text(app)[box.y + 1][box.x : box.right]
+            assert (label in header) == bool(table.sort_index), header
+
+        servers = list(fake_servers(6))
+        servers[1] = replace(servers[1], health="crashed", exit_cause="exited with 1")
+        for shown_servers in (servers, servers[:1] + servers[2:]):
+            app.main.post_message(msg.ServersPolled(tuple(shown_servers)))
+            await pilot.pause()
+            await pilot.pause()
+        assert table.columns["HEALTH"].content_width == len("HEALTH")
+        assert table.virtual_size.width <= table.scrollable_content_region.width

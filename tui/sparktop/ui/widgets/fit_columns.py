@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from rich.cells import cell_len
+
 CELL_PADDING = 2
 """A DataTable cell's padding, one cell each side."""
 SCROLLBAR = 2
@@ -20,7 +22,7 @@ def content_widths(columns: Sequence[str], rows: Iterable[Sequence[str]],
     widths = {name: len(name) + (extra or {}).get(name, 0) for name in columns}
     for row in rows:
         for name, cell in zip(columns, row, strict=False):
-            widths[name] = max(widths[name], len(str(cell)))
+            widths[name] = max(widths[name], cell_len(str(cell)))
     return widths
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
@@ -17,6 +18,11 @@ from textual.widgets import DataTable, Input
 
 SORTED = " ▼"
 """After the label of the column rows are sorted by."""
+
+
+def cell_width(cell: object) -> int:
+    """Columns a cell's text takes (a str or a Rich Text)."""
+    return cell.cell_len if isinstance(cell, Text) else cell_len(str(cell))
 
 
 class RowTable(DataTable):
@@ -32,6 +38,21 @@ class RowTable(DataTable):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")
         super().__init__(**kwargs)
+
+    def fit_widths(self) -> None:
+        """Each column as wide as its label and widest cell now: Textual's DataTable only
+        widens them (a removed row or a label losing its sort mark left them wide)."""
+        changed = False
+        for key, column in self.columns.items():
+            cells = max((cell_width(cell) for cell in self.get_column(key)), default=0)
+            width = max(column.label.cell_len, cells)
+            if column.content_width != width:
+                column.content_width = width
+                changed = True
+        if changed:
+            self._require_update_dimensions = True  # the scrollable width again, at idle
+            self._clear_caches()
+            self.refresh()
 
 
 class FilterInput(Input):
@@ -115,18 +136,12 @@ class SortFilter(RowTable):
 
     def mark_sorted(self) -> None:
         """The sorted column's label carries ▼ (no mark for the table's own order)."""
-        changed = False
         for key, column in self.columns.items():
             plain = column.label.plain.removesuffix(SORTED)
             label = plain + SORTED if key.value == self.sort_by and self.sort_index else plain
             if column.label.plain != label:
                 column.label = Text(label)
-                column.content_width = max(column.content_width, len(label))
-                changed = True
-        if changed:
-            self._require_update_dimensions = True
-            self._clear_caches()
-            self.refresh()
+        self.fit_widths()
 
     async def action_filter(self) -> None:
         existing = [w for w in self.screen.query(FilterInput) if w.table is self]

@@ -82,7 +82,7 @@ class ServersTable(SortFilter, LiveTable):
         """The columns on screen: those of `columns_for` that fit the width."""
         self._all: tuple[ServerInfo, ...] = ()
         self._widths: dict[str, int] = {}
-        """Widths the columns shown were chosen with; a cell outgrowing one chooses anew."""
+        """Widths the columns shown were chosen with; other widths choose anew."""
         self._fitted_for = 0
         """The table width the columns shown were chosen for."""
 
@@ -107,20 +107,22 @@ class ServersTable(SortFilter, LiveTable):
     def _fit(self, columns: tuple[str, ...], rows: dict[str, tuple[str, ...]],
              refit: bool) -> tuple[str, ...]:  # fmt: skip
         """The columns that fit the table's width, chosen again on a resize, when servers
-        come or go, or when a cell outgrows the width its column was chosen with."""
+        come or go, or when a column's widest cell grows or shrinks."""
         sort_mark = {self.sort_by: len(SORTED)} if self.sort_index else {}
         widths = content_widths(columns, rows.values(), sort_mark)
-        grown = any(widths[name] > self._widths.get(name, 0) for name in self.columns_shown
-                    if name in widths)  # fmt: skip
         gone = not set(self.columns_shown) <= set(columns)  # CONTAINER went, say
-        if not (refit or grown or gone or rows.keys() != self._rows.keys()):
+        if not (refit or widths != self._widths or gone or rows.keys() != self._rows.keys()):
             return self.columns_shown
         self._widths = widths
         room = self.size.width - SCROLLBAR
         if room <= 0:  # not laid out yet (or hidden under the summary)
             return columns
         self._fitted_for = self.size.width
-        return fit_columns(columns, widths, IMPORTANCE, KEEP, room)
+        if not self.sort_index:
+            return fit_columns(columns, widths, IMPORTANCE, KEEP, room)
+        # the column rows are sorted by is kept too, its ▼ on screen (UP at 80 columns)
+        first, *rest = (name for name in IMPORTANCE if name != self.sort_by)
+        return fit_columns(columns, widths, (first, self.sort_by, *rest), KEEP + 1, room)
 
     def show(self, servers: tuple[ServerInfo, ...], refit: bool = False) -> None:
         every = columns_for(servers)
@@ -155,6 +157,7 @@ class ServersTable(SortFilter, LiveTable):
         self.servers = wanted
         if [row.key.value for row in self.ordered_rows] != list(wanted):
             self._reorder(list(wanted))
+        self.fit_widths()  # narrower again when a wide cell went (a crash line, a row)
 
     def _reorder(self, keys: list[str]) -> None:
         """The rows again in `keys`' order, the cursor staying on its server."""
