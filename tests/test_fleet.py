@@ -266,7 +266,7 @@ def test_remote_action_errors_are_one_line(sshd, isolated_dirs):
     assert dead.returncode == 1
     assert dead.stderr.strip().splitlines()[-1].startswith("sparktop: error: dead: ssh: connect")
     missing = run_cli("stop", "no-such-server", "--host", "box2", timeout=60)
-    assert missing.returncode == 1
+    assert missing.returncode == 2  # an unknown name, as here
     assert "no server named 'no-such-server'" in missing.stderr
 
 

@@ -329,3 +329,34 @@ def test_ctrl_c_while_waiting_for_ready_stops_the_server_it_started(
     assert stderr.splitlines() == [said]
     assert not group_alive(record["pgid"]) and port_is_free(port)
     assert server_named("tiny") is None  # not left 'starting'
+
+
+def test_an_unknown_name_is_exit_2_for_every_verb():
+    verbs = (["serve", "nope"], ["stop", "nope"], ["test", "nope"], ["bench", "nope"],
+             ["export", "opencode", "nope"], ["logs", "nope"], ["stop", "99999999"])  # fmt: skip
+    for argv in verbs:
+        result = run_cli(*argv)
+        assert result.returncode == 2, (argv, result.stderr)
+        assert result.stderr.count("\n") == 1 and "sparktop: error: " in result.stderr, argv
+
+
+def test_stop_a_misspelt_name_suggests_the_running_one(llama_server, tiny_gguf, isolated_dirs):
+    write_user_catalog(isolated_dirs["config"], [tiny_entry("tiny", tiny_gguf, free_port())])
+    assert run_cli("serve", "tiny", timeout=90).returncode == 0
+    for verb in ("stop", "test"):
+        result = run_cli(verb, "tinyy")
+        assert result.returncode == 2
+        assert result.stderr == "sparktop: error: no server named 'tinyy' (did you mean tiny?)\n"
+    assert server_named("tiny")["health"] == "ready"
+    assert run_cli("stop", "tiny", timeout=60).returncode == 0
+
+
+def test_stop_pid_of_another_program_quotes_its_command_line_by_whole_words(no_orphans):
+    argv = [sys.executable, "-c", "import time; time.sleep(60)", "--words", *["word"] * 12]
+    sleeper = start_outside(argv, no_orphans)
+    result = run_cli("stop", str(sleeper.pid), "--yes")
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    shown = line[line.index("(") + 1 : line.index(") is not an inference server")]
+    assert shown.endswith(" …") and " ".join(argv).startswith(shown[:-2] + " ")
+    assert sleeper.poll() is None

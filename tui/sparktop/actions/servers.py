@@ -78,11 +78,8 @@ def resolve_server(
     candidates = [s for s in matches if s.health != CRASHED] or matches
     if len(candidates) == 1:
         return candidates[0]
-    if not candidates:  # the core's error says what the target is instead (a PID, nothing)
-        try:
-            return control.resolve_server(target, servers)
-        except ServeError as exc:
-            raise _error(exc) from None
+    if not candidates:
+        raise _no_server(control, target, servers)
     chosen = _managed_for_entry(control, target, candidates)
     if chosen is None:
         served = [s for s in candidates if s.name == target]
@@ -90,6 +87,36 @@ def resolve_server(
     if chosen is None:
         raise AmbiguousServer(target, candidates)
     return chosen
+
+
+def _no_server(control: Control, target: str, servers: tuple[ServerInfo, ...]) -> ActionError:
+    """Why `target` names no running server (exit 2): the close names, or what the PID runs."""
+    if target.isdigit():
+        from sparktop.servers.procscan import read_argv
+
+        argv = read_argv(control.roots.proc / target / "cmdline")
+        if not argv:
+            return ActionError(f"no inference server with PID or port {target}", code=BAD_INPUT)
+        return ActionError(
+            f"pid {target} ({_cut(' '.join(argv), 60)}) is not an inference server; "
+            "sparktop only stops inference servers",
+            code=BAD_INPUT,
+        )
+    from sparktop.catalog.loader import did_you_mean
+
+    names = [name for s in servers for name in (s.name, s.catalog_name) if name]
+    close = did_you_mean(target, names)
+    running = ", ".join(dict.fromkeys(s.name for s in servers)) or "none"
+    hint = f"did you mean {close}?" if close else f"running: {running}"
+    return ActionError(f"no server named {target!r} ({hint})", code=BAD_INPUT)
+
+
+def _cut(text: str, width: int) -> str:
+    """`text` in at most `width` characters, cut after a whole word with `…`."""
+    if len(text) <= width:
+        return text
+    space = text.rfind(" ", 0, width - 1)
+    return text[:space] + " …" if space > 0 else text[: width - 1] + "…"
 
 
 def _managed_for_entry(
@@ -742,7 +769,7 @@ def log_path(control: Control, target: str | ServerInfo) -> str:
             server = None
         if server is not None and server.container is not None:
             return log_path(control, server)
-        raise ActionError(f"no server named {target!r} was started by sparktop")
+        raise ActionError(f"no server named {target!r} was started by sparktop", code=BAD_INPUT)
     return max(records, key=lambda r: r.started_at).log_path
 
 
