@@ -33,6 +33,10 @@ IMPORTANCE = ("MODEL", "ON DISK", "NEEDS", "FIT", "RUN", "PORT", "ENGINE", "QUAN
 """What a narrow window keeps longest: the first KEEP always (MODEL stays at the left while
 the rest scroll)."""
 KEEP = 4
+REFRESH_S = 2.0
+"""How often an open Models screen looks again: RUN from the servers the main view polled
+(no I/O), ON DISK / NEEDS / FIT off the UI thread (file stats; a GGUF header is read again
+only when its file changed)."""
 
 
 class CatalogTable(SortFilter):
@@ -80,6 +84,8 @@ class CatalogScreen(Screen[None]):
         self.filled: dict[str, catalog_actions.CatalogRow] = {}
         self.columns_shown: tuple[str, ...] = ()
         """The columns that fit the table's width (chosen on a resize and a reload)."""
+        self._servers_seen: tuple[object, ...] | None = None
+        self._refilling = False
 
     class RowFilled(Message):
         def __init__(self, row: catalog_actions.CatalogRow) -> None:
@@ -100,6 +106,35 @@ class CatalogScreen(Screen[None]):
     def on_mount(self) -> None:
         self.reload()
         self.query_one(RowTable).focus()
+        self.set_interval(REFRESH_S, self.refresh_rows)
+
+    def refresh_rows(self) -> None:
+        """While the screen is open: RUN as the servers now stand, and disk state and fit
+        again (a download finished, a server stopped from a shell)."""
+        self._show_running()
+        if not self._refilling:
+            self._fill()
+
+    def _entries_running(self) -> set[str]:
+        servers = self.box.servers
+        self._servers_seen = servers
+        return {s.catalog_name for s in servers if s.health != CRASHED and s.catalog_name}
+
+    def _show_running(self) -> None:
+        if self.box.servers is self._servers_seen:
+            return
+        running = self._entries_running()
+        for name in self.cells:
+            self._set_cell(name, "RUN", RUNNING if name in running else "")
+
+    def _set_cell(self, name: str, column: str, value: str) -> None:
+        cells = self.cells[name]
+        if cells[COLUMNS.index(column)] == value:
+            return
+        cells[COLUMNS.index(column)] = value
+        table = self.query_one(CatalogTable)
+        if name in table.rows and column in self.columns_shown:
+            table.update_cell(name, column, value)
 
     def fit_columns(self) -> None:
         """Show the columns that fit (all until the table is laid out), rows again."""
@@ -126,7 +161,7 @@ class CatalogScreen(Screen[None]):
             problems += ["catalog edit not used (the models below are from before it):",
                          *self.box.catalog_problems]  # fmt: skip
         self.query_one("#catalog-errors", Static).update("\n".join(problems))
-        running = {s.catalog_name for s in self.box.servers if s.health != CRASHED}
+        running = self._entries_running()
         self.filled = {}
         self.cells = {
             entry.name: [entry.name, RUNNING if entry.name in running else "", entry.engine,
@@ -174,23 +209,23 @@ class CatalogScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="catalog-fit")
     def _fill(self) -> None:
         """Disk state and fit per entry: file stats and GGUF headers, off the UI thread."""
-        control = self.box.control
-        for row in catalog_actions.rows(control, list(control.catalog), self.box.servers):
-            self.post_message(self.RowFilled(row))
+        self._refilling = True
+        try:
+            control = self.box.control
+            for row in catalog_actions.rows(control, list(control.catalog), self.box.servers):
+                self.post_message(self.RowFilled(row))
+        finally:
+            self._refilling = False
 
     def on_catalog_screen_row_filled(self, message: RowFilled) -> None:
         row = message.row
-        table = self.query_one(CatalogTable)
         name = row.entry.name
         if name not in self.cells:  # filled for a catalog since reloaded
             return
         self.filled[name] = row
-        cells = self.cells[name]
         for column, value in (("ON DISK", row.on_disk), ("NEEDS", row.needs),
                               ("FIT", row.fit.verdict)):  # fmt: skip
-            cells[COLUMNS.index(column)] = value
-            if name in table.rows and column in self.columns_shown:
-                table.update_cell(name, column, value)
+            self._set_cell(name, column, value)
 
     def _selected(self) -> ModelEntry | None:
         table = self.query_one(RowTable)
