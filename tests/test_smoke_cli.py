@@ -146,3 +146,18 @@ def test_bench_quality_answers_are_kept_without_control_characters(nasty_url):
 
     for item in quality_smoke(nasty_url, "tiny", ("ask",)):
         assert control_characters(item["answer"]) == []
+
+
+def test_server_timings_that_are_not_numbers_do_not_break_the_report():
+    """`timings` is the server's text: a rate that is not a number leaves the line out."""
+    from sparktop.actions.servers import TestOutcome
+    from sparktop.servers.smoke import SmokeResult
+
+    def report(timings: dict) -> list[str]:
+        result = SmokeResult("http://x", "m", (), "hi", None, {}, timings)
+        return TestOutcome("http://x", result).lines()
+
+    odd = report({"prompt_per_second": "fast", "predicted_per_second": 3.0})
+    assert not any("server timings" in line for line in odd)
+    fine = report({"prompt_per_second": 10, "predicted_per_second": 3.0})
+    assert "  server timings: prompt 10.0 t/s, generation 3.0 t/s" in fine

@@ -16,7 +16,7 @@ from sparktop.config import Config
 from sparktop.fleet.rpc import ssh_runner
 from sparktop.probes import ProbeRoots
 from sparktop.probes.memory import read_memory
-from sparktop.servers.info import CRASHED, ServerInfo
+from sparktop.servers.info import ServerInfo
 from sparktop.servers.monitor import ServerMonitor
 from sparktop.servers.registry import Registry
 from sparktop.servers.supervisor import ServeError, Supervisor
@@ -83,32 +83,6 @@ class Control:
             names = ", ".join(sorted(self.catalog.entries)) or "none"
             raise ServeError(f"no catalog entry named {name!r} (known: {names})")
         return entry
-
-    def resolve_server(self, target: str, servers: tuple[ServerInfo, ...]) -> ServerInfo:
-        """A running server by served name, catalog name, port or PID."""
-        matches = [s for s in servers if target in (s.name, s.catalog_name) and s.health != CRASHED]
-        if not matches and target.isdigit():
-            number = int(target)
-            matches = [s for s in servers if s.pid == number or s.port == number]
-        if not matches:
-            matches = [s for s in servers if target in (s.name, s.catalog_name)]
-        if not matches:
-            if target.isdigit():
-                from sparktop.servers.procscan import read_argv
-
-                argv = read_argv(self.roots.proc / target / "cmdline")
-                if argv:
-                    raise ServeError(
-                        f"pid {target} ({' '.join(argv)[:60]}) is not an inference server; "
-                        "sparktop only stops inference servers"
-                    )
-                raise ServeError(f"no inference server with PID or port {target}")
-            running = ", ".join(s.name for s in servers) or "none"
-            raise ServeError(f"no server named {target!r} (running: {running})")
-        if len(matches) > 1:
-            listed = ", ".join(f"{s.name} pid {s.pid} port {s.port}" for s in matches)
-            raise ServeError(f"{target!r} matches several servers ({listed}); give a PID")
-        return matches[0]
 
     def fit(self, entry: ModelEntry, servers: tuple[ServerInfo, ...]) -> FitVerdict:
         """Fit of `entry` now, counting what its serve would stop."""

@@ -699,11 +699,10 @@ class TestOutcome:
             out.append(f"  {mark}  {'coherence':22} {'':10}  {r.coherence.summary()}")
         if r.reply:
             out.append("  reply: " + r.reply.strip()[:300])
-        if r.timings.get("predicted_per_second"):
-            t = r.timings
+        rates = [r.timings.get(k) for k in ("prompt_per_second", "predicted_per_second")]
+        if all(isinstance(v, int | float) for v in rates) and rates[1]:  # server text: check
             out.append(
-                f"  server timings: prompt {t.get('prompt_per_second', 0):.1f} t/s, "
-                f"generation {t.get('predicted_per_second', 0):.1f} t/s"
+                f"  server timings: prompt {rates[0]:.1f} t/s, generation {rates[1]:.1f} t/s"
             )
         return [printable(line) for line in out]  # the model's name and reply: server text
 
