@@ -11,10 +11,12 @@ from conftest import make_app
 from test_snapshots import fake_servers
 from textual.containers import VerticalScroll
 
+from sparktop.snapshot import DownloadInfo
 from sparktop.ui import messages as msg
 from sparktop.ui.charset import encodable
-from sparktop.ui.layout import BARS, BOX, DOWNLOADS_SHARE, Needs, plan
+from sparktop.ui.layout import BARS, BOX, DOWNLOADS_SHARE, SERVER_ROWS_SEEN, Needs, plan
 from sparktop.ui.screens.catalog import CatalogTable
+from sparktop.ui.widgets.downloads_panel import DownloadsTable
 from sparktop.ui.widgets.memory_panel import MemoryPanel
 from sparktop.ui.widgets.servers_panel import ServersTable
 
@@ -160,3 +162,29 @@ def test_a_short_window_with_hints_and_a_download_still_fits_the_servers_box():
         downloads = min(BOX + 1 + 2, int(22 * DOWNLOADS_SHARE))
         servers_floor = BOX + 1 + 3
         assert shares.system + downloads + servers_floor <= body, (wide, shares)
+
+
+@pytest.mark.parametrize("machine", ["nogpu", "spark"])
+async def test_at_80x24_a_download_leaves_the_servers_their_rows(machine):
+    """Six servers and a finished download at 80×24: the downloads table drops columns
+    rather than scroll sideways (its scrollbar took a row the servers were given), so the
+    servers box shows its header and SERVER_ROWS_SEEN rows, and the boxes fill the window."""
+    app = make_app(machine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _with_servers(pilot, 6)
+        main = app.main
+        main._downloads_table.show([DownloadInfo(id="d1", repo="org/tiny-GGUF", state="done",
+                                                 total_bytes=10 << 20, done_bytes=10 << 20,
+                                                 percent=100.0)])  # fmt: skip
+        main._downloads_box.display = True
+        main._share_rows()
+        await pilot.pause()
+        await pilot.pause()
+        downloads = app.query_one(DownloadsTable)
+        assert "BYTES" not in [key.value for key in downloads.columns]
+        assert downloads.virtual_size.width <= downloads.scrollable_content_region.width
+        assert app.query_one("#downloads-box").region.height == BOX + 1 + 1
+        servers = app.query_one(ServersTable)
+        assert servers.scrollable_content_region.height == 1 + SERVER_ROWS_SEEN
+        boxes = ("#system", "#servers-box", "#downloads-box")
+        assert sum(app.query_one(box).region.height for box in boxes) == 24 - BARS

@@ -6,14 +6,19 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
+from textual.events import Resize
 from textual.message import Message
 
 from sparktop.downloads.states import ACTIVE, WAITING
 from sparktop.snapshot import DownloadInfo, ExternalDownloadInfo
+from sparktop.ui.widgets.fit_columns import SCROLLBAR, content_widths, fit_columns
 from sparktop.ui.widgets.live_table import LiveTable
 from sparktop.units import fmt_bytes, fmt_duration
 
 COLUMNS = ("DOWNLOAD", "STATE", "PROGRESS", "BYTES", "SPEED", "ETA")
+IMPORTANCE = ("DOWNLOAD", "STATE", "PROGRESS", "ETA", "SPEED", "BYTES")
+"""Columns by what a narrow window keeps longest (BYTES goes first, then SPEED)."""
+KEEP = 3
 BAR = 16
 
 
@@ -77,13 +82,38 @@ class DownloadsTable(LiveTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", **kwargs)
         self._rows: dict[str, tuple[str, ...]] = {}
+        self._records: list[DownloadInfo | ExternalDownloadInfo] = []
+        self.columns_shown: tuple[str, ...] = COLUMNS
+        """The columns that fit the width (no sideways scrollbar taking a row at 80×24)."""
+        self._fitted_for = 0
 
     def on_mount(self) -> None:
-        for column in COLUMNS:
+        for column in self.columns_shown:
             self.add_column(column, key=column)
 
+    def on_resize(self, event: Resize) -> None:
+        if event.size.width != self._fitted_for:
+            self.show(self._records)
+
+    def _fit(self, rows: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+        room = self.size.width - SCROLLBAR
+        if room <= 0:  # not laid out yet (the box is hidden until a download shows)
+            return self.columns_shown
+        self._fitted_for = self.size.width
+        widths = content_widths(COLUMNS, rows.values())
+        return fit_columns(COLUMNS, widths, IMPORTANCE, KEEP, room)
+
     def show(self, records: list[DownloadInfo | ExternalDownloadInfo]) -> None:
-        wanted = dict(rows_for(records))
+        self._records = records
+        every = dict(rows_for(records))
+        columns = self._fit(every)
+        if columns != self.columns_shown:
+            self.clear(columns=True)
+            self._rows = {}
+            self.columns_shown = columns
+            self.on_mount()
+        index = [COLUMNS.index(name) for name in columns]
+        wanted = {key: tuple(cells[i] for i in index) for key, cells in every.items()}
         if list(wanted) != list(self._rows):  # rows came or went: rebuild in order
             self.clear()
             for key, cells in wanted.items():
@@ -91,10 +121,11 @@ class DownloadsTable(LiveTable):
         else:
             for key, cells in wanted.items():
                 old = self._rows[key]
-                for column, new, before in zip(COLUMNS, cells, old, strict=True):
+                for column, new, before in zip(columns, cells, old, strict=True):
                     if new != before:
                         self.update_cell(key, column, new)
         self._rows = wanted
+        self.fit_widths()
 
     def selected_key(self) -> str | None:
         if self.row_count == 0:
