@@ -200,3 +200,49 @@ def test_a_sweep_that_completed_no_request_fails_and_is_not_kept(isolated_dirs, 
             actions.bench(control, target, actions.BenchOptions.sweep("depth", small))
         assert "does not say its context" in str(info.value)
     assert ResultStore().history() == []
+
+
+# -- the bench screen's keys ---------------------------------------------------------------
+
+
+def help_rows(app) -> dict[str, list[tuple[str, str]]]:
+    """The open help's sections: title → (key, what it does) rows."""
+    return {title: list(rows) for title, rows in app.screen.sections}
+
+
+async def test_bench_screen_help_lists_its_own_keys_and_the_history_has_the_focus(
+    isolated_dirs,
+):
+    """`?` on the bench screen says what each key does there (c: the concurrency sweep, not
+    the theme); the kept runs have the focus from the start, so ↓/j move the row m marks."""
+    from test_tui_servers import wait_until
+
+    from sparktop.servers.info import ERROR, ServerInfo
+    from sparktop.ui.screens.bench import BenchScreen
+    from sparktop.ui.screens.help import HelpScreen
+
+    store = ResultStore()
+    ids = [store.add(model=f"m{n}", kind="api", prompt_tokens=8, gen_tokens=4, repetitions=1,
+                     prefill_tps=100.0 + n, decode_tps=10.0 + n) for n in range(3)]  # fmt: skip
+    app = make_app("nogpu")
+    async with app.run_test(size=(120, 40)) as pilot:
+        gone = ServerInfo("gone", "llama.cpp", None, None, health=ERROR)
+        screen = BenchScreen(gone, app.main.control)
+        await pilot.pause()
+        await app.push_screen(screen)
+        await wait_until(pilot, lambda: app.screen is screen and not screen.running)
+        history = screen.query_one("#bench-history")
+        assert screen.focused is history
+        await pilot.press("down", "j")
+        assert history.cursor_row == 2
+        await pilot.press("m")
+        assert screen.marked == ids[0]  # newest first: the third row is the oldest run
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        sections = help_rows(app)
+        keys = {key: what for rows in sections.values() for key, what in rows}
+        assert ("c", "Concurrency") in sections["This view"]
+        assert "Theme" not in keys.values()
+        for binding in screen.BINDINGS:  # every key of the screen, as it is bound
+            assert keys[app.get_key_display(binding)] == binding.description
+        assert ("q", "Quit") in sections["sparktop"] and ("w", "Warnings") in sections["sparktop"]

@@ -27,7 +27,7 @@ from sparktop.config import Config
 from sparktop.probes.system import SystemProbe
 from sparktop.state import StateFile
 from sparktop.ui.charset import CHARSET, Cp437Filter, key_display
-from sparktop.ui.screens.help import HelpScreen
+from sparktop.ui.screens.help import HelpScreen, in_effect
 from sparktop.ui.screens.main import MainScreen
 from sparktop.ui.themes import CONSOLE_THEME, DEFAULT_THEME, load_themes
 from sparktop.ui.widgets.summary_panel import MIN_COLUMNS, MIN_ROWS
@@ -259,7 +259,8 @@ class SparktopApp(App[int]):
         and focus keys of the view."""
         sections: list[tuple[str, list[tuple[str, str]]]] = []
         own_keys: set[str] = set()
-        for title, bindings in (("sparktop", self.BINDINGS), ("This view", self.screen.BINDINGS)):
+        app_keys = in_effect(self.BINDINGS, self.screen.active_bindings)
+        for title, bindings in (("sparktop", app_keys), ("This view", self.screen.BINDINGS)):
             own = [b for b in bindings if isinstance(b, Binding) and b.key not in own_keys]
             own_keys |= {b.key for b in own}
             rows = [(self.get_key_display(b), b.description) for b in own]

@@ -31,6 +31,8 @@ class BenchScreen(Screen[None]):
         Binding("m", "mark", "Mark to compare"),
         Binding("h", "champions", "Champions"),
     ]
+    AUTO_FOCUS = "#bench-history"
+    """The kept runs take the keys from the start: ↑/↓/j/k move the row `m` marks."""
     DEFAULT_CSS = """
     BenchScreen #bench-title { height: auto; padding: 0 1; text-style: bold; }
     BenchScreen Log { height: 1fr; border: round $primary 60%; }

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+
+def in_effect(
+    bindings: Iterable[BindingType], active: Mapping[str, ActiveBinding]
+) -> list[Binding]:
+    """The App's `bindings` a screen leaves in effect: not those whose key the screen (or its
+    focused widget) binds to something else (the bench screen's `c` is its concurrency
+    sweep, not the theme), so help lists what a key does there."""
+    return [
+        b for b in bindings
+        if isinstance(b, Binding)
+        and ((near := active.get(b.key)) is None
+             or near.binding.action.removeprefix("app.") == b.action)
+    ]  # fmt: skip
 
 
 class HelpScreen(ModalScreen[None]):
