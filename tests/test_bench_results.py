@@ -263,7 +263,7 @@ def test_results_lists_date_lengths_and_repetitions(isolated_dirs):
     assert re.match(r"\s*1  \d{4}-\d\d-\d\d \d\d:\d\d  fab\s+api\s+64\s+17\s+3\s+1280\.0\s+160\.0"
                     r"\s+50 ms$", row), row  # fmt: skip
     empty = run_cli("results", "--model", "nothing")
-    assert empty.stdout.startswith("no kept runs yet")
+    assert empty.stdout.startswith("no kept runs of model 'nothing'")
 
 
 def test_compare_is_a_readable_table_of_b_against_a_in_the_order_given(isolated_dirs):

@@ -236,6 +236,9 @@ async def test_tui_downloads_from_the_catalog_and_cancels(hub, env, tmp_path, mo
         assert str(downloads.get_row_at(0)[1]) == "cancelled"
         partials = list((target / ".cache").rglob("*.sparktop.incomplete"))
         assert partials, "cancel keeps the partial files for resume"
+        await pilot.press("x")  # again, on the cancelled row: it says why nothing happens
+        await pilot.pause(0.3)
+        assert any("nothing to cancel" in str(n.message) for n in app._notifications)
 
 
 async def test_tui_resumes_an_interrupted_download_on_start(hub, env, tmp_path, monkeypatch):

@@ -122,6 +122,13 @@ class ServerInfo:
     def key(self) -> str:
         return f"{self.pid}:{self.port}"
 
+    @property
+    def who(self) -> str:
+        """'name (pid N, port P)' for messages, leaving out what is unknown (a crashed
+        record has no PID)."""
+        known = [f"{k} {v}" for k, v in (("pid", self.pid), ("port", self.port)) if v]
+        return f"{self.name} ({', '.join(known)})" if known else self.name
+
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["url"] = self.url

@@ -546,7 +546,7 @@ def history_rows(store: Any, model: str | None = None, limit: int = 200) -> list
 
 def history_lines(store: Any, model: str | None = None) -> list[str]:
     """`sparktop results`: date, model, kind, lengths, repetitions, figures, noisy mark."""
-    return tables.history_lines(history_rows(store, model))
+    return tables.history_lines(history_rows(store, model), model)
 
 
 def compare(store: Any, a: int, b: int) -> dict[str, Any]:

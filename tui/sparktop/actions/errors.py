@@ -39,7 +39,7 @@ class AmbiguousServer(ActionError):
     `str()` lists them with PID and port in one line."""
 
     def __init__(self, target: str, candidates: Sequence[ServerInfo]) -> None:
-        listed = ", ".join(f"{s.name} (pid {s.pid}, port {s.port})" for s in candidates)
+        listed = ", ".join(s.who for s in candidates)
         super().__init__(
             f"{target!r} matches {len(candidates)} servers: {listed}; give a PID or port",
             code=BAD_INPUT,

@@ -254,7 +254,7 @@ def serve_question(plan: ServePlan) -> list[str]:
     lines.append(f"Memory: {plan.fit.summary()}")
     lines += [f"  note: {note}" for note in plan.fit.notes]
     for server in plan.conflicts:
-        lines.append(f"Stops first: {server.name} (pid {server.pid}, port {server.port})")
+        lines.append(f"Stops first: {server.who}")
     if plan.evict:
         lines.append(f"To make room it stops first: {evict_text(plan)}")
     elif plan.fit.verdict == NO_FIT:
@@ -265,7 +265,7 @@ def serve_question(plan: ServePlan) -> list[str]:
 
 
 def conflicts_text(plan: ServePlan) -> str:
-    return ", ".join(f"{s.name} (pid {s.pid}, port {s.port})" for s in plan.conflicts)
+    return ", ".join(s.who for s in plan.conflicts)
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,10 @@ def aligned(head: Sequence[str], rows: Sequence[Sequence[str]], right: set[str])
     return out
 
 
-def history_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """`sparktop results`: the kept runs, newest first, under a header."""
+def history_lines(rows: Sequence[dict[str, Any]], model: str | None = None) -> list[str]:
+    """`sparktop results [--model M]`: the kept runs, newest first, under a header."""
+    if not rows and model:
+        return [f"no kept runs of model {model!r} (sparktop results lists them all)"]
     if not rows:
         return ["no kept runs yet (sparktop bench NAME keeps one)"]
     return aligned(HISTORY_COLUMNS, [history_cells(row) for row in rows], RIGHT)

@@ -81,7 +81,9 @@ class FitVerdict:
         avail = self.available_bytes + self.freed_bytes
         if self.need_bytes is None:
             return f"size unknown; {_gib(avail)} available"
-        freed = f" (incl. {_gib(self.freed_bytes)} freed by stopping)" if self.freed_bytes else ""
+        freed = ""
+        if self.freed_bytes >= 0.05 * 2**30:  # what would round to "0.0 GiB" says nothing
+            freed = f" (incl. {_gib(self.freed_bytes)} freed by stopping)"
         pooled = ""
         if len(self.hosts) > 1:
             parts = [f"{h} {_gib(b) if b is not None else '?'}" for h, b in self.hosts]

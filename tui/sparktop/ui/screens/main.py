@@ -520,6 +520,8 @@ class MainScreen(Screen[None]):
 
         if self.downloads.cancel(message.job_id):
             self.notify(CANCELLING, timeout=4)
+        else:  # a finished, failed or cancelled row: say why x did nothing
+            self.notify("that download is not running: nothing to cancel", timeout=4)
 
     @on(msg.DownloadRequested)
     def _download_requested(self, message: msg.DownloadRequested) -> None:
