@@ -285,10 +285,17 @@ def test_hosts_cli_with_one_good_and_one_bad_host(sshd, isolated_dirs):
     assert doc["box2"]["status"]["schema"] == 1
     assert not doc["dead"]["reachable"]
     assert "Connection refused" in doc["dead"]["reason"]
-    text = run_cli("hosts", timeout=60)
-    lines = text.stdout.splitlines()
+    wide = run_cli("hosts", env={**os.environ, "COLUMNS": "300"}, timeout=60)
+    lines = wide.stdout.splitlines()  # a line per host when it fits
     assert lines[0].startswith("box2") and " ok " in lines[0] and "mem " in lines[0]
     assert lines[1].startswith("dead") and "UNREACHABLE: cannot reach" in lines[1]
+    narrow = run_cli("hosts", env={**os.environ, "COLUMNS": "80"}, timeout=60)
+    lines = narrow.stdout.splitlines()  # at 80 columns: the rest below, indented, not cut
+    assert all(len(line) <= 80 for line in lines), lines
+    assert lines[0].startswith("box2") and " ok " in lines[0]
+    assert lines[1].startswith("    mem ")
+    dead = next(i for i, line in enumerate(lines) if line.startswith("dead"))
+    assert lines[dead + 1].startswith("    UNREACHABLE: cannot reach")
     assert time.monotonic() - started < 40
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -160,24 +161,36 @@ def find_host(config: Config, name: str) -> Host | None:
     return next((h for h in config.hosts if h.name == name), None)
 
 
-def host_line(state: HostState) -> str:
-    """One line of `sparktop hosts` (a host, or an instance a Prometheus lists)."""
+def host_lines(state: HostState, width: int = 80) -> list[str]:
+    """`sparktop hosts` for one host (or an instance a Prometheus lists): one line when it
+    fits `width`, else its head line and the rest on indented lines below, cut nowhere."""
+    import textwrap
+
     from sparktop.fleet.remote import summary_of
 
     where = f"{state.transport} {state.address}"
     if not state.reachable or state.status is None:
-        return f"{state.name:16} {where:32} UNREACHABLE: {state.reason}"
-    s = summary_of(state.status)
-    memory = "mem ?"
-    if s.memory_total_bytes:
-        memory = f"mem {fmt_bytes(s.memory_used_bytes)}/{fmt_bytes(s.memory_total_bytes)}"
-    gpus = ", ".join(s.gpus) if s.gpus else "no GPU"
-    servers = ", ".join(s.servers) if s.servers else "none"
-    latency = f"{state.latency_s:.1f}s" if state.latency_s is not None else ""
-    return (
-        f"{state.name:16} {where:32} ok {latency:>5}  {s.hostname}  {memory}  GPUs: {gpus}  "
-        f"servers: {servers}  downloads: {s.downloads_active} active / {s.downloads_total}"
-    )
+        head, parts = f"{state.name:16} {where:32}", [f"UNREACHABLE: {state.reason}"]
+    else:
+        s = summary_of(state.status)
+        memory = "mem ?"
+        if s.memory_total_bytes:
+            memory = f"mem {fmt_bytes(s.memory_used_bytes)}/{fmt_bytes(s.memory_total_bytes)}"
+        gpus = ", ".join(s.gpus) if s.gpus else "no GPU"
+        servers = ", ".join(s.servers) if s.servers else "none"
+        latency = f"{state.latency_s:.1f}s" if state.latency_s is not None else ""
+        head = f"{state.name:16} {where:32} ok {latency:>5}  {s.hostname}"
+        parts = [memory, f"GPUs: {gpus}", f"servers: {servers}",
+                 f"downloads: {s.downloads_active} active / {s.downloads_total}"]  # fmt: skip
+    one = "  ".join([head, *parts])
+    if len(one) <= width:
+        return [one]
+    indent = "    "
+    lines = [head.rstrip()]
+    for part in parts:  # each part on lines of its own, wrapped at its commas and spaces
+        lines += textwrap.wrap(part, width, initial_indent=indent, subsequent_indent=indent * 2,
+                               break_long_words=False, break_on_hyphens=False)  # fmt: skip
+    return lines
 
 
 def cmd_hosts(config: Config, args: argparse.Namespace) -> int:
@@ -191,8 +204,9 @@ def cmd_hosts(config: Config, args: argparse.Namespace) -> int:
     elif not config.hosts:
         print("no hosts in the config (see README: Other hosts)", file=sys.stderr)
     else:
+        width = shutil.get_terminal_size((80, 24)).columns  # COLUMNS, the terminal, else 80
         for state in states:
-            print(host_line(state))
+            print("\n".join(host_lines(state, width)))
     return 0 if all(s.reachable for s in states) else 1
 
 
