@@ -188,3 +188,30 @@ async def test_at_80x24_a_download_leaves_the_servers_their_rows(machine):
         assert servers.scrollable_content_region.height == 1 + SERVER_ROWS_SEEN
         boxes = ("#system", "#servers-box", "#downloads-box")
         assert sum(app.query_one(box).region.height for box in boxes) == 24 - BARS
+
+
+async def test_a_narrow_top_bar_keeps_warnings_and_help_whole(isolated_dirs):
+    """The version, the refresh interval, disk and uptime go first, so '3 warnings (w) │
+    ? help' is never cut to '│ 3' in a narrow window; a wide window shows everything."""
+    from sparktop import logs
+
+    logs.setup(directory=isolated_dirs["state"])
+    try:
+        app = make_app("spark")
+        async with app.run_test(size=(66, 24)) as pilot:
+            await app.snapshot_ready.wait()
+            for n in range(3):
+                logs.LOGGER.warning("test warning %d from a server that went away", n)
+            screen = app.screen
+            screen._show_topbar(screen.last_snapshot)
+            await pilot.pause()
+            bar = str(screen.query_one("#topbar").render())
+            assert bar.endswith("3 warnings (w) │ ? help") and len(bar) <= 64, bar
+            await pilot.resize_terminal(200, 40)
+            await pilot.pause(0.3)
+            screen._show_topbar(screen.last_snapshot)
+            await pilot.pause()
+            wide = str(screen.query_one("#topbar").render())
+            assert wide.startswith("sparktop ") and "every " in wide and "? help" in wide
+    finally:
+        logs.shutdown()

@@ -381,20 +381,23 @@ class MainScreen(Screen[None]):
 
     def _show_topbar(self, snapshot: Snapshot) -> None:
         warned = len(logs.recent())
-        warnings = f"{warned} warning{'s' if warned != 1 else ''} (w) │ " if warned else ""
+        warnings = f"{warned} warning{'s' if warned != 1 else ''} (w)" if warned else ""
         up = f"up {fmt_uptime(snapshot.uptime_s)}"
         host = snapshot.hostname
         if snapshot.host_root:  # --host-root: the node seen from a debug container
             host += f" (through {snapshot.host_root})"
-        disk = disk_line(self.disks)
-        disk += " │ " if disk else ""
         if self.compact:
-            topbar = f"{host} │ {up} │ {warnings}? help"
-        else:
-            topbar = (
-                f"sparktop {__version__} │ {host} │ {up} │ {disk}"
-                f"every {self.interval:g} s │ {warnings}? help"
-            )
+            parts = [host, up, warnings, "? help"]
+        else:  # what goes first when the bar is too narrow: version, refresh, disk, uptime
+            parts = [f"sparktop {__version__}", host, up, disk_line(self.disks),
+                     f"every {self.interval:g} s", warnings, "? help"]  # fmt: skip
+        width = self.app.size.width - 2
+        for drop in (f"sparktop {__version__}", f"every {self.interval:g} s",
+                     disk_line(self.disks), up):  # fmt: skip
+            if len(" │ ".join(p for p in parts if p)) <= width:
+                break
+            parts = [p for p in parts if p != drop]
+        topbar = " │ ".join(p for p in parts if p)
         if topbar != self._topbar_text:
             self._topbar_text = topbar
             self._topbar.update(topbar)
