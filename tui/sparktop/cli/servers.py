@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sparktop.actions.events import FAILED
 from sparktop.units import fmt_bytes
@@ -150,21 +150,41 @@ def cmd_catalog(config: Config, args: argparse.Namespace) -> int:
                 doc["together"] = together.to_json()
             _json(doc)
         else:
-            print(f"{'NAME':28} {'ENGINE':9} {'QUANT':11} {'DISK':>9} {'NEEDS':>9}  FIT")
-            for row in rows:
-                entry, disk, fit = row.entry, row.disk, row.fit
-                on_disk = disk.label if not disk.files else fmt_bytes(disk.present_bytes)
-                on_disk = {"verified": "✓ ", "partial": "… "}.get(disk.label, "") + on_disk
-                need = row.needs.replace(" GiB", "G")
-                print(
-                    f"{entry.name:28} {entry.engine:9} {(entry.quant or '–'):11} "
-                    f"{on_disk:>9} {need:>9}  {fit.summary()}"
-                )
-                if entry.rpc is not None:
-                    print(f"{'':28} rpc workers: {actions.rpc_text(entry)}")
-            if together is not None:
-                print(f"together: {together.summary()}")
+            _catalog_table(rows, together, actions.rpc_text)
         return 1 if control.catalog.errors else 0
+
+
+CATALOG_HEAD = ("NAME", "ENGINE", "QUANT", "DISK", "NEEDS", "FIT")
+CATALOG_DROP = ("NEEDS", "QUANT", "ENGINE", "DISK")
+"""Left out in this order until the table fits (FIT says what the model needs)."""
+
+
+def _catalog_table(rows: list, together: Any, rpc_text: Callable[[Any], str]) -> None:
+    """`sparktop catalog` as a table that fits the width; FIT wraps, names stay whole."""
+    from sparktop.textfit import fit_table, terminal_width, wrap
+
+    width = terminal_width()
+    cells, extra = [], {}
+    for row in rows:
+        disk = row.disk
+        on_disk = disk.label if not disk.files else fmt_bytes(disk.present_bytes)
+        on_disk = {"verified": "✓ ", "partial": "… "}.get(disk.label, "") + on_disk
+        cells.append((row.entry.name, row.entry.engine, row.entry.quant or "–", on_disk,
+                      row.needs.replace(" GiB", "G"), row.fit.summary()))  # fmt: skip
+        if row.entry.rpc is not None:
+            extra[row.entry.name] = rpc_text(row.entry)
+    fitted = fit_table(CATALOG_HEAD, cells, right={"DISK", "NEEDS"}, width=width,
+                       drop=CATALOG_DROP, free="FIT")  # fmt: skip
+    out = fitted.groups[0]
+    for cell, group in zip(cells, fitted.groups[1:], strict=True):
+        out += group
+        if cell[0] in extra:  # under its row, after the row's wrapped FIT lines
+            out += wrap(f"rpc workers: {extra[cell[0]]}", width, "    ", "  ")
+    for line in out + fitted.note(width):
+        print(line)
+    if together is not None:
+        for line in wrap(f"together: {together.summary()}", width, "  ", ""):
+            print(line)
 
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:

@@ -1,0 +1,53 @@
+"""CLI tables fit the width (COLUMNS, the terminal, else 80) as `sparktop status` does: the
+least important columns are left out first and said so, free text wraps onto indented lines,
+and no name, number or path is cut. At a wide width nothing is left out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import free_port, run_cli, tiny_entry, write_user_catalog
+
+LONG_NAME = "tiny-chat-model-with-a-rather-long-name"
+
+
+def at(columns: int) -> dict[str, str]:
+    return dict(os.environ, COLUMNS=str(columns))
+
+
+def assert_fits(text: str, columns: int) -> None:
+    wide = [line for line in text.splitlines() if len(line) > columns]
+    assert not wide, f"wider than {columns}: {wide}"
+
+
+@pytest.fixture
+def catalog(tiny_gguf: Path, isolated_dirs: dict[str, Path]) -> int:
+    port = free_port()
+    write_user_catalog(isolated_dirs["config"], [tiny_entry(LONG_NAME, tiny_gguf, port)])
+    return port
+
+
+def test_catalog_fits_80_columns_and_keeps_everything_at_200(catalog):
+    narrow = run_cli("catalog", env=at(80))
+    assert narrow.returncode == 0, narrow.stderr
+    assert_fits(narrow.stdout, 80)
+    assert LONG_NAME in narrow.stdout  # whole, never cut
+    row = next(line for line in narrow.stdout.splitlines() if line.startswith(LONG_NAME))
+    assert "KiB" in row and "… " not in row  # its size on disk, whole
+    note = next(line for line in narrow.stdout.splitlines() if "left out" in line)
+    assert note.startswith("  left out at 80 columns: ") and note.endswith("; --json has all")
+    assert "QUANT" in note and "NEEDS" in note and "DISK" not in note
+    # the fit text wraps onto indented lines, every word kept
+    wide_lines = run_cli("catalog", env=at(300)).stdout.splitlines()
+    column = wide_lines[0].index("FIT")
+    words = " ".join(narrow.stdout.split())
+    for line in wide_lines[1:]:
+        assert line[column:] in words
+    wide = run_cli("catalog", env=at(200))
+    assert wide.returncode == 0, wide.stderr
+    assert wide.stdout.splitlines()[0].split() == ["NAME", "ENGINE", "QUANT", "DISK", "NEEDS",
+                                                   "FIT"]  # fmt: skip
+    assert "left out" not in wide.stdout
+    assert all("available" in line for line in wide.stdout.splitlines()[1:])
