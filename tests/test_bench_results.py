@@ -6,6 +6,7 @@ log (each repetition's own figures on its line, the depths a sweep skipped), the
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 
@@ -186,7 +187,7 @@ def test_results_lists_noisy_runs_as_noisy(isolated_dirs):
     store = ResultStore()
     noisy = store.add_api(fabricated(NOISY), engine="llama.cpp")
     steady = store.add_api(fabricated(STEADY), engine="llama.cpp")
-    listing = run_cli("results")
+    listing = run_cli("results", env=dict(os.environ, COLUMNS="200"))  # every column
     assert listing.returncode == 0, listing.stderr
     lines = {int(line.split()[0]): line for line in listing.stdout.splitlines()
              if line.strip()[:1].isdigit()}  # fmt: skip
@@ -255,7 +256,7 @@ SLOW = (0.200, 0.200, 0.200)  # decode 80 t/s
 
 def test_results_lists_date_lengths_and_repetitions(isolated_dirs):
     ResultStore().add_api(fabricated(STEADY), engine="llama.cpp", quant="Q4_K_M")
-    listing = run_cli("results")
+    listing = run_cli("results", env=dict(os.environ, COLUMNS="200"))  # every column
     assert listing.returncode == 0, listing.stderr
     head, row = listing.stdout.splitlines()
     assert head.split() == ["RUN", "DATE", "MODEL", "KIND", "PROMPT", "GEN", "REPS", "PP", "t/s",

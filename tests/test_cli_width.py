@@ -5,6 +5,8 @@ and no name, number or path is cut. At a wide width nothing is left out."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,39 @@ def test_catalog_fits_80_columns_and_keeps_everything_at_200(catalog):
                                                    "FIT"]  # fmt: skip
     assert "left out" not in wide.stdout
     assert all("available" in line for line in wide.stdout.splitlines()[1:])
+
+
+@contextmanager
+def serving(name: str = LONG_NAME) -> Iterator[None]:
+    """The catalog's tiny model served by the real llama-server; stopped after."""
+    served = run_cli("serve", name, timeout=90)
+    assert served.returncode == 0, served.stdout + served.stderr
+    try:
+        yield
+    finally:
+        assert run_cli("stop", name, timeout=60).returncode == 0
+
+
+def bench(columns: int = 200) -> str:
+    result = run_cli("bench", LONG_NAME, "--prompt", "8", "--gen", "4", "--reps", "1",
+                     env=at(columns), timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_results_fit_80_columns(catalog, llama_server):
+    with serving():
+        bench()
+        bench()
+    narrow = run_cli("results", env=at(80))
+    assert narrow.returncode == 0, narrow.stderr
+    assert_fits(narrow.stdout, 80)
+    lines = narrow.stdout.splitlines()
+    assert lines[0].split()[:2] == ["RUN", "MODEL"] or "MODEL" in lines[0]
+    assert "PP t/s" in lines[0] and "TG t/s" in lines[0]
+    assert sum(LONG_NAME in line for line in lines) == 2  # each run's model, whole
+    note = next(line for line in lines if "left out" in line)
+    assert note.startswith("  left out at 80 columns: ") and "REPS" in note
+    wide = run_cli("results", env=at(200))
+    assert wide.stdout.splitlines()[0].split()[:4] == ["RUN", "DATE", "MODEL", "KIND"]
+    assert "left out" not in wide.stdout and "REPS" in wide.stdout

@@ -544,9 +544,10 @@ def history_rows(store: Any, model: str | None = None, limit: int = 200) -> list
     return store.history(model, limit=limit)
 
 
-def history_lines(store: Any, model: str | None = None) -> list[str]:
-    """`sparktop results`: date, model, kind, lengths, repetitions, figures, noisy mark."""
-    return tables.history_lines(history_rows(store, model), model)
+def history_lines(store: Any, model: str | None = None, width: int | None = None) -> list[str]:
+    """`sparktop results`: date, model, kind, lengths, repetitions, figures, noisy mark;
+    fitting `width` (None: every column)."""
+    return tables.history_lines(history_rows(store, model), model, width)
 
 
 def compare(store: Any, a: int, b: int) -> dict[str, Any]:

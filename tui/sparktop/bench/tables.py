@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sparktop.textfit import fit_table
+
 HISTORY_COLUMNS = ("RUN", "DATE", "MODEL", "KIND", "PROMPT", "GEN", "REPS", "PP t/s", "TG t/s",
                    "TTFT", "NOTE")  # fmt: skip
 RIGHT = {"RUN", "PROMPT", "GEN", "REPS", "PP t/s", "TG t/s", "TTFT"}
@@ -39,24 +41,23 @@ def history_cells(row: dict[str, Any]) -> tuple[str, ...]:
     )  # fmt: skip
 
 
-def aligned(head: Sequence[str], rows: Sequence[Sequence[str]], right: set[str]) -> list[str]:
-    """A plain table: each column as wide as its widest cell, numbers to the right."""
-    widths = [max(len(cell) for cell in column) for column in zip(head, *rows, strict=True)]
-    out = []
-    for cells in (head, *rows):
-        parts = [cell.rjust(w) if name in right else cell.ljust(w)
-                 for name, cell, w in zip(head, cells, widths, strict=True)]  # fmt: skip
-        out.append("  ".join(parts).rstrip())
-    return out
+HISTORY_DROP = ("REPS", "GEN", "PROMPT", "KIND", "TTFT", "DATE")
+"""Left out in this order until `sparktop results` fits the width: the run, model and
+figures stay; NOTE (free text) wraps."""
 
 
-def history_lines(rows: Sequence[dict[str, Any]], model: str | None = None) -> list[str]:
-    """`sparktop results [--model M]`: the kept runs, newest first, under a header."""
+def history_lines(
+    rows: Sequence[dict[str, Any]], model: str | None = None, width: int | None = None
+) -> list[str]:
+    """`sparktop results [--model M]`: the kept runs, newest first, under a header, fitting
+    `width` (None: every column, as wide as its cells)."""
     if not rows and model:
         return [f"no kept runs of model {model!r} (sparktop results lists them all)"]
     if not rows:
         return ["no kept runs yet (sparktop bench NAME keeps one)"]
-    return aligned(HISTORY_COLUMNS, [history_cells(row) for row in rows], RIGHT)
+    fitted = fit_table(HISTORY_COLUMNS, [history_cells(row) for row in rows], right=RIGHT,
+                       width=width, drop=HISTORY_DROP, free="NOTE")  # fmt: skip
+    return fitted.lines + fitted.note(width)
 
 
 # -- compare ------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ def compare_lines(comparison: dict[str, Any]) -> tuple[str, list[str]]:
             text = change(delta["abs"]) + pct
         rows.append((label, "–" if va is None else value(va), "–" if vb is None else value(vb),
                      text))  # fmt: skip
-    lines = aligned(head, rows, {head[1], head[2], head[3]})
+    lines = fit_table(head, rows, right={head[1], head[2], head[3]}).lines
     for key, label in LONG:
         lines += ["", label, f"  A: {_fact(key, a.get(key))}", f"  B: {_fact(key, b.get(key))}"]
     return f"run {a['id']} (A) against run {b['id']} (B)", lines

@@ -189,7 +189,9 @@ def cmd_results(config: Config, args: argparse.Namespace) -> int:
     elif args.json:
         _dump(actions.history_rows(store, args.model))
     else:
-        print("\n".join(actions.history_lines(store, args.model)))
+        from sparktop.textfit import terminal_width
+
+        print("\n".join(actions.history_lines(store, args.model, terminal_width())))
     return 0
 
 
