@@ -89,3 +89,20 @@ def test_results_fit_80_columns(catalog, llama_server):
     wide = run_cli("results", env=at(200))
     assert wide.stdout.splitlines()[0].split()[:4] == ["RUN", "DATE", "MODEL", "KIND"]
     assert "left out" not in wide.stdout and "REPS" in wide.stdout
+
+
+def test_compare_fits_80_columns_with_long_facts_below(catalog, llama_server):
+    with serving():
+        bench()
+        bench()
+    narrow = run_cli("results", "--compare", "1", "2", env=at(80))
+    assert narrow.returncode == 0, narrow.stderr
+    assert_fits(narrow.stdout, 80)
+    lines = narrow.stdout.splitlines()
+    # the model's name is too long for a column: each run's on a line of its own, whole
+    model = lines.index("Model")
+    assert lines[model + 1 : model + 3] == [f"  A: {LONG_NAME}", f"  B: {LONG_NAME}"]
+    assert any(line.startswith("Decode ") and "%" in line for line in lines)  # deltas stay
+    wide = run_cli("results", "--compare", "1", "2", env=at(200))
+    assert "Model" not in wide.stdout.splitlines() and "left out" not in wide.stdout
+    assert any(line.startswith("Model") and LONG_NAME in line for line in wide.stdout.splitlines())

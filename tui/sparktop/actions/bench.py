@@ -558,10 +558,10 @@ def compare(store: Any, a: int, b: int) -> dict[str, Any]:
         raise ActionError(str(exc.args[0])) from None
 
 
-def compare_lines(store: Any, a: int, b: int) -> tuple[str, list[str]]:
+def compare_lines(store: Any, a: int, b: int, width: int | None = None) -> tuple[str, list[str]]:
     """Two kept runs side by side, readable labels, deltas of B against A: a title and the
     table's lines (`results --compare A B`, `m` twice on the bench screen)."""
-    return tables.compare_lines(compare(store, a, b))
+    return tables.compare_lines(compare(store, a, b), width)
 
 
 def champion_lines(store: Any, config: Any, with_rules: bool = False) -> list[str]:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sparktop.textfit import fit_table
+from sparktop.textfit import fit_table, wrap
 
 HISTORY_COLUMNS = ("RUN", "DATE", "MODEL", "KIND", "PROMPT", "GEN", "REPS", "PP t/s", "TG t/s",
                    "TTFT", "NOTE")  # fmt: skip
@@ -93,22 +93,35 @@ def _fact(key: str, value: Any) -> str:
     return "–" if value in (None, "") else str(value)
 
 
-def compare_lines(comparison: dict[str, Any]) -> tuple[str, list[str]]:
+def compare_lines(comparison: dict[str, Any], width: int | None = None) -> tuple[str, list[str]]:
     """A title and the lines of two runs side by side (A then B, as the user chose them),
-    each figure with the delta of B against A."""
+    each figure with the delta of B against A. A fact too wide for `width` (None: no limit)
+    goes below the table, each run's value on a line of its own, wrapped at spaces."""
     a, b, deltas = comparison["a"], comparison["b"], comparison["delta"]
     head = ("", f"A: run {a['id']}", f"B: run {b['id']}", "B against A")
-    rows = [(label, _fact(key, a.get(key)), _fact(key, b.get(key)), "")
-            for key, label in FACTS]  # fmt: skip
+    facts = [(label, _fact(key, a.get(key)), _fact(key, b.get(key)), "")
+             for key, label in FACTS]  # fmt: skip
+    figures = []
     for key, label, value, change in FIGURES:
         va, vb, delta = a.get(key), b.get(key), deltas.get(key)
         text = ""
         if delta is not None:
             pct = f" ({delta['pct']:+.1f} %)" if delta["pct"] is not None else ""
             text = change(delta["abs"]) + pct
-        rows.append((label, "–" if va is None else value(va), "–" if vb is None else value(vb),
-                     text))  # fmt: skip
-    lines = fit_table(head, rows, right={head[1], head[2], head[3]}).lines
-    for key, label in LONG:
-        lines += ["", label, f"  A: {_fact(key, a.get(key))}", f"  B: {_fact(key, b.get(key))}"]
+        figures.append((label, "–" if va is None else value(va),
+                        "–" if vb is None else value(vb), text))  # fmt: skip
+    right = {head[1], head[2], head[3]}
+    below: list[tuple[str, str, str, str]] = []
+    lines = fit_table(head, facts + figures, right=right).lines
+    while width is not None and facts and max(map(len, lines)) > width:
+        widest = max(facts, key=lambda row: max(len(row[1]), len(row[2])))
+        facts.remove(widest)
+        below.append(widest)
+        lines = fit_table(head, facts + figures, right=right).lines
+    labels = [label for _, label in FACTS]
+    below.sort(key=lambda row: labels.index(row[0]))
+    long = [(label, _fact(key, a.get(key)), _fact(key, b.get(key))) for key, label in LONG]
+    for label, va, vb, *_ in below + long:
+        lines += ["", *wrap(label, width, "", "")]
+        lines += wrap(va, width, "     ", "  A: ") + wrap(vb, width, "     ", "  B: ")
     return f"run {a['id']} (A) against run {b['id']} (B)", lines

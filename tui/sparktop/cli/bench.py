@@ -163,6 +163,7 @@ def cmd_bench_queue(config: Config, args: argparse.Namespace) -> int:
 def cmd_results(config: Config, args: argparse.Namespace) -> int:
     from sparktop.actions import ActionError
     from sparktop.actions import bench as actions
+    from sparktop.textfit import terminal_width
 
     store = actions.open_store()
     if store.problem:
@@ -179,7 +180,7 @@ def cmd_results(config: Config, args: argparse.Namespace) -> int:
             if args.json:
                 _dump(actions.compare(store, *args.compare))
                 return 0
-            title, lines = actions.compare_lines(store, *args.compare)
+            title, lines = actions.compare_lines(store, *args.compare, terminal_width())
             print("\n".join([title, "", *lines]))
             return 0
     except ActionError as exc:
@@ -189,8 +190,6 @@ def cmd_results(config: Config, args: argparse.Namespace) -> int:
     elif args.json:
         _dump(actions.history_rows(store, args.model))
     else:
-        from sparktop.textfit import terminal_width
-
         print("\n".join(actions.history_lines(store, args.model, terminal_width())))
     return 0
 
