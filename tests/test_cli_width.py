@@ -106,3 +106,22 @@ def test_compare_fits_80_columns_with_long_facts_below(catalog, llama_server):
     wide = run_cli("results", "--compare", "1", "2", env=at(200))
     assert "Model" not in wide.stdout.splitlines() and "left out" not in wide.stdout
     assert any(line.startswith("Model") and LONG_NAME in line for line in wide.stdout.splitlines())
+
+
+def test_test_report_fits_80_columns(catalog, llama_server):
+    with serving():
+        narrow = run_cli("test", LONG_NAME, env=at(80), timeout=120)
+        wide = run_cli("test", LONG_NAME, env=at(400), timeout=120)  # a reply is 300 at most
+    assert narrow.returncode == wide.returncode == 1  # random weights babble: coherence fails
+    assert_fits(narrow.stdout, 80)
+    lines = narrow.stdout.splitlines()
+    # the served name is too long to follow its check: it goes on a line of its own, whole
+    models = next(i for i, line in enumerate(lines) if "/v1/models" in line)
+    assert lines[models + 1].strip() == f"lists {LONG_NAME}"
+    assert any(line.startswith("  FAIL  coherence") for line in lines)
+    reply = next(i for i, line in enumerate(lines) if line.startswith("  reply: "))
+    assert lines[reply + 1].startswith("         ")  # the reply goes on, indented
+    wide_lines = wide.stdout.splitlines()
+    assert any(line.endswith(f"lists {LONG_NAME}") and "PASS" in line for line in wide_lines)
+    reply = next(i for i, line in enumerate(wide_lines) if line.startswith("  reply: "))
+    assert wide_lines[reply + 1].startswith("  server timings: ")  # the reply on one line

@@ -21,14 +21,27 @@ def terminal_width() -> int:
     return shutil.get_terminal_size((80, 24)).columns
 
 
-def wrap(text: str, width: int | None, indent: str = "  ", first: str | None = None) -> list[str]:
-    """`text` on lines no wider than `width` (None: one line), broken at spaces only, the
-    first line starting with `first` (default `indent`), the others with `indent`."""
+def wrap(
+    text: str, width: int | None, indent: str = "  ", first: str | None = None, *,
+    words: bool = False,
+) -> list[str]:  # fmt: skip
+    """`text` on lines no wider than `width` (None: one line), broken at spaces only (with
+    `words`, free text such as a model's reply: inside a word too), the first line starting
+    with `first` (default `indent`), the others with `indent`."""
     first = indent if first is None else first
     if width is None or len(first) + len(text) <= width:
         return [first + text]
     return textwrap.wrap(text, max(10, width), initial_indent=first, subsequent_indent=indent,
-                         break_long_words=False, break_on_hyphens=False) or [first]  # fmt: skip
+                         break_long_words=words, break_on_hyphens=False) or [first]  # fmt: skip
+
+
+def hang(prefix: str, text: str, width: int | None, below: str = BELOW) -> list[str]:
+    """`prefix` then `text`, wrapped under the text's first column; where a word of it
+    would still be too wide there, the text goes on lines of its own indented by `below`."""
+    lines = wrap(text, width, " " * len(prefix), prefix)
+    if width is None or all(len(line) <= width for line in lines):
+        return [line.rstrip() for line in lines]
+    return [prefix.rstrip(), *wrap(text, width, below)]
 
 
 @dataclass

@@ -689,22 +689,25 @@ class TestOutcome:
     def ok(self) -> bool:
         return self.result.ok
 
-    def lines(self) -> list[str]:
-        """The report both faces show: each check with latency, coherence, the reply."""
-        r = self.result
-        out = [f"testing {r.model or self.name or '?'} at {self.url}"]
-        out += [f"  {check.line()}" for check in r.checks]
+    def lines(self, width: int | None = None) -> list[str]:
+        """The report both faces show: each check with latency, coherence, the reply; with
+        a `width`, long details and the reply wrap onto indented lines (none is cut)."""
+        from sparktop.textfit import hang, wrap
+
+        r, p = self.result, printable  # the model's name and reply: server text
+        out = wrap(p(f"testing {r.model or self.name or '?'} at {self.url}"), width, "    ", "")
+        for check in r.checks:
+            out += hang(p(f"  {check.head()}"), p(check.detail), width)
         if r.coherence is not None:
             mark = "PASS" if r.coherence.ok else "FAIL"
-            out.append(f"  {mark}  {'coherence':22} {'':10}  {r.coherence.summary()}")
+            out += hang(f"  {mark}  {'coherence':22} {'':10}  ", p(r.coherence.summary()), width)
         if r.reply:
-            out.append("  reply: " + r.reply.strip()[:300])
+            out += wrap(p(r.reply.strip()[:300]), width, "         ", "  reply: ", words=True)
         rates = [r.timings.get(k) for k in ("prompt_per_second", "predicted_per_second")]
         if all(isinstance(v, int | float) for v in rates) and rates[1]:  # server text: check
-            out.append(
-                f"  server timings: prompt {rates[0]:.1f} t/s, generation {rates[1]:.1f} t/s"
-            )
-        return [printable(line) for line in out]  # the model's name and reply: server text
+            text = f"server timings: prompt {rates[0]:.1f} t/s, generation {rates[1]:.1f} t/s"
+            out += wrap(text, width, "    ", "  ")
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return self.result.to_json()

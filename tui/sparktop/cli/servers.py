@@ -274,7 +274,9 @@ def cmd_test(config: Config, args: argparse.Namespace) -> int:
     if args.json:
         _json(outcome.to_json())
     else:
-        for line in outcome.lines():
+        from sparktop.textfit import terminal_width
+
+        for line in outcome.lines(terminal_width()):
             _say(line)
     return 0 if outcome.ok else 1
 

@@ -23,9 +23,13 @@ class Check:
 
     def line(self) -> str:
         """`PASS  /health        3 ms  ok`, as both faces show a check."""
+        return self.head() + self.detail
+
+    def head(self) -> str:
+        """The line up to the detail: mark, name, latency."""
         mark = "SKIP" if self.skipped else "PASS" if self.ok else "FAIL"
         latency = f"{self.latency_s * 1000:7.0f} ms" if self.latency_s is not None else ""
-        return f"{mark}  {self.name:22} {latency:>10}  {self.detail}"
+        return f"{mark}  {self.name:22} {latency:>10}  "
 
 
 Progress = Callable[[str], None]
