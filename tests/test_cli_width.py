@@ -125,3 +125,22 @@ def test_test_report_fits_80_columns(catalog, llama_server):
     assert any(line.endswith(f"lists {LONG_NAME}") and "PASS" in line for line in wide_lines)
     reply = next(i for i, line in enumerate(wide_lines) if line.startswith("  reply: "))
     assert wide_lines[reply + 1].startswith("  server timings: ")  # the reply on one line
+
+
+def test_bench_report_fits_80_columns(catalog, llama_server):
+    with serving():
+        narrow = bench(80)
+        wide = bench(400)
+    assert_fits(narrow, 80)
+    lines = narrow.splitlines()
+    # the title names the model and its URL whole, then goes on under an indent
+    title = next(i for i, line in enumerate(lines) if line.startswith(LONG_NAME))
+    assert lines[title + 1].startswith("    ") and "repetitions" in lines[title + 1]
+    assert "http://127.0.0.1:" in lines[title] or "http://127.0.0.1:" in lines[title + 1]
+    sources = next(i for i, line in enumerate(lines) if line.startswith("  sources: "))
+    assert lines[sources + 1].startswith("      ")
+    assert "kept as run 1 (sparktop results)" in narrow
+    wide_lines = wide.splitlines()
+    assert any(line.startswith(LONG_NAME) and line.endswith("1 repetitions") for line in wide_lines)
+    assert any(line.startswith("  sources: ") and line.endswith("in each reply")
+               for line in wide_lines)  # fmt: skip

@@ -35,6 +35,16 @@ def wrap(
                          break_long_words=words, break_on_hyphens=False) or [first]  # fmt: skip
 
 
+def fit_lines(lines: list[str], width: int | None) -> list[str]:
+    """Each line too wide for `width` wrapped at spaces, going on under its own indent plus
+    four spaces (a URL, a name or a number is never broken)."""
+    out: list[str] = []
+    for line in lines:
+        lead = line[: len(line) - len(line.lstrip(" "))]
+        out += wrap(line.strip(), width, lead + "    ", lead) if line.strip() else [line]
+    return out
+
+
 def hang(prefix: str, text: str, width: int | None, below: str = BELOW) -> list[str]:
     """`prefix` then `text`, wrapped under the text's first column; where a word of it
     would still be too wide there, the text goes on lines of its own indented by `below`."""

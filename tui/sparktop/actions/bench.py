@@ -182,8 +182,14 @@ class BenchOutcome:
             parts.append(f"kept as run {self.run_id}")
         return "   ".join(parts)
 
-    def lines(self) -> list[str]:
-        """The whole report, as the CLI prints it and the TUI's log ends with."""
+    def lines(self, width: int | None = None) -> list[str]:
+        """The whole report, as the CLI prints it and the TUI's log ends with; with a
+        `width`, a longer line wraps at spaces onto an indented line."""
+        from sparktop.textfit import fit_lines
+
+        return fit_lines(self._lines(), width)
+
+    def _lines(self) -> list[str]:
         out: list[str] = [self.note] if self.note else []
         t, doc = self.target, self.doc
         if self.result is not None:

@@ -90,9 +90,13 @@ def _options(config: Config, args: argparse.Namespace) -> BenchOptions:
 
 
 def _printer(args: argparse.Namespace):
+    from sparktop.textfit import terminal_width, wrap
+
+    width = terminal_width()
+
     def show(event) -> None:
         if not args.json:
-            print(f"  {event.message}", flush=True)
+            print("\n".join(wrap(event.message, width, "      ", "  ")), flush=True)
 
     return show
 
@@ -124,7 +128,9 @@ def cmd_bench(config: Config, args: argparse.Namespace) -> int:
     if args.json:
         _dump(outcome.doc)
     else:
-        for line in outcome.lines():
+        from sparktop.textfit import terminal_width
+
+        for line in outcome.lines(terminal_width()):
             print(line)
     return 0
 
