@@ -197,7 +197,7 @@ def test_bench_sends_an_exact_prompt_and_shows_vllms_own_figures(ready):
     assert abs(client - server) / server < 0.10, (client, server)
 
     shown = run_cli("bench", NAME, "--prompt", "64", "--gen", "16", "--reps", "1", "--no-save",
-                    timeout=300)  # fmt: skip
+                    env={**os.environ, "COLUMNS": "200"}, timeout=300)  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     assert "prompt 64 tokens exact (tokenized)" in shown.stdout, shown.stdout
     assert "server: the server's /metrics, read before and after each request" in shown.stdout

@@ -324,7 +324,7 @@ def listening_sockets(proc: Path, pid: int) -> dict[int, tuple[str, int]] | None
     found = False
     for name in ("tcp", "tcp6"):
         try:
-            text = (proc / str(pid) / "net" / name).read_text()
+            text = _read_whole(proc / str(pid) / "net" / name)
         except OSError:
             continue
         found = True
@@ -338,6 +338,20 @@ def listening_sockets(proc: Path, pid: int) -> dict[int, tuple[str, int]] | None
             except ValueError:
                 continue
     return out if found else None
+
+
+def _read_whole(path: Path, chunk: int = 1 << 20) -> str:
+    """A /proc table in as few read() calls as it allows: the kernel builds it a buffer per
+    call and can skip a socket that moved between two calls (a busy box has thousands in
+    TIME_WAIT); Path.read_text asks for 8 KiB at a time."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        parts = []
+        while block := os.read(fd, chunk):
+            parts.append(block)
+    finally:
+        os.close(fd)
+    return b"".join(parts).decode("ascii", "replace")
 
 
 def socket_inodes(proc: Path, pid: int) -> set[int] | None:
