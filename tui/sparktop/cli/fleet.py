@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from sparktop.textfit import terminal_width
 from sparktop.units import fmt_bytes
 
 if TYPE_CHECKING:
@@ -164,9 +164,8 @@ def find_host(config: Config, name: str) -> Host | None:
 def host_lines(state: HostState, width: int = 80) -> list[str]:
     """`sparktop hosts` for one host (or an instance a Prometheus lists): one line when it
     fits `width`, else its head line and the rest on indented lines below, cut nowhere."""
-    import textwrap
-
     from sparktop.fleet.remote import summary_of
+    from sparktop.textfit import BELOW, wrap
 
     where = f"{state.transport} {state.address}"
     if not state.reachable or state.status is None:
@@ -185,11 +184,9 @@ def host_lines(state: HostState, width: int = 80) -> list[str]:
     one = "  ".join([head, *parts])
     if len(one) <= width:
         return [one]
-    indent = "    "
     lines = [head.rstrip()]
     for part in parts:  # each part on lines of its own, wrapped at its commas and spaces
-        lines += textwrap.wrap(part, width, initial_indent=indent, subsequent_indent=indent * 2,
-                               break_long_words=False, break_on_hyphens=False)  # fmt: skip
+        lines += wrap(part, width, BELOW * 2, BELOW)
     return lines
 
 
@@ -204,7 +201,7 @@ def cmd_hosts(config: Config, args: argparse.Namespace) -> int:
     elif not config.hosts:
         print("no hosts in the config (see README: Other hosts)", file=sys.stderr)
     else:
-        width = shutil.get_terminal_size((80, 24)).columns  # COLUMNS, the terminal, else 80
+        width = terminal_width()
         for state in states:
             print("\n".join(host_lines(state, width)))
     return 0 if all(s.reachable for s in states) else 1

@@ -386,14 +386,14 @@ class MainScreen(Screen[None]):
         host = snapshot.hostname
         if snapshot.host_root:  # --host-root: the node seen from a debug container
             host += f" (through {snapshot.host_root})"
+        version, disk = f"sparktop {__version__}", disk_line(self.disks)
+        every = f"every {self.interval:g} s"
         if self.compact:
             parts = [host, up, warnings, "? help"]
-        else:  # what goes first when the bar is too narrow: version, refresh, disk, uptime
-            parts = [f"sparktop {__version__}", host, up, disk_line(self.disks),
-                     f"every {self.interval:g} s", warnings, "? help"]  # fmt: skip
+        else:
+            parts = [version, host, up, disk, every, warnings, "? help"]
         width = self.app.size.width - 2
-        for drop in (f"sparktop {__version__}", f"every {self.interval:g} s",
-                     disk_line(self.disks), up):  # fmt: skip
+        for drop in (version, every, disk, up):  # what goes first when the bar is too narrow
             if len(" │ ".join(p for p in parts if p)) <= width:
                 break
             parts = [p for p in parts if p != drop]
